@@ -1,0 +1,158 @@
+"""Runs a pipeline config: read, then each stage in order, with resume by config hash."""
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from .config import ConfigError, PipelineConfig, digest, load_config, stage_hashes
+from .readers import input_fingerprint, read_input, resolve_input
+from .rundir import (FORMAT_VERSION, clean_stale_tmp, commit_stage, is_complete, new_work_dir,
+                     package_versions, parquet_rows, read_json, stage_dirname, write_json_atomic,
+                     write_split)
+from .stage import DROP_REASON, StageContext, StageError
+
+READ_STAGE = "read"
+
+
+def _say(quiet: bool, msg: str) -> None:
+    if not quiet:
+        print(msg, file=sys.stderr, flush=True)
+
+
+class Runner:
+    def __init__(self, config_path: str | Path | None = None, *, config: PipelineConfig | None = None,
+                 stages: list | None = None, name: str | None = None, runs_dir: str | Path | None = None,
+                 quiet: bool = False, raw_config: dict | None = None):
+        if config is None:
+            config, stages = load_config(config_path)
+            import yaml
+            raw_config = yaml.safe_load(Path(config_path).read_text())
+        self.cfg = config
+        self.stages = stages or []
+        self.raw_config = raw_config or config.model_dump(mode="json")
+        self.config_path = str(config_path) if config_path else None
+        self.name = name or config.name
+        base = Path(runs_dir) if runs_dir else Path(config.runs_dir)
+        if config_path and not base.is_absolute() and runs_dir is None:
+            base = Path.cwd() / base
+        self.run_dir = base / self.name
+        self.quiet = quiet
+
+    # ------------------------------------------------------------------------------------------------
+    def plan(self) -> list[dict]:
+        """Stage names, folders and hashes, without starting Spark."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.input_cfg = resolve_input(self.cfg.input, self.run_dir)
+        input_hash = digest({"input": self.input_cfg.model_dump(mode="json"),
+                             "files": input_fingerprint(self.input_cfg), "version": 1})
+        hashes = [input_hash] + stage_hashes(input_hash, self.stages)
+        names = [READ_STAGE] + [cls.name for cls, _ in self.stages]
+        return [{"index": i, "name": n, "dir": stage_dirname(i, n), "hash": h}
+                for i, (n, h) in enumerate(zip(names, hashes))]
+
+    def run(self, from_stage: str | None = None, force: bool = False) -> Path:
+        plan = self.plan()
+        names = [p["name"] for p in plan]
+        if from_stage is not None and from_stage not in names and from_stage not in [p["dir"] for p in plan]:
+            raise ConfigError(f"--from-stage {from_stage!r} is not in this pipeline; stages: {', '.join(names)}")
+        for cls, params in self.stages:
+            cls(params).preflight()
+        clean_stale_tmp(self.run_dir)
+        manifest = self._manifest(plan)
+        write_json_atomic(self.run_dir / "manifest.json", manifest)
+
+        spark = None
+        forcing = force
+        prev_dir = None
+        columns = None
+        t_run = time.time()
+        for i, step in enumerate(plan):
+            if from_stage in (step["name"], step["dir"]):
+                forcing = True
+            final = self.run_dir / step["dir"]
+            entry = manifest["stages"][i]
+            if not forcing and is_complete(final, step["hash"]):
+                stats = read_json(final / "stats.json")
+                entry.update(status="skipped", **{k: stats.get(k) for k in ("in", "kept", "rejected", "seconds")})
+                _say(self.quiet, f"[{step['dir']}] up to date, skipped "
+                                 f"(kept {stats.get('kept'):,}, rejected {stats.get('rejected'):,})")
+                prev_dir = final
+                columns = None
+                write_json_atomic(self.run_dir / "manifest.json", manifest)
+                continue
+            forcing = True  # everything downstream of a rerun stage reruns too
+            if spark is None:
+                from .spark import get_spark
+                spark = get_spark(self.cfg.spark, checkpoint_dir=self.run_dir / "_checkpoints")
+            entry.update(status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"))
+            write_json_atomic(self.run_dir / "manifest.json", manifest)
+            t0 = time.time()
+            stats = self._run_step(spark, i, step, prev_dir)
+            stats["seconds"] = round(time.time() - t0, 3)
+            entry.update(status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                         **{k: stats.get(k) for k in ("in", "kept", "rejected", "seconds")})
+            entry["stats"] = {k: v for k, v in stats.items() if k not in ("in", "kept", "rejected", "seconds", "hash")}
+            commit_stage(self._work, final, stats)
+            write_json_atomic(self.run_dir / "manifest.json", manifest)
+            _say(self.quiet, f"[{step['dir']}] in {stats['in']:,}  kept {stats['kept']:,}  "
+                             f"rejected {stats['rejected']:,}  {stats['seconds']:.1f}s")
+            prev_dir = final
+        manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        manifest["seconds"] = round(time.time() - t_run, 3)
+        write_json_atomic(self.run_dir / "manifest.json", manifest)
+        return self.run_dir
+
+    def _run_step(self, spark, i: int, step: dict, prev_dir: Path | None) -> dict:
+        from .progress import Progress
+        acc = spark.sparkContext.accumulator(0)
+        self._work = work = new_work_dir(self.run_dir, step["dir"])
+        label = f"[{step['dir']}]"
+        try:
+            if i == 0:
+                df = read_input(spark, self.input_cfg, rows_acc=acc)
+                n_in = None
+                extra = {}
+            else:
+                cls, params = self.stages[i - 1]
+                src = spark.read.parquet(str(prev_dir / "kept"))
+                src = src.drop(DROP_REASON) if DROP_REASON in src.columns else src
+                n_in = parquet_rows(prev_dir / "kept")
+                ctx = StageContext(spark=spark, run_dir=self.run_dir, work_dir=work,
+                                   stage_dir=self.run_dir / step["dir"], index=i, name=cls.name,
+                                   extra={"rows_acc": acc, "input_rows": n_in})
+                stage = cls(params, ctx)
+                stage.check_columns(src.columns)
+                df = stage.transform(src)
+                if DROP_REASON not in df.columns:
+                    from pyspark.sql import functions as F
+                    df = df.withColumn(DROP_REASON, F.lit(None).cast("string"))
+                extra = None
+            with Progress(spark, label, acc, self.quiet):
+                write_split(df, work)
+                if extra is None:
+                    extra = stage.stats()
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        kept, rejected = parquet_rows(work / "kept"), parquet_rows(work / "rejected")
+        stats = {"stage": step["name"], "hash": step["hash"], "in": n_in if n_in is not None else kept + rejected,
+                 "kept": kept, "rejected": rejected}
+        stats.update(extra or {})
+        return stats
+
+    def _manifest(self, plan: list[dict]) -> dict:
+        old = read_json(self.run_dir / "manifest.json") or {}
+        return {
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "config_path": self.config_path,
+            "config": self.raw_config,
+            "config_hash": digest(self.raw_config),
+            "created": old.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "versions": package_versions(),
+            "stages": [{"index": p["index"], "name": p["name"], "dir": p["dir"], "hash": p["hash"],
+                        "status": "pending"} for p in plan],
+        }

@@ -1,0 +1,64 @@
+"""The one place that builds the SparkSession."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_LOG4J = Path(__file__).with_name("log4j2.properties")
+
+
+class SparkConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    master: str = Field("local[*]", description="Spark master URL; ignored when a session or spark-submit set one")
+    driver_memory: str = "6g"
+    shuffle_partitions: int = Field(16, ge=1)
+    arrow_batch_rows: int = Field(2048, ge=1)
+    ui: bool = False
+    log_level: str = "ERROR"
+    conf: dict[str, str] = Field(default_factory=dict, description="any other spark.* settings, passed through")
+
+
+def get_spark(cfg: SparkConfig | None = None, checkpoint_dir: str | Path | None = None):
+    """Return the active SparkSession, or build one tuned for a small machine.
+
+    Under spark-submit (or when a notebook already made a session) the existing master and
+    settings win; we only add what gristmill needs (Arrow, worker Python)."""
+    from pyspark import SparkConf
+    from pyspark.sql import SparkSession
+
+    cfg = cfg or SparkConfig()
+    # Workers must run this interpreter, or they miss the venv's pyarrow/fasttext.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+
+    spark = SparkSession.getActiveSession()
+    if spark is None:
+        b = SparkSession.builder.appName("gristmill")
+        preset = SparkConf()  # carries spark-submit's --master/--conf when launched that way
+        if not preset.contains("spark.master"):
+            b = b.master(cfg.master)
+        settings = {
+            "spark.driver.memory": cfg.driver_memory,
+            "spark.sql.shuffle.partitions": str(cfg.shuffle_partitions),
+            "spark.sql.execution.arrow.pyspark.enabled": "true",
+            "spark.sql.execution.arrow.maxRecordsPerBatch": str(cfg.arrow_batch_rows),
+            "spark.sql.adaptive.enabled": "true",
+            "spark.ui.enabled": "true" if cfg.ui else "false",
+            "spark.ui.showConsoleProgress": "false",
+            "spark.python.worker.reuse": "true",
+            "spark.pyspark.python": sys.executable,
+            "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile=file:{_LOG4J}",
+            "spark.sql.parquet.compression.codec": "zstd",
+        }
+        settings.update(cfg.conf)
+        for k, v in settings.items():
+            if not preset.contains(k):
+                b = b.config(k, v)
+        spark = b.getOrCreate()
+    spark.sparkContext.setLogLevel(cfg.log_level)
+    if checkpoint_dir is not None:
+        spark.sparkContext.setCheckpointDir(str(checkpoint_dir))
+    return spark

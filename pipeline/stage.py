@@ -1,0 +1,214 @@
+"""The Stage contract, the registry, and the per-worker cache.
+
+A stage tags rows: it sets `drop_reason` (null = keep) and its own signal columns. The runner is the
+one place that splits kept from rejected and writes both, so no stage can lose a row.
+"""
+from __future__ import annotations
+
+import importlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterator
+
+from pydantic import BaseModel, ConfigDict
+
+DROP_REASON = "drop_reason"
+
+
+class StageConfig(BaseModel):
+    """Base for every stage's config: unknown keys are errors."""
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class StageContext:
+    """What a stage may use while it runs on the driver."""
+    spark: Any
+    run_dir: Path
+    work_dir: Path  # temporary folder that becomes the stage folder on success; artifacts go here
+    stage_dir: Path  # the final folder (for messages only: it is replaced at the end)
+    index: int
+    name: str
+    extra: dict = field(default_factory=dict)
+
+
+class StageError(Exception):
+    """A problem the user can fix; the CLI prints it without a traceback."""
+
+
+_REGISTRY: dict[str, type["Stage"]] = {}
+# Stages live in modules of gristmill.stages named like the stage unless listed here.
+_BUILTIN_MODULES = {
+    "normalize": "gristmill.stages.normalize",
+    "length": "gristmill.stages.length",
+    "dedup_exact": "gristmill.stages.dedup_exact",
+    "langid": "gristmill.stages.langid",
+    "quality": "gristmill.stages.quality",
+    "url_filter": "gristmill.stages.quality",
+    "dedup_minhash": "gristmill.stages.dedup_minhash",
+    "dedup_lines": "gristmill.stages.dedup_lines",
+    "domain": "gristmill.stages.domain",
+    "mix": "gristmill.stages.mix",
+    "embed": "gristmill.selectors.embed_stage",
+    "select": "gristmill.selectors.select_stage",
+}
+
+
+def register(cls: type["Stage"]) -> type["Stage"]:
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def known_stages() -> list[str]:
+    return sorted(set(_BUILTIN_MODULES) | set(_REGISTRY))
+
+
+def get_stage(name: str) -> type["Stage"]:
+    if name not in _REGISTRY:
+        mod = _BUILTIN_MODULES.get(name)
+        if mod is None:
+            raise StageError(f"unknown stage '{name}'; known stages: {', '.join(known_stages())}")
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name == mod:
+                raise StageError(f"stage '{name}' is not available in this install ({mod} missing)") from e
+            raise
+    if name not in _REGISTRY:
+        raise StageError(f"module for stage '{name}' did not register it")
+    return _REGISTRY[name]
+
+
+class Stage:
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    Config: ClassVar[type[StageConfig]] = StageConfig
+    requires: ClassVar[tuple[str, ...]] = ("id", "text")
+    # name -> Spark SQL type string (e.g. "string", "float", "array<string>")
+    produces: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, config: StageConfig, ctx: StageContext | None = None):
+        self.config = config
+        self.ctx = ctx
+
+    # -- plan time ---------------------------------------------------------------------------------
+    def check_columns(self, columns: list[str]) -> None:
+        missing = [c for c in self.required_columns() if c not in columns]
+        if missing:
+            raise StageError(
+                f"stage '{self.name}' needs column(s) {missing} but its input has {sorted(columns)}; "
+                f"add the stage that produces them earlier in the config")
+
+    def required_columns(self) -> tuple[str, ...]:
+        return self.requires
+
+    def produced_columns(self) -> dict[str, str]:
+        return dict(self.produces)
+
+    def preflight(self) -> None:
+        """Driver-side checks before Spark runs anything (model paths exist, files readable)."""
+
+    # -- run time ----------------------------------------------------------------------------------
+    def transform(self, df):
+        """DataFrame in, DataFrame out with `drop_reason` (null = keep) and produced columns."""
+        raise NotImplementedError
+
+    def stats(self) -> dict:
+        """Extra numbers for stats.json, computed inside Spark (never a collect of documents)."""
+        return {}
+
+    def apply(self, df):
+        """transform, then split: returns (kept, rejected, stats)."""
+        from pyspark.sql import functions as F
+        out = self.transform(df)
+        if DROP_REASON not in out.columns:
+            out = out.withColumn(DROP_REASON, F.lit(None).cast("string"))
+        kept = out.filter(F.col(DROP_REASON).isNull())
+        rejected = out.filter(F.col(DROP_REASON).isNotNull())
+        return kept, rejected, self.stats()
+
+
+# -- per-document stages over Arrow batches ---------------------------------------------------------
+_WORKER_CACHE: dict[Any, Any] = {}
+_WORKER_LOCK = threading.Lock()
+
+
+def worker_cached(key: Any, factory: Callable[[], Any]) -> Any:
+    """Build an object once per Python worker process (models, tables) and reuse it across tasks.
+
+    Spark reuses Python workers between tasks (spark.python.worker.reuse), so module globals live on."""
+    with _WORKER_LOCK:
+        if key not in _WORKER_CACHE:
+            _WORKER_CACHE[key] = factory()
+        return _WORKER_CACHE[key]
+
+
+def _run_batches(cls: type["BatchStage"], config_json: str, batches: Iterator, rows_acc=None) -> Iterator:
+    stage = worker_cached(("stage", cls.__module__, cls.__qualname__, config_json),
+                          lambda: cls._for_worker(config_json))
+    for batch in batches:
+        if batch.num_rows:
+            out = stage.process_batch(batch)
+            if rows_acc is not None:
+                rows_acc.add(batch.num_rows)
+            yield out
+
+
+class BatchStage(Stage):
+    """Per-document stage: write setup() and process_batch(); the base runs it through mapInArrow."""
+
+    @classmethod
+    def _for_worker(cls, config_json: str) -> "BatchStage":
+        stage = cls(cls.Config.model_validate_json(config_json))
+        stage.setup()
+        return stage
+
+    def setup(self) -> None:
+        """Heavy imports and model loading; runs once per Python worker."""
+
+    def process_batch(self, batch):  # pa.RecordBatch -> pa.RecordBatch
+        raise NotImplementedError
+
+    def output_schema(self, input_schema):
+        from pyspark.sql.types import StructField, StructType, _parse_datatype_string
+        fields = [f for f in input_schema.fields]
+        names = {f.name for f in fields}
+        extra = dict(self.produced_columns())
+        extra.setdefault(DROP_REASON, "string")
+        for col, typ in extra.items():
+            dt = _parse_datatype_string(typ)
+            if col in names:
+                fields = [StructField(col, dt, True) if f.name == col else f for f in fields]
+            else:
+                fields.append(StructField(col, dt, True))
+        return StructType(fields)
+
+    def transform(self, df):
+        cls, cfg = type(self), self.config.model_dump_json()
+        acc = self.ctx.extra.get("rows_acc") if self.ctx else None
+        schema = self.output_schema(df.schema)
+        return df.mapInArrow(lambda it: _run_batches(cls, cfg, it, acc), schema)
+
+
+class FitStage(Stage):
+    """Global stage: fit() computes what needs the whole corpus inside Spark, tag() marks rows."""
+
+    def fit(self, df) -> None:
+        raise NotImplementedError
+
+    def tag(self, df):
+        raise NotImplementedError
+
+    def transform(self, df):
+        self.fit(df)
+        return self.tag(df)
+
+
+def set_drop(batch_cols: dict, reasons: list) -> None:
+    """Helper for process_batch: merge new reasons into an existing drop_reason list (first wins)."""
+    old = batch_cols.get(DROP_REASON)
+    if old is None:
+        batch_cols[DROP_REASON] = reasons
+    else:
+        batch_cols[DROP_REASON] = [o if o is not None else r for o, r in zip(old, reasons)]
