@@ -10,6 +10,7 @@ import sys
 COMMANDS = {
     "run": "gristmill.pipeline.cmd_run",
     "describe": "gristmill.pipeline.cmd_describe",
+    "submit": "gristmill.pipeline.cmd_submit",
     "inspect": "gristmill.pipeline.cmd_inspect",
     "report": "gristmill.pipeline.cmd_report",
     "train-quality": "gristmill.stages.cmd_train_quality",

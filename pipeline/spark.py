@@ -37,7 +37,11 @@ def get_spark(cfg: SparkConfig | None = None, checkpoint_dir: str | Path | None 
     spark = SparkSession.getActiveSession()
     if spark is None:
         b = SparkSession.builder.appName("gristmill")
-        preset = SparkConf()  # carries spark-submit's --master/--conf when launched that way
+        if "PYSPARK_GATEWAY_PORT" in os.environ:
+            # Under spark-submit the JVM is already up and holds --master/--conf as system properties.
+            from pyspark import SparkContext
+            SparkContext._ensure_initialized()
+        preset = SparkConf()
         if not preset.contains("spark.master"):
             b = b.master(cfg.master)
         settings = {
