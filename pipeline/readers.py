@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+import orjson
 import pyarrow as pa
 
 from .config import ConfigError, InputConfig
@@ -211,7 +212,7 @@ def iter_jsonl(cfg: InputConfig, path: str, rel: str, start: int = 0, end: int =
             if not raw.strip():
                 continue
             try:
-                line = raw.decode("utf-8")
+                line = raw.decode("utf-8")  # strict, so invalid bytes are reported rather than replaced
             except UnicodeDecodeError as e:
                 row = {"id": _doc_id(rel, rel, row_key), "source": cfg.source or _source_name(rel),
                        "text": raw.decode("utf-8", "replace"), "src_file": path, "src_row": row_key}
@@ -219,10 +220,10 @@ def iter_jsonl(cfg: InputConfig, path: str, rel: str, start: int = 0, end: int =
                             f"{where}: invalid UTF-8 at byte {e.start} of the line")
                 continue
             try:
-                obj = json.loads(line)
+                obj = orjson.loads(raw)
                 if not isinstance(obj, dict):
                     raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
-            except ValueError as e:
+            except (ValueError, orjson.JSONDecodeError) as e:
                 row = {"id": _doc_id(rel, rel, row_key), "source": cfg.source or _source_name(rel),
                        "text": line, "src_file": path, "src_row": row_key}
                 yield _fail(cfg, row, "read:malformed", f"{where}: malformed JSON line ({e})")

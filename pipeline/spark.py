@@ -55,7 +55,10 @@ def get_spark(cfg: SparkConfig | None = None, checkpoint_dir: str | Path | None 
             "spark.python.worker.reuse": "true",
             "spark.pyspark.python": sys.executable,
             "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile=file:{_LOG4J}",
-            "spark.sql.parquet.compression.codec": "zstd",
+            # snappy writes ~3x faster than zstd here; stage outputs are working data, not archives
+            "spark.sql.parquet.compression.codec": "snappy",
+            # kept/rejected are written in one pass; concurrent writers avoid sorting every row by status
+            "spark.sql.maxConcurrentOutputFileWriters": "4",
         }
         settings.update(cfg.conf)
         for k, v in settings.items():

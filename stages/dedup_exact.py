@@ -17,30 +17,33 @@ class DedupExactConfig(StageConfig):
 
 @register
 class DedupExact(FitStage):
-    """A window over (scope, hash) picks the representative; everything stays inside Spark."""
+    """Find duplicates on a narrow (id, hash) projection, then join the few duplicate ids back.
+
+    Sorting whole documents by hash would shuffle every text; the narrow table is ~50 bytes a row and the
+    duplicates table is usually small enough for Spark to broadcast."""
     name = "dedup_exact"
     Config = DedupExactConfig
-    produces = {"text_hash": "string", "duplicate_of": "string"}
+    produces = {"duplicate_of": "string"}
 
     def fit(self, df):
-        pass  # the window in tag() is the whole computation; nothing to persist
-
-    def tag(self, df):
         from pyspark.sql import Window
         from pyspark.sql import functions as F
         text = F.coalesce(F.col("text"), F.lit(""))
         if self.config.normalize:
             text = F.trim(F.regexp_replace(F.lower(text), r"\s+", " "))
-        df = df.withColumn("text_hash", F.sha2(text, 256).substr(1, 32))
-        keys = ["text_hash"] + (["source"] if self.config.scope == "per_source" else [])
-        order = [F.col("id")]
-        if self.config.keep == "longest":
-            order = [F.length("text").desc(), F.col("id")]
+        keys = ["_hash"] + (["source"] if self.config.scope == "per_source" else [])
+        narrow = df.select("id", "source", F.md5(text).alias("_hash"), F.length("text").alias("_len"))
+        order = [F.col("id")] if self.config.keep == "first_id" else [F.col("_len").desc(), F.col("id")]
         w = Window.partitionBy(*keys).orderBy(*order)
-        df = df.withColumn("_rep", F.first("id").over(w.rowsBetween(Window.unboundedPreceding, Window.currentRow)))
-        df = df.withColumn("duplicate_of", F.when(F.col("_rep") != F.col("id"), F.col("_rep")))
-        return (df.withColumn("drop_reason", F.when(F.col("duplicate_of").isNotNull(), F.lit("dup:exact")))
-                  .drop("_rep"))
+        self.dups = (narrow.withColumn("_rank", F.row_number().over(w))
+                           .withColumn("_rep", F.first("id").over(w))
+                           .where(F.col("_rank") > 1)
+                           .select("id", F.col("_rep").alias("duplicate_of")))
+
+    def tag(self, df):
+        from pyspark.sql import functions as F
+        out = df.join(self.dups, on="id", how="left")
+        return out.withColumn("drop_reason", F.when(F.col("duplicate_of").isNotNull(), F.lit("dup:exact")))
 
     def stats(self):
-        return {"scope": self.config.scope}
+        return {"scope": self.config.scope, "keep": self.config.keep}

@@ -1,0 +1,120 @@
+"""Exact dedup, gristmill vs datatrove, same files, one run: docs/s, MB/s, peak RSS, agreement.
+
+Input: the real CommonCrawl sample repeated to N documents, where ~70% of the copies get a line of their own
+(so they are distinct) and the rest stay exact copies; split into 4 plain jsonl files. Both tools use 2 workers.
+gristmill: read + dedup_exact (no normalization, like datatrove's raw-text hash) + Parquet out (kept and rejected).
+datatrove: JsonlReader -> ExactDedupSignature -> ExactFindDedups -> JsonlReader -> ExactDedupFilter -> ParquetWriter.
+
+    .venv/bin/python benchmarks/bench_exact_dedup.py --n 100000 --n 1000000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from harness import CACHE, PeakRSS, markdown_table, publish, web_docs  # noqa: E402
+
+FILES = 4
+
+
+def make_input(n: int) -> tuple[Path, int]:
+    folder = CACHE / f"exact-{n}"
+    if (folder / "_done").exists():
+        return folder, int((folder / "_done").read_text())
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    docs = [d for d in web_docs() if d["text"]]
+    outs = [open(folder / f"part-{i}.jsonl", "w", encoding="utf-8") for i in range(FILES)]
+    distinct = set()
+    for i in range(n):
+        d = docs[i % len(docs)]
+        text = d["text"]
+        if (i * 2654435761) % 10 >= 3:  # most copies become distinct documents
+            text = f"{text}\nrevision {i}"
+        distinct.add(hash(text))
+        outs[i % FILES].write(json.dumps({"id": f"d{i}", "text": text, "url": d["url"]}) + "\n")
+    for f in outs:
+        f.close()
+    (folder / "_done").write_text(str(len(distinct)))
+    return folder, len(distinct)
+
+
+def run_gristmill(folder: Path, work: Path) -> dict:
+    from gristmill.pipeline.config import parse_config
+    from gristmill.pipeline.rundir import parquet_rows
+    from gristmill.pipeline.runner import Runner
+    from gristmill.pipeline.spark import SparkConfig, get_spark
+    get_spark(SparkConfig(master="local[2]"))  # JVM start is not part of the measurement
+    raw = {"name": "bench", "input": {"format": "jsonl", "path": str(folder)},
+           "spark": {"master": "local[2]"}, "stages": [{"dedup_exact": {"normalize": False}}]}
+    cfg, stages = parse_config(raw)
+    with PeakRSS() as mem:
+        t0 = time.perf_counter()
+        run = Runner(config=cfg, stages=stages, raw_config=raw, runs_dir=work, quiet=True).run(force=True)
+        secs = time.perf_counter() - t0
+    return {"seconds": secs, "kept": parquet_rows(run / "01-dedup_exact" / "kept"), **mem.mb}
+
+
+def text_of(doc) -> str:
+    return doc.text
+
+
+def run_datatrove(folder: Path, work: Path) -> dict:
+    from datatrove.executor.local import LocalPipelineExecutor
+    from datatrove.pipeline.dedup.exact_dedup import (ExactDedupConfig, ExactDedupFilter, ExactDedupSignature,
+                                                      ExactFindDedups)
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import ParquetWriter
+    cfg = ExactDedupConfig(content_getter=text_of)
+    logs = work / "logs"
+    with PeakRSS() as mem:
+        t0 = time.perf_counter()
+        LocalPipelineExecutor([JsonlReader(str(folder), glob_pattern="*.jsonl"),
+                               ExactDedupSignature(output_folder=str(work / "sigs"), config=cfg)],
+                              tasks=FILES, workers=2, logging_dir=str(logs / "1")).run()
+        LocalPipelineExecutor([ExactFindDedups(data_folder=str(work / "sigs"), output_folder=str(work / "dups"),
+                                               config=cfg)], tasks=1, workers=1, logging_dir=str(logs / "2")).run()
+        LocalPipelineExecutor([JsonlReader(str(folder), glob_pattern="*.jsonl"),
+                               ExactDedupFilter(data_folder=str(work / "dups"), config=cfg),
+                               ParquetWriter(str(work / "out"))],
+                              tasks=FILES, workers=2, logging_dir=str(logs / "3")).run()
+        secs = time.perf_counter() - t0
+    import pyarrow.parquet as pq
+    kept = sum(pq.ParquetFile(f).metadata.num_rows for f in (work / "out").rglob("*.parquet"))
+    return {"seconds": secs, "kept": kept, **mem.mb}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, action="append", help="documents (repeatable); default 100000")
+    args = ap.parse_args()
+    rows = []
+    for n in args.n or [100_000]:
+        folder, distinct = make_input(n)
+        mb = sum(f.stat().st_size for f in folder.glob("*.jsonl")) / 2**20
+        res = {}
+        for name, fn in (("gristmill", run_gristmill), ("datatrove", run_datatrove)):
+            work = Path(tempfile.mkdtemp(prefix=f"bench-{name}-", dir=CACHE))
+            res[name] = fn(folder, work)
+            shutil.rmtree(work, ignore_errors=True)
+            r = res[name]
+            print(f"{name} n={n}: {r['seconds']:.1f}s kept={r['kept']}", file=sys.stderr)
+        g, d = res["gristmill"], res["datatrove"]
+        for name, r in res.items():
+            rows.append([f"{n:,}", name, round(r["seconds"], 1), int(n / r["seconds"]), round(mb / r["seconds"], 1),
+                         int(r["total_mb"]), r["kept"], "yes" if r["kept"] == distinct else f"no ({distinct})"])
+        rows.append([f"{n:,}", "ratio g/d", "", round(d["seconds"] / g["seconds"], 2), "", "", "", ""])
+    table = markdown_table(["docs", "tool", "seconds", "docs/s", "MB/s", "peak RSS MB (tree)", "kept",
+                            "kept == distinct texts"], rows)
+    publish("exact_dedup", f"Exact dedup, {os.cpu_count()} cores, 2 workers each\n\n{table}")
+
+
+if __name__ == "__main__":
+    main()
