@@ -1,0 +1,133 @@
+"""The Selector interface, shared input checks, and the registry of selectors by name.
+
+Selectors look like sklearn/apricot: parameters go to the constructor, data to `select(X, budget)`,
+and the answer is a Selection in rank order (best first)."""
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from gristmill.pipeline.stage import StageError
+
+
+class SelectorError(StageError):
+    """Bad selector input: the message says which row, id or parameter, and what to do."""
+
+
+@dataclass
+class Selection:
+    indices: np.ndarray  # row numbers into X, best first
+    scores: np.ndarray  # per pick: marginal gain (facility location) or the selector's score
+    weights: np.ndarray  # per pick: how much of the corpus it stands for (1.0 when the selector has no notion)
+    diagnostics: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class Selector:
+    name: ClassVar[str]
+    # "embeddings": X is an (n, d) float matrix; "texts": X is a list of strings
+    input: ClassVar[str] = "embeddings"
+    needs_target: ClassVar[bool] = False
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def select(self, X, budget: int | float, target=None) -> Selection:
+        raise NotImplementedError
+
+
+def resolve_budget(budget, n: int) -> int:
+    """An int is a count, a float in (0, 1] a fraction of n.
+
+    >>> resolve_budget(0.3, 10), resolve_budget(4, 10)
+    (3, 4)
+    """
+    if isinstance(budget, bool) or not isinstance(budget, (int, float, np.integer, np.floating)):
+        raise SelectorError(f"budget must be a count (int) or a fraction in (0, 1], got {budget!r}")
+    if n == 0:
+        raise SelectorError("nothing to select from: the corpus is empty")
+    if isinstance(budget, (float, np.floating)):
+        if not 0 < budget <= 1:
+            raise SelectorError(f"a fractional budget must be in (0, 1], got {budget}; "
+                                f"pass an integer for a count of documents")
+        return max(1, int(round(float(budget) * n)))
+    k = int(budget)
+    if k <= 0:
+        raise SelectorError(f"budget must be positive, got {budget}")
+    if k > n:
+        raise SelectorError(f"budget {k} is larger than the corpus ({n} documents); "
+                            f"use a smaller count or a fraction such as 0.3")
+    return k
+
+
+def check_embeddings(X, what: str = "embeddings", ids: list | None = None) -> np.ndarray:
+    """float32, 2-D, finite, rows L2-normalized (cosine = dot product)."""
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2:
+        raise SelectorError(f"{what} must be a 2-D matrix (documents x dimensions), got shape {X.shape}")
+    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if bad.size:
+        names = [ids[i] for i in bad[:5]] if ids is not None else bad[:5].tolist()
+        raise SelectorError(f"{what} have NaN or infinite values in {bad.size} row(s), first: {names}; "
+                            f"re-embed those documents (delete their shards and rerun `gristmill embed`)")
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.maximum(norms, 1e-12)
+
+
+def check_target(target, what: str = "target set"):
+    if target is None or len(target) == 0:
+        raise SelectorError(f"this selector needs a non-empty {what} (pass --target PATH or `target:` "
+                            f"in the select config: a jsonl/parquet/txt file of example documents)")
+    return target
+
+
+SELECTORS = {
+    "facility_location": "gristmill.selectors.facility_location",
+    "semdedup": "gristmill.selectors.semdedup",
+    "d4": "gristmill.selectors.d4",
+    "dsir": "gristmill.selectors.dsir",
+    "zipfit": "gristmill.selectors.zipfit",
+    "target_knn": "gristmill.selectors.target_knn",
+    "random": "gristmill.selectors.random_select",
+}
+
+
+def get_selector(name: str, **params) -> Selector:
+    if name not in SELECTORS:
+        raise SelectorError(f"unknown selector '{name}'; known: {', '.join(SELECTORS)}")
+    mod = importlib.import_module(SELECTORS[name])
+    cls = next(c for c in vars(mod).values()
+               if inspect.isclass(c) and issubclass(c, Selector) and getattr(c, "name", None) == name)
+    allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise SelectorError(f"selector '{name}' has no parameter(s) {unknown}; it takes {allowed}")
+    return cls(**params)
+
+
+def topk(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest scores, best first; ties broken by lower index (deterministic)."""
+    order = np.lexsort((np.arange(len(scores)), -scores))
+    return order[:k]
+
+
+def gumbel_topk(log_weights: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Sample k items without replacement with probability proportional to exp(log_weights)."""
+    keys = log_weights + rng.gumbel(size=len(log_weights))
+    return topk(keys, k)
+
+
+def curve(values: np.ndarray, points: int = 100) -> list[list[float]]:
+    """Subsample a per-pick curve to about `points` (pick number, value) pairs for diagnostics."""
+    n = len(values)
+    if n == 0:
+        return []
+    at = np.unique(np.linspace(0, n - 1, min(points, n)).round().astype(int))
+    return [[int(i + 1), float(values[i])] for i in at if math.isfinite(values[i])]

@@ -1,0 +1,209 @@
+"""One selection over a Spark DataFrame of documents, shared by the `select` stage and `gristmill select`.
+
+Embedding selectors get their matrix from shards the workers wrote; text selectors (DSIR, ZIP-FIT) score
+documents inside the workers. Only ids, scores and vectors reach the driver, never document text."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from gristmill.pipeline.stage import StageConfig
+
+from .base import SELECTORS, Selection, SelectorError, get_selector, resolve_budget
+from .embed import EmbedSettings, Embedder, load_embeddings
+from .spark_embed import embed_df, embeddings_folder
+
+
+class SelectConfig(StageConfig):
+    selector: str = Field("facility_location", description=f"one of {', '.join(SELECTORS)}")
+    budget: int | float = Field(..., description="documents to keep: a count, or a fraction in (0, 1]")
+    params: dict[str, Any] = Field(default_factory=dict, description="selector parameters (see its class)")
+    target: str | None = Field(None, description="jsonl/parquet/txt file of target examples (dsir, zipfit, "
+                                                  "target_knn)")
+    seed: int = 0
+    model_path: str | None = Field(None, description="sentence-transformers folder; default all-MiniLM-L6-v2")
+    max_tokens: int = Field(256, ge=8)
+    long_docs: str = Field("first", pattern="^(first|mean)$")
+    batch_size: int = Field(32, ge=1)
+
+    @field_validator("selector")
+    @classmethod
+    def _known(cls, v):
+        if v not in SELECTORS:
+            raise ValueError(f"unknown selector {v!r}; known: {', '.join(SELECTORS)}")
+        return v
+
+    def embed_settings(self) -> EmbedSettings:
+        return EmbedSettings(model_path=self.model_path, max_tokens=self.max_tokens, long_docs=self.long_docs,
+                             batch_size=self.batch_size)
+
+    def make_selector(self):
+        return get_selector(self.selector, **{"seed": self.seed, **self.params})
+
+
+def read_target_texts(path: str) -> list[str]:
+    """Target examples: jsonl(.gz) or parquet with a `text` field, or .txt with one example per line."""
+    import pyarrow.parquet as pq
+    p = Path(path)
+    if not p.is_file():
+        raise SelectorError(f"target file {p} does not exist")
+    name = p.name.lower()
+    if name.endswith(".parquet"):
+        table = pq.read_table(p)
+        if "text" not in table.column_names:
+            raise SelectorError(f"{p}: no `text` column (columns: {table.column_names})")
+        texts = [t for t in table.column("text").to_pylist() if t]
+    elif name.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".json")):
+        opener = gzip.open if name.endswith(".gz") else open
+        texts = []
+        with opener(p, "rt", encoding="utf-8") as fh:
+            for row, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except ValueError as e:
+                    raise SelectorError(f"{p}, line {row}: not valid JSON ({e})") from None
+                if not isinstance(obj, dict) or "text" not in obj:
+                    raise SelectorError(f"{p}, line {row}: expected an object with a `text` field")
+                if obj["text"]:
+                    texts.append(obj["text"])
+    else:
+        texts = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if not texts:
+        raise SelectorError(f"target file {p} holds no non-empty examples; the target set must not be empty")
+    return texts
+
+
+def preflight(cfg: SelectConfig) -> None:
+    """Everything that can fail before Spark runs: selector params, model path, target file."""
+    sel = cfg.make_selector()
+    if sel.input == "embeddings":
+        cfg.embed_settings().folder_name()
+    if sel.needs_target:
+        if not cfg.target:
+            raise SelectorError(f"selector '{cfg.selector}' needs `target:` (a file of example documents)")
+        read_target_texts(cfg.target)
+    resolve_budget(cfg.budget, 2 ** 62)  # type, zero and fraction range; "larger than the corpus" waits for n
+
+
+# -- text selectors inside Spark -------------------------------------------------------------------
+def _dsir_counts(buckets: int):
+    def fn(batches):
+        import pyarrow as pa
+        from .dsir import ngram_counts
+        total = np.zeros(buckets)
+        for b in batches:
+            if b.num_rows:
+                total += np.asarray(ngram_counts(b.column("text").to_pylist(), buckets).sum(axis=0)).ravel()
+        yield pa.RecordBatch.from_pydict({"counts": [total.tobytes()]})
+    return fn
+
+
+def _score_fn(kind: str, payload: dict):
+    def fn(batches):
+        import pyarrow as pa
+        for b in batches:
+            if not b.num_rows:
+                continue
+            texts = b.column("text").to_pylist()
+            if kind == "dsir":
+                from .dsir import log_weights, ngram_counts
+                score = log_weights(ngram_counts(texts, payload["buckets"]), payload["ratio"])
+            else:
+                from .zipfit import alignment
+                score = alignment(texts, payload["target"], payload["max_chars"])
+            yield pa.RecordBatch.from_pydict({"id": b.column("id"), "score": pa.array(score, pa.float64())})
+    return fn
+
+
+def _text_scores(spark, df, sel, target: list[str]):
+    from .dsir import log_ratio, ngram_counts
+    docs = df.select("id", "text")
+    if sel.name == "dsir":
+        parts = docs.mapInArrow(_dsir_counts(sel.buckets), "counts binary").collect()
+        raw = sum(np.frombuffer(r["counts"]) for r in parts)
+        tgt = np.asarray(ngram_counts(target, sel.buckets).sum(axis=0)).ravel()
+        payload = {"buckets": sel.buckets, "ratio": log_ratio(tgt, raw, sel.alpha)}
+    else:
+        payload = {"target": sel.target_sample(target), "max_chars": sel.max_chars}
+    rows = docs.mapInArrow(_score_fn(sel.name, payload), "id string, score double").collect()
+    return [r["id"] for r in rows], np.array([r["score"] for r in rows], np.float64), payload
+
+
+# -- the whole selection ---------------------------------------------------------------------------
+def run_selection(spark, df, cfg: SelectConfig, run_dir: Path, out: Path) -> tuple[Selection, dict]:
+    """Select from df's rows and write out/ (selection.parquet + diagnostics.json) atomically."""
+    preflight(cfg)
+    sel = cfg.make_selector()
+    target = read_target_texts(cfg.target) if sel.needs_target else None
+    info: dict = {"selector": cfg.selector, "params": cfg.params, "budget": cfg.budget, "seed": cfg.seed}
+    if sel.input == "embeddings":
+        settings = cfg.embed_settings()
+        folder = embeddings_folder(run_dir, settings)
+        emb = embed_df(spark, df, folder, settings)
+        info["embeddings"] = {"folder": str(folder), **{k: v for k, v in emb.items() if k != "keys"}}
+        # the shards listed are exactly df's rows, so their ids give the order without another pass
+        ids, X = load_embeddings(folder, emb["keys"])
+        _check_unique(ids)
+        T = Embedder(settings).embed(target) if target is not None else None
+        selection = sel.select(X, cfg.budget, target=T)
+    elif sel.input == "texts":
+        ids, scores, payload = _text_scores(spark, df, sel, target)
+        _check_unique(ids)
+        b = resolve_budget(cfg.budget, len(ids))
+        selection = (sel.resample(scores, b, len(target)) if sel.name == "dsir"
+                     else sel.rank(scores, b, len(payload["target"])))
+    else:
+        ids = [r["id"] for r in df.select("id").collect()]
+        _check_unique(ids)
+        selection = sel.select(ids, cfg.budget)
+    write_selection(out, ids, selection, info)
+    return selection, info
+
+
+def _check_unique(ids: list[str]) -> None:
+    if len(set(ids)) != len(ids):
+        seen, dup = set(), None
+        for d in ids:
+            if d in seen:
+                dup = d
+                break
+            seen.add(d)
+        raise SelectorError(f"document ids are not unique (e.g. {dup!r}); selection needs one row per id: "
+                            f"add dedup_exact or fix the reader's id_field")
+
+
+def write_selection(out: Path, ids: list[str], selection: Selection, info: dict) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir(parents=True)
+    idx = selection.indices
+    table = pa.table({"id": pa.array([ids[i] for i in idx], pa.string()),
+                      "select_rank": pa.array(np.arange(1, len(idx) + 1), pa.int64()),
+                      "select_score": pa.array(np.asarray(selection.scores, np.float64)),
+                      "select_weight": pa.array(np.asarray(selection.weights, np.float64))})
+    pq.write_table(table, tmp / "selection.parquet")
+    diag = {**info, "selected": len(idx), "diagnostics": selection.diagnostics}
+    (tmp / "diagnostics.json").write_text(json.dumps(diag, indent=2, default=_plain) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+
+
+def _plain(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)
