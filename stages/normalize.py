@@ -13,7 +13,6 @@ from gristmill.pipeline.stage import BatchStage, StageConfig, register
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 _ZERO_WIDTH = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff]")
-_MANY_NEWLINES = re.compile(r"\n{3,}")
 
 
 class NormalizeConfig(StageConfig):
@@ -40,8 +39,8 @@ def normalize_text(text: str | None, cfg: NormalizeConfig = NormalizeConfig()) -
         text = _ZERO_WIDTH.sub("", text)
     if cfg.collapse_spaces:
         text = "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
-    if cfg.max_blank_lines >= 0:
-        text = _MANY_NEWLINES.sub("\n" * (cfg.max_blank_lines + 1), text) if cfg.max_blank_lines < 2 else text
+    keep = cfg.max_blank_lines + 1  # newlines in a row that are allowed
+    text = re.sub("\n{%d,}" % (keep + 1), "\n" * keep, text)
     return text.strip()
 
 
