@@ -131,7 +131,7 @@ class Stage:
 
 # -- per-document stages over Arrow batches ---------------------------------------------------------
 _WORKER_CACHE: dict[Any, Any] = {}
-_WORKER_LOCK = threading.Lock()
+_WORKER_LOCK = threading.RLock()  # setup() may itself call worker_cached
 
 
 def worker_cached(key: Any, factory: Callable[[], Any]) -> Any:

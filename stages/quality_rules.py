@@ -1,0 +1,351 @@
+"""Heuristic quality rules as plain functions of a document.
+
+Each rule set takes a `Doc` and its thresholds and returns (signals, failing rule or None). Signals are
+all computed (they become columns); the first failing check in the published order names the reason.
+Thresholds default to the papers' values (Gopher: Rae et al. 2021, Table A1 and section A.1.1; C4:
+Raffel et al. 2020 plus the TFDS c4_utils line rules; FineWeb: Penedo et al. 2024).
+"""
+from __future__ import annotations
+
+import re
+from functools import cached_property
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+# Scripts written without spaces between words: each character counts as a word, so word counts and
+# n-gram statistics stay meaningful instead of one "word" per line.
+_NO_SPACE = ("\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u0f00-\u0fff"  # Thai, Lao, Myanmar, Khmer, Tibetan
+             "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f")  # kana, Han
+_WORDS = re.compile(rf"[{_NO_SPACE}]|(?:(?![{_NO_SPACE}])[\w])+(?:['’.](?:(?![{_NO_SPACE}])[\w])+)*|[^\w\s]+")
+_LETTER = re.compile(r"[^\W\d_]")
+_PARAGRAPHS = re.compile(r"\n{2,}")
+_LINES = re.compile(r"\n+")
+_SENTENCE_END = re.compile(r"[.!?。！？։؟।॥።][\"'”’»)\]]*(?=\s|$)")
+_CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
+# Sentence-final marks across scripts (Latin, CJK full-width, Arabic, Devanagari, Ethiopic, Armenian, ...).
+TERMINAL_PUNCTUATION = tuple(".!?。！？｡؟۔।॥።፧፨։჻။᙮᠃᠉‼‽⁇⁈⁉")
+BULLETS = ("•", "-")
+ELLIPSES = ("...", "…")
+POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies",
+                  "use cookies")
+C4_LINE_END = (".", "?", "!", '"', "'")
+GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
+
+
+def split_words(text: str) -> list[str]:
+    """Words and punctuation marks; characters of no-space scripts are words of their own.
+
+    >>> split_words("It's 3.5 km—far!")
+    ["It's", '3.5', 'km', '—', 'far', '!']
+    >>> split_words("我爱 Paris")
+    ['我', '爱', 'Paris']
+    """
+    return _WORDS.findall(text)
+
+
+def is_symbol(word: str) -> bool:
+    """True when a token has no letter or digit (pure punctuation or symbols)."""
+    return not (word[:1].isalnum() or any(ch.isalnum() for ch in word))
+
+
+class Doc:
+    """A document's text with its splits computed once and shared by every rule set."""
+
+    def __init__(self, text: str | None):
+        self.text = text or ""
+
+    @cached_property
+    def words(self) -> list[str]:
+        return split_words(self.text)
+
+    @cached_property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
+    @cached_property
+    def nonempty_lines(self) -> list[str]:
+        return [line for line in self.text.split("\n") if line.strip()]
+
+
+def _duplicates(items: list[str]) -> tuple[int, int]:
+    """(repeated items, their characters), counting every occurrence after the first."""
+    seen: set[str] = set()
+    n = chars = 0
+    for item in items:
+        if item in seen:
+            n += 1
+            chars += len(item)
+        else:
+            seen.add(item)
+    return n, chars
+
+
+class Thresholds(BaseModel):
+    # strict: a threshold written as a string in YAML is an error, not silently converted
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# -- Gopher quality ----------------------------------------------------------------------------------
+class GopherQualityConfig(Thresholds):
+    min_words: int | None = Field(50, ge=0)
+    max_words: int | None = Field(100_000, ge=0)
+    min_mean_word_length: float | None = Field(3.0, ge=0)
+    max_mean_word_length: float | None = Field(10.0, ge=0)
+    max_symbol_word_ratio: float | None = Field(0.1, ge=0, description="'#' and ellipses per word")
+    max_bullet_lines_ratio: float | None = Field(0.9, ge=0, le=1)
+    max_ellipsis_lines_ratio: float | None = Field(0.3, ge=0, le=1)
+    min_alpha_words_ratio: float | None = Field(0.8, ge=0, le=1, description="words with a letter")
+    min_stop_words: int | None = Field(2, ge=0)
+    stop_words: list[str] = Field(default_factory=lambda: list(GOPHER_STOP_WORDS))
+
+
+def gopher_quality(doc: Doc, cfg: GopherQualityConfig) -> tuple[dict, str | None]:
+    words = doc.words
+    content = [w for w in words if not is_symbol(w)]
+    n_words = max(len(words), 1)
+    lines = doc.lines or [""]
+    s = {
+        "gopher_word_count": float(len(content)),
+        "gopher_mean_word_length": sum(map(len, content)) / len(content) if content else 0.0,
+        "gopher_hash_ratio": doc.text.count("#") / n_words,
+        "gopher_ellipsis_ratio": (doc.text.count("...") + doc.text.count("…")) / n_words,
+        "gopher_bullet_lines_ratio": sum(ln.lstrip().startswith(BULLETS) for ln in lines) / len(lines),
+        "gopher_ellipsis_lines_ratio": sum(ln.rstrip().endswith(ELLIPSES) for ln in lines) / len(lines),
+        "gopher_alpha_words_ratio": sum(1 for w in words if w.isalpha() or _LETTER.search(w)) / n_words,
+        "gopher_stop_words": float(len(set(cfg.stop_words).intersection(words))),
+    }
+    checks = [
+        ("too_few_words", cfg.min_words is not None and s["gopher_word_count"] < cfg.min_words),
+        ("too_many_words", cfg.max_words is not None and s["gopher_word_count"] > cfg.max_words),
+        ("mean_word_length", cfg.min_mean_word_length is not None
+         and s["gopher_mean_word_length"] < cfg.min_mean_word_length),
+        ("mean_word_length", cfg.max_mean_word_length is not None
+         and s["gopher_mean_word_length"] > cfg.max_mean_word_length),
+        ("hash_ratio", cfg.max_symbol_word_ratio is not None and s["gopher_hash_ratio"] > cfg.max_symbol_word_ratio),
+        ("ellipsis_ratio", cfg.max_symbol_word_ratio is not None
+         and s["gopher_ellipsis_ratio"] > cfg.max_symbol_word_ratio),
+        ("bullet_lines", cfg.max_bullet_lines_ratio is not None
+         and s["gopher_bullet_lines_ratio"] > cfg.max_bullet_lines_ratio),
+        ("ellipsis_lines", cfg.max_ellipsis_lines_ratio is not None
+         and s["gopher_ellipsis_lines_ratio"] > cfg.max_ellipsis_lines_ratio),
+        ("alpha_words", cfg.min_alpha_words_ratio is not None
+         and s["gopher_alpha_words_ratio"] < cfg.min_alpha_words_ratio),
+        ("stop_words", cfg.min_stop_words is not None and s["gopher_stop_words"] < cfg.min_stop_words),
+    ]
+    return s, next((f"gopher:{name}" for name, failed in checks if failed), None)
+
+
+# -- Gopher repetition -------------------------------------------------------------------------------
+class GopherRepetitionConfig(Thresholds):
+    dup_para_frac: float | None = Field(0.3, ge=0, le=1)
+    dup_para_char_frac: float | None = Field(0.2, ge=0, le=1)
+    dup_line_frac: float | None = Field(0.3, ge=0, le=1)
+    dup_line_char_frac: float | None = Field(0.2, ge=0, le=1)
+    top_ngrams: list[tuple[int, float]] = Field(default_factory=lambda: [(2, 0.2), (3, 0.18), (4, 0.16)])
+    dup_ngrams: list[tuple[int, float]] = Field(
+        default_factory=lambda: [(5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10)])
+    datatrove_compat: bool = Field(
+        False, description="n-gram fractions as datatrove computes them instead of the paper's definition")
+
+
+class NgramIndex:
+    """Word n-grams of one document as 64-bit hashes, so counting and coverage run in numpy.
+
+    Words become ids, and the hash of an n-gram extends the (n-1)-gram's: h = h * M + id (mod 2**64);
+    a collision needs two different n-grams of the same document to share 64 bits."""
+
+    _M = np.uint64(0x9E3779B97F4A7C15)
+
+    def __init__(self, words: list[str]):
+        vocab: dict[str, int] = {}
+        self.ids = np.array([vocab.setdefault(w, len(vocab)) for w in words], dtype=np.uint64) + np.uint64(1)
+        self.lens = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        self.cum = np.concatenate(([0], np.cumsum(self.lens)))
+        self._hashes = {1: self.ids}
+
+    def hashes(self, n: int) -> np.ndarray:
+        if n not in self._hashes:
+            prev = self.hashes(n - 1)
+            with np.errstate(over="ignore"):
+                self._hashes[n] = prev[:-1] * self._M + self.ids[n - 1:]
+        return self._hashes[n]
+
+    def gram_chars(self, n: int) -> np.ndarray:
+        """Characters of the words of each n-gram."""
+        return self.cum[n:] - self.cum[:-n]
+
+    def top_char_frac(self, n: int, denominator: int, joiner_len: int = 0) -> float:
+        """Characters covered by the most frequent n-gram (all its occurrences) over `denominator`."""
+        if len(self.ids) < n or denominator == 0:
+            return 0.0
+        _, first, counts = np.unique(self.hashes(n), return_index=True, return_counts=True)
+        best = int(np.argmax(counts))
+        chars = int(self.gram_chars(n)[first[best]]) + joiner_len * (n - 1)
+        return chars * int(counts[best]) / denominator
+
+    def dup_char_frac(self, n: int) -> float:
+        """Gopher's duplicated n-gram character fraction: characters of words inside any n-gram that occurs
+        more than once (every occurrence, overlaps counted once) over the characters of all words."""
+        total = int(self.cum[-1])
+        if len(self.ids) < n or total == 0:
+            return 0.0
+        _, inverse, counts = np.unique(self.hashes(n), return_inverse=True, return_counts=True)
+        starts = (counts[inverse] > 1).astype(np.int64)
+        # word j is covered when a duplicated n-gram starts within [j-n+1, j]
+        run = np.concatenate(([0], np.cumsum(starts)))
+        j = np.arange(len(self.ids))
+        covered = run[np.minimum(j + 1, len(starts))] - run[np.maximum(j - n + 1, 0)] > 0
+        return int(self.lens[covered].sum()) / total
+
+
+def dup_ngram_char_frac(words: list[str], n: int) -> float:
+    """
+    >>> round(dup_ngram_char_frac("a b c x a b c".split(), 3), 3)
+    0.857
+    """
+    return NgramIndex(words).dup_char_frac(n)
+
+
+def dup_ngram_char_frac_datatrove(words: list[str], n: int, text_len: int) -> float:
+    """datatrove's variant: scans left to right, counts a repeated n-gram's joined characters and jumps
+    past it (first occurrences and overlaps are not counted), over the length of the whole text."""
+    seen: set[tuple] = set()
+    chars, i = 0, 0
+    while i < len(words) - n + 1:
+        gram = tuple(words[i:i + n])
+        if gram in seen:
+            chars += sum(map(len, gram))
+            i += n
+        else:
+            seen.add(gram)
+            i += 1
+    return chars / text_len if text_len else 0.0
+
+
+def gopher_repetition(doc: Doc, cfg: GopherRepetitionConfig) -> tuple[dict, str | None]:
+    text = doc.text
+    n_chars = max(len(text), 1)
+    paragraphs = _PARAGRAPHS.split(text.strip())
+    lines = _LINES.split(text)
+    para_dups, para_chars = _duplicates(paragraphs)
+    line_dups, line_chars = _duplicates(lines)
+    s = {
+        "gopher_dup_para_frac": para_dups / len(paragraphs),
+        "gopher_dup_para_char_frac": para_chars / n_chars,
+        "gopher_dup_line_frac": line_dups / len(lines),
+        "gopher_dup_line_char_frac": line_chars / n_chars,
+    }
+    checks = [(k.removeprefix("gopher_"), getattr(cfg, k.removeprefix("gopher_")), v) for k, v in s.items()]
+    words = doc.words
+    index = NgramIndex(words)
+    for n, limit in cfg.top_ngrams:
+        if cfg.datatrove_compat:
+            frac = index.top_char_frac(n, len(text), joiner_len=1)
+        else:
+            frac = index.top_char_frac(n, int(index.cum[-1]))
+        s[f"gopher_top_{n}gram_char_frac"] = frac
+        checks.append((f"top_{n}gram", limit, frac))
+    for n, limit in cfg.dup_ngrams:
+        if cfg.datatrove_compat:
+            frac = dup_ngram_char_frac_datatrove(words, n, len(text))
+        else:
+            frac = index.dup_char_frac(n)
+        s[f"gopher_dup_{n}gram_char_frac"] = frac
+        checks.append((f"dup_{n}gram", limit, frac))
+    return s, next((f"gopher:{name}" for name, limit, v in checks if limit is not None and v > limit), None)
+
+
+# -- C4 ----------------------------------------------------------------------------------------------
+class C4Config(Thresholds):
+    min_sentences: int | None = Field(5, ge=0, description="in the lines C4 keeps")
+    min_words_per_line: int | None = Field(3, ge=0)
+    max_word_length: int | None = Field(1000, ge=1, description="lines with a longer word are dropped")
+    require_terminal_punct: bool = True
+    remove_citations: bool = True
+    lorem_ipsum: bool = True
+    javascript: bool = True
+    curly_bracket: bool = True
+    policy: bool = True
+
+
+def count_sentences(line: str) -> int:
+    """Sentence ends (., !, ? and their CJK/Arabic/Indic forms before a space or the end); at least 1."""
+    return max(len(_SENTENCE_END.findall(line)), 1)
+
+
+def c4_lines(doc: Doc, cfg: C4Config) -> tuple[list[str], str | None]:
+    """The lines C4 keeps, or a whole-document reason (lorem ipsum, curly bracket)."""
+    kept = []
+    for line in doc.lines:
+        line = line.strip()
+        words = line.split()
+        if cfg.max_word_length is not None and any(len(w) > cfg.max_word_length for w in words):
+            continue
+        if cfg.remove_citations:
+            line = _CITATION.sub("", line)
+        if cfg.require_terminal_punct and (not line.endswith(C4_LINE_END) or line.endswith("...")):
+            continue
+        if cfg.min_words_per_line is not None and len(words) < cfg.min_words_per_line:
+            continue
+        lower = line.lower()
+        if cfg.lorem_ipsum and "lorem ipsum" in lower:
+            return kept, "c4:lorem_ipsum"
+        if cfg.javascript and "javascript" in lower:
+            continue
+        if cfg.curly_bracket and "{" in line:
+            return kept, "c4:curly_bracket"
+        if cfg.policy and any(p in lower for p in POLICY_PHRASES):
+            continue
+        kept.append(line)
+    return kept, None
+
+
+def c4(doc: Doc, cfg: C4Config) -> tuple[dict, str | None]:
+    kept, reason = c4_lines(doc, cfg)
+    sentences = sum(count_sentences(line) for line in kept)
+    s = {"c4_kept_lines": float(len(kept)), "c4_sentences": float(sentences)}
+    if reason is None and cfg.min_sentences is not None and sentences < cfg.min_sentences:
+        reason = "c4:too_few_sentences"
+    return s, reason
+
+
+# -- FineWeb -----------------------------------------------------------------------------------------
+class FineWebConfig(Thresholds):
+    min_line_punct_ratio: float | None = Field(0.12, ge=0, le=1, description="lines ending in punctuation")
+    line_punct_exclude_zero: bool = False
+    max_short_line_ratio: float | None = Field(0.67, ge=0, le=1)
+    short_line_length: int = Field(30, ge=0)
+    max_char_dup_ratio: float | None = Field(0.01, ge=0, le=1, description="characters in repeated lines")
+    max_newline_word_ratio: float | None = Field(0.3, ge=0, description="newlines per word (list pages)")
+
+
+def fineweb(doc: Doc, cfg: FineWebConfig) -> tuple[dict, str | None]:
+    lines = doc.nonempty_lines
+    n = max(len(lines), 1)
+    body_chars = max(len(doc.text) - doc.text.count("\n"), 1)
+    s = {
+        "fineweb_line_punct_ratio": sum(ln.endswith(TERMINAL_PUNCTUATION) for ln in lines) / n,
+        "fineweb_short_line_ratio": sum(len(ln) <= cfg.short_line_length for ln in lines) / n,
+        "fineweb_char_dup_ratio": _duplicates(lines)[1] / body_chars,
+        "fineweb_list_ratio": doc.text.count("\n") / max(len(doc.words), 1),
+    }
+    punct = s["fineweb_line_punct_ratio"]
+    checks = [
+        ("empty", not lines),
+        ("line_punct_ratio", cfg.min_line_punct_ratio is not None and punct < cfg.min_line_punct_ratio
+         and not (punct == 0 and cfg.line_punct_exclude_zero)),
+        ("short_line_ratio", cfg.max_short_line_ratio is not None
+         and s["fineweb_short_line_ratio"] > cfg.max_short_line_ratio),
+        ("char_dup_ratio", cfg.max_char_dup_ratio is not None and s["fineweb_char_dup_ratio"] > cfg.max_char_dup_ratio),
+        ("list_ratio", cfg.max_newline_word_ratio is not None and s["fineweb_list_ratio"] > cfg.max_newline_word_ratio),
+    ]
+    return s, next((f"fineweb:{name}" for name, failed in checks if failed), None)
+
+
+RULE_SETS = {
+    "gopher_repetition": (gopher_repetition, GopherRepetitionConfig),
+    "gopher_quality": (gopher_quality, GopherQualityConfig),
+    "c4": (c4, C4Config),
+    "fineweb": (fineweb, FineWebConfig),
+}
