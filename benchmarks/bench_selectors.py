@@ -1,7 +1,9 @@
 """Selector benchmarks on real-text embeddings (CPU).
 
-1. Facility location on N embeddings: gristmill's partitioned stochastic greedy vs exact lazy greedy on the
-   same FAISS kNN graph (objective ratio, time ratio), and vs apricot-select when it is installed.
+1. Facility location on N embeddings, end to end (kNN graph construction + selection): exact lazy greedy on
+   one global FAISS kNN graph vs gristmill's partitioned mode (k-means partitions, an exact kNN graph per
+   partition, lazy greedy per partition, no global graph), and apricot-select on the global graph. Every
+   method's objective is evaluated on exact's global graph.
 2. SemDeDup / D4: fraction removed vs eps, and recall of planted semantic duplicates (real texts edited
    and re-embedded, so the duplicates are real model outputs, not vector noise).
 
@@ -80,38 +82,51 @@ def apricot_fl(W, budget: int):
     return np.asarray(sel.ranking), time.perf_counter() - t0
 
 
-def bench_facility_location(X: np.ndarray, frac: float, k: int) -> str:
+def bench_facility_location(X: np.ndarray, frac: float, k: int, partitions: list[int], exact_index: str,
+                            threads: int) -> str:
+    """End to end (graph + selection) for every method; every objective is evaluated on the one global kNN
+    graph that exact lazy greedy used, so the ratios compare like with like."""
     n = len(X)
     b = int(frac * n)
     with timed() as tg:
-        W = knn_graph(X, k)
+        W = knn_graph(X, k, index=exact_index)
     with timed() as te:
         exact, _ = lazy_greedy(W, b)
     ref = replay(W, exact).sum()
-    rows = [["exact lazy greedy (reference)", f"{te['seconds']:.2f}", 1.0, f"{ref:,.1f}", 1.0]]
-    variants = [("gristmill default: partitioned stochastic greedy", {}),
-                ("stochastic greedy, 1 partition", {"partitions": 1}),
-                ("partitioned lazy greedy", {"optimizer": "lazy"}),
-                ("partitioned stochastic + merge round", {"merge": True})]
+    t_exact = tg["seconds"] + te["seconds"]
+    rows = [["exact lazy greedy on the global graph (reference)", "-", f"{tg['seconds']:.2f}",
+             f"{te['seconds']:.2f}", f"{t_exact:.2f}", 1.0, f"{ref:,.1f}", 1.0, "yes"]]
+    variants = [("gristmill default: per-partition graphs + lazy greedy", {})]
+    variants += [(f"per-partition graphs + lazy greedy, {p} partitions", {"partitions": p}) for p in partitions]
+    variants += [("default + merge round", {"merge": True}),
+                 ("default, stochastic greedy (eps 0.01)", {"optimizer": "stochastic"})]
     for label, kw in variants:
-        fl = FacilityLocation(k=k, **kw)
+        fl = FacilityLocation(k=k, seed=0, **kw)
         with timed() as t:
-            sel = fl.select(X, b, graph=W)
-        rows.append([f"{label} ({sel.diagnostics['partitions']} partitions)", f"{t['seconds']:.2f}",
-                     t["seconds"] / te["seconds"], f"{sel.diagnostics['objective']:,.1f}",
-                     sel.diagnostics["objective"] / ref])
+            sel = fl.select(X, b)
+        d = sel.diagnostics
+        obj = replay(W, sel.indices).sum()  # on the exact method's global graph
+        rows.append([label, f"{d['partitions']} ({d['partition_sizes'][0]}-{d['partition_sizes'][1]})",
+                     f"{d['seconds_graph']:.2f}", f"{t['seconds'] - d['seconds_graph']:.2f}", f"{t['seconds']:.2f}",
+                     t_exact / t["seconds"], f"{obj:,.1f}", obj / ref, "yes" if d["global_graph_built"] else "no"])
     ap = apricot_fl(W, b)
     if ap is None:
-        rows.append(["apricot-select (not installed)", "-", "-", "-", "-"])
+        rows.append(["apricot-select (not installed)"] + ["-"] * 8)
     else:
         picks, secs = ap
         obj = replay(W, picks).sum()
-        rows.append(["apricot-select 0.6 lazy, precomputed sparse graph", f"{secs:.2f}", secs / te["seconds"],
-                     f"{obj:,.1f}", obj / ref])
-    head = (f"Facility location, n={n:,}, budget={b:,} ({frac:.0%}), k={k} kNN graph "
-            f"(FAISS {'IVF' if n > 30_000 else 'flat'}, CPU, built once in {tg['seconds']:.1f}s and shared by all rows; "
-            f"times exclude it)\n\n")
-    return head + markdown_table(["method", "seconds", "time / exact", "objective", "objective / exact"], rows)
+        rows.append(["apricot-select 0.6 lazy, on the same precomputed global graph", "-", f"{tg['seconds']:.2f}",
+                     f"{secs:.2f}", f"{tg['seconds'] + secs:.2f}", t_exact / (tg["seconds"] + secs),
+                     f"{obj:,.1f}", obj / ref, "yes"])
+    idx = {"ivf": f"FAISS IVF (gristmill's global index: {int(4 * np.sqrt(n))} lists trained on a sample, 16 probed)",
+           "flat": "FAISS flat (exact)"}[exact_index]
+    head = (f"Facility location, n={n:,}, budget={b:,} ({frac:.0%}), k={k}. End to end = kNN graph(s) + "
+            f"selection. Exact builds one global kNN graph with {idx}; the partitioned rows build k-means "
+            f"partitions (hierarchical FAISS k-means) and an exact flat kNN graph inside each, never a global "
+            f"one. Every objective is evaluated on exact's global graph. CPU, FAISS with {threads} thread(s). "
+            f"'speedup' is exact's end-to-end seconds / the row's.\n\n")
+    return head + markdown_table(["method", "partitions (sizes)", "graph s", "select s", "total s", "speedup",
+                                  "objective (global graph)", "objective / exact", "global graph built"], rows)
 
 
 def edit(text: str, rng: random.Random) -> str:
@@ -151,6 +166,9 @@ def bench_semdedup(texts: list[str], base: np.ndarray, n_dups: int, tokens: int)
                                   "D4 SemDeDup removed", "D4 kept (budget 50%)"], rows)
 
 
+NOTE_FL = "Reading the facility location table: the partitioned default is about 1/16 of exact's end-to-end time in this run, short of the 1/20 goal (the default alone took 2.3-3.4 s in repeated runs on this loaded box, exact 51-54 s in the full runs, so 1/20 is at the edge of the noise, not reliably met). What is left is k-means partitioning (about 1 s; cheaper k-means, fewer centroids or fewer iterations, cost 0.2-0.7 points of objective), the flat kNN inside partitions (about 1 s, compute bound, grows with partition size, which is why 10/20/50 partitions are slower) and graph assembly (0.3 s). The greedy itself is 0.1 s (all partitions advance together, vectorized). Exact's denominator is mostly the training of gristmill's global IVF index (1264 lists); a leaner global IVF would be faster and shrink the ratio: per-partition graphs are in effect an IVF probed once, with exact search inside each list."
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=100_000, help="embeddings for facility location")
@@ -159,15 +177,30 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=0.1, help="fraction selected")
     ap.add_argument("--k", type=int, default=10, help="neighbours in the kNN graph")
     ap.add_argument("--dups", type=int, default=300, help="planted semantic duplicates for SemDeDup")
+    ap.add_argument("--partitions", default="10,20,50", help="partition counts for extra facility location rows")
+    ap.add_argument("--exact-index", choices=["ivf", "flat"], default="ivf", help="global graph for exact")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="FAISS/OpenMP threads for every method (1: on a shared 2-core box 2 threads spin-wait)")
+    ap.add_argument("--skip-semdedup", action="store_true")
     args = ap.parse_args()
+    import faiss
+    faiss.omp_set_num_threads(args.threads)
     texts = real_texts(args.base)
     base = cached_embeddings("real", texts, args.tokens)
     X = grow(base, args.n)
     print(f"{len(base):,} real-text embeddings grown to {len(X):,}", file=sys.stderr)
-    fl = bench_facility_location(X, args.budget, args.k)
+    fl = bench_facility_location(X, args.budget, args.k, [int(p) for p in args.partitions.split(",") if p],
+                                 args.exact_index, args.threads)
+    if args.skip_semdedup:
+        print(fl)
+        return
     sd = bench_semdedup(texts, base, args.dups, args.tokens)
     note = ("CPU only: no GPU was lent to this task, so GPU figures (and the 1M-document run) are not measured. "
-            "The 2-core machine was shared with other work while this ran; compare ratios, not seconds.")
+            "The 2-core machine was shared with other work while this ran (load average about 5); compare ratios, "
+            f"not seconds. FAISS ran with {args.threads} OpenMP thread(s) for every method: under that load 2 "
+            "threads made small searches 2-4x slower (spin-waiting), so the ratios would be distorted either way "
+            "and single-threaded is the steadier comparison.")
+    note += "\n\n" + NOTE_FL
     publish("selectors", f"{fl}\n\n{sd}\n\n{note}")
 
 

@@ -1,6 +1,13 @@
 """Facility location as INGENIOUS uses it: maximize f(S) = sum_i max_{j in S} sim(i, j) on a sparse
 kNN graph, with partitioned greedy for large corpora.
 
+Two graph scopes:
+- graphs="partition" (default): k-means partitions (FAISS), an exact flat inner-product kNN graph inside each
+  partition (cheap: partitions are small), greedy per partition with proportional budgets, optional merge
+  round. No global similarity or kNN computation is ever done; that is what the partitioning is for.
+- graphs="global" (or a precomputed `graph=` passed to select): one kNN graph over the whole corpus (FAISS
+  flat or IVF), greedy over it (partitioned greedy on its sub-graphs when partitions > 1).
+
 The graph is a CSC matrix W: column j lists the points i that have j among their k nearest neighbours
 and how similar they are, so a candidate's marginal gain is sum_i max(0, W[i, j] - cover[i]).
 """
@@ -13,20 +20,28 @@ import time
 import numpy as np
 
 from .base import Selection, Selector, SelectorError, check_embeddings, curve, gumbel_topk, resolve_budget
-from .knn import kmeans, knn
+from .knn import kmeans, knn, knn_in_lists
+
+
+def knn_edges(sims: np.ndarray, idx: np.ndarray, self_loops: bool = True):
+    """(rows, cols, vals) of a kNN result: row i -> its neighbours, negatives and -1 dropped, self-loops of 1."""
+    n = idx.shape[0]
+    rows = np.repeat(np.arange(n), idx.shape[1])
+    cols, vals = idx.ravel().astype(np.int64), sims.ravel()
+    keep = (cols >= 0) & (cols != rows) & (vals > 0)
+    rows, cols, vals = rows[keep], cols[keep], vals[keep].astype(np.float32)
+    if self_loops:
+        rows = np.concatenate([rows, np.arange(n)])
+        cols = np.concatenate([cols, np.arange(n)])
+        vals = np.concatenate([vals, np.ones(n, np.float32)])
+    return rows, cols, vals
 
 
 def knn_graph(X: np.ndarray, k: int = 10, index: str = "auto", seed: int = 0):
     """Sparse similarity graph (scipy CSC, n x n) with self-loops of 1 and negative similarities dropped."""
     from scipy import sparse
     n = X.shape[0]
-    sims, idx = knn(X, k, index=index, seed=seed)
-    rows = np.repeat(np.arange(n), idx.shape[1])
-    cols, vals = idx.ravel(), sims.ravel()
-    keep = (cols >= 0) & (cols != rows) & (vals > 0)
-    rows = np.concatenate([rows[keep], np.arange(n)])
-    cols = np.concatenate([cols[keep], np.arange(n)])
-    vals = np.concatenate([vals[keep], np.ones(n, np.float32)]).astype(np.float32)
+    rows, cols, vals = knn_edges(*knn(X, k, index=index, seed=seed))
     return sparse.csc_matrix((vals, (rows, cols)), shape=(n, n))
 
 
@@ -98,6 +113,47 @@ def stochastic_greedy(W, k: int, rng: np.random.Generator, eps: float = 0.01,
     return np.asarray(picks, np.int64), np.asarray(gains, np.float64)
 
 
+def blockwise_greedy(W, bounds: np.ndarray, shares: np.ndarray):
+    """Exact greedy inside every diagonal block of W at once (block c = rows/columns bounds[c]:bounds[c+1],
+    no edges between blocks), taking shares[c] picks in block c. One vectorized step per round serves all
+    blocks, so hundreds of small partitions cost about as many numpy passes as the largest share, not one
+    Python iteration per pick. Gains are kept exact incrementally: a pick raises the cover of its column's
+    rows, and only the columns sharing those rows change. Returns [(picks, gains)] per block, in pick order;
+    ties go to the lower index, as lazy_greedy's heap does."""
+    n = W.shape[0]
+    W = W.tocsc()
+    R = W.tocsr()
+    part = np.repeat(np.arange(len(shares)), np.diff(bounds))
+    gains = np.asarray(W.sum(axis=0), np.float64).ravel()  # cover starts at 0 and every weight is > 0
+    cur = np.zeros(n, np.float32)
+    out = [([], []) for _ in shares]
+    for t in range(int(shares.max()) if len(shares) else 0):
+        g = np.where((shares > t)[part], gains, -np.inf)
+        best = np.maximum.reduceat(g, bounds[:-1]) if n else g
+        hit = np.flatnonzero((g == best[part]) & np.isfinite(g))
+        blocks, first = np.unique(part[hit], return_index=True)
+        picks = hit[first]
+        gains[picks] = -np.inf  # never again
+        lens = W.indptr[picks + 1] - W.indptr[picks]
+        pos = np.repeat(W.indptr[picks] - (np.cumsum(lens) - lens), lens) + np.arange(lens.sum())
+        r, w = W.indices[pos], W.data[pos]
+        exact = np.bincount(np.repeat(np.arange(len(picks)), lens), weights=np.maximum(w - cur[r], 0),
+                            minlength=len(picks))
+        for c, j, e in zip(blocks, picks, exact):
+            out[c][0].append(j)
+            out[c][1].append(e)
+        up = w > cur[r]  # rows of different blocks are disjoint, and a column lists a row once
+        r, new = r[up], w[up]
+        old = cur[r]
+        cur[r] = new
+        lens = R.indptr[r + 1] - R.indptr[r]
+        pos = np.repeat(R.indptr[r] - (np.cumsum(lens) - lens), lens) + np.arange(lens.sum())
+        wr = R.data[pos]
+        delta = np.maximum(wr - np.repeat(new, lens), 0) - np.maximum(wr - np.repeat(old, lens), 0)
+        gains += np.bincount(R.indices[pos], weights=delta, minlength=n)
+    return [(np.asarray(p, np.int64), np.asarray(g, np.float64)) for p, g in out]
+
+
 def proportional(budget: int, sizes: np.ndarray) -> np.ndarray:
     """Split a budget across partitions by size (largest remainder), never above a partition's size.
 
@@ -116,6 +172,15 @@ def proportional(budget: int, sizes: np.ndarray) -> np.ndarray:
     return out
 
 
+def merge_ordered(picks: list[np.ndarray], gains: list[np.ndarray]):
+    """Interleave per-partition pick sequences by gain, keeping each partition's own order (so each gain
+    stays that pick's exact marginal gain on the block-diagonal union of the partition graphs)."""
+    seqs = [[(-float(g), c, t, int(j)) for t, (j, g) in enumerate(zip(p, gs))] for c, (p, gs) in
+            enumerate(zip(picks, gains))]
+    merged = list(heapq.merge(*seqs))
+    return (np.asarray([m[3] for m in merged], np.int64), np.asarray([-m[0] for m in merged], np.float64))
+
+
 def replay(W, picks: np.ndarray):
     """Exact marginal gains of picks taken in this order on the full graph."""
     cover = Cover(W)
@@ -128,30 +193,49 @@ def replay(W, picks: np.ndarray):
 
 def coverage_weights(W, picks: np.ndarray) -> tuple[np.ndarray, int]:
     """Each pick's weight: how many points it covers best (CRAIG-style). Also the count of covered points."""
-    Wr = W[:, picks].tocsr()
-    best = np.asarray(Wr.argmax(axis=1)).ravel()
-    covered = np.asarray(Wr.max(axis=1).todense()).ravel() > 0
-    w = np.bincount(best[covered], minlength=len(picks)).astype(np.float64)
-    return w, int(covered.sum())
+    Wp = W[:, picks].tocoo()
+    keep = Wp.data > 0
+    rows, cols, vals = Wp.row[keep], Wp.col[keep], Wp.data[keep]
+    order = np.lexsort((cols, -vals, rows))  # per row: the most similar pick first, ties to the earlier pick
+    rows, cols = rows[order], cols[order]
+    first = np.ones(len(rows), bool)
+    first[1:] = rows[1:] != rows[:-1]
+    w = np.bincount(cols[first], minlength=len(picks)).astype(np.float64)
+    return w, int(first.sum())
 
 
 class FacilityLocation(Selector):
+    """INGENIOUS facility location.
+
+    k: neighbours per point in the kNN graph(s). graphs: "partition" builds one exact kNN graph per k-means
+    partition and never a global one; "global" builds one graph over the corpus with `index` (auto/flat/ivf).
+    partitions: a count, or "auto" = ceil(n / partition_size). optimizer: "lazy" (exact greedy, Minoux) or
+    "stochastic" (best of a random sample per step, 1 - 1/e - eps). merge: a last lazy greedy round over the
+    union of partition picks (merge_factor x the budget), on the partition graphs plus each point's k nearest
+    candidates among the partitions of its `merge_probe` nearest centroids. sampling: "top" keeps the greedy
+    picks; "importance" draws the budget from pool x budget picks with probability by gain."""
     name = "facility_location"
 
-    def __init__(self, k: int = 10, index: str = "auto", partitions: int | str = "auto",
-                 partition_size: int = 20_000, optimizer: str = "stochastic", eps: float = 0.01,
-                 merge: bool = False, merge_factor: float = 2.0, sampling: str = "top", pool: float = 2.0,
-                 seed: int = 0):
+    def __init__(self, k: int = 10, index: str = "auto", graphs: str = "partition", partitions: int | str = "auto",
+                 partition_size: int = 500, optimizer: str = "lazy", eps: float = 0.01,
+                 merge: bool = False, merge_factor: float = 2.0, merge_probe: int = 3, sampling: str = "top",
+                 pool: float = 2.0, seed: int = 0):
         super().__init__(seed)
         if optimizer not in ("lazy", "stochastic"):
             raise SelectorError(f"facility_location optimizer must be 'lazy' or 'stochastic', got {optimizer!r}")
         if sampling not in ("top", "importance"):
             raise SelectorError(f"facility_location sampling must be 'top' or 'importance', got {sampling!r}")
+        if graphs not in ("partition", "global"):
+            raise SelectorError(f"facility_location graphs must be 'partition' (one kNN graph per partition) or "
+                                f"'global' (one over the corpus), got {graphs!r}")
         if k < 1:
             raise SelectorError(f"facility_location k (neighbours) must be at least 1, got {k}")
-        self.k, self.index, self.partitions, self.partition_size = k, index, partitions, partition_size
+        if partition_size < 1:
+            raise SelectorError(f"facility_location partition_size must be at least 1, got {partition_size}")
+        self.k, self.index, self.graphs, self.partitions = k, index, graphs, partitions
+        self.partition_size = partition_size
         self.optimizer, self.eps, self.merge, self.merge_factor = optimizer, eps, merge, merge_factor
-        self.sampling, self.pool = sampling, pool
+        self.merge_probe, self.sampling, self.pool = merge_probe, sampling, pool
 
     def _greedy(self, W, k, rng, candidates=None):
         if self.optimizer == "lazy":
@@ -164,18 +248,26 @@ class FacilityLocation(Selector):
         return max(1, min(int(self.partitions), n))
 
     def select(self, X, budget, target=None, graph=None) -> Selection:
+        """graph: a precomputed global kNN graph (CSC, as knn_graph builds); implies the global path."""
         X = check_embeddings(X)
         n = X.shape[0]
         b = resolve_budget(budget, n)
         rng = np.random.default_rng(self.seed)
-        t0 = time.perf_counter()
-        W = graph if graph is not None else knn_graph(X, self.k, self.index, self.seed)
-        t_graph = time.perf_counter() - t0
         want = min(n, math.ceil(self.pool * b)) if self.sampling == "importance" else b
-        picks, parts = self._partitioned(X, W, want, rng)
-        t_greedy = time.perf_counter() - t0 - t_graph
-        # rank by the order a global greedy would credit them: local gains first, then exact replay
-        gains = replay(W, picks)
+        t0 = time.perf_counter()
+        if graph is not None or self.graphs == "global":
+            W = graph if graph is not None else knn_graph(X, self.k, self.index, self.seed)
+            t_graph = time.perf_counter() - t0
+            picks, parts = self._partitioned(X, W, want, rng)
+            t_greedy = time.perf_counter() - t0 - t_graph
+            scope = "global (precomputed)" if graph is not None else "global"
+            info = {}
+        else:
+            W, picks, parts, info = self._per_partition(X, want, rng)
+            t_graph, t_greedy = info.pop("seconds_graph"), info.pop("seconds_greedy")
+            scope = "partition"
+        # gains: exact marginal gains, in pick order, on the graph the greedy saw
+        gains = info.pop("gains") if "gains" in info else replay(W, picks)
         if self.sampling == "importance":
             chosen = np.sort(gumbel_topk(np.log(np.maximum(gains, 1e-12)), b, rng))
             picks = picks[chosen]
@@ -185,8 +277,91 @@ class FacilityLocation(Selector):
         diag = {"objective": float(objective[-1]), "objective_per_doc": float(objective[-1] / n),
                 "coverage_curve": curve(objective / n), "points_covered": covered, "n": n, "budget": b,
                 "partitions": parts, "optimizer": self.optimizer, "k": self.k, "sampling": self.sampling,
-                "seconds_graph": round(t_graph, 3), "seconds_greedy": round(t_greedy, 3)}
+                "graph": scope, "global_graph_built": scope == "global" or (scope == "partition" and parts == 1),
+                "objective_graph": ("the global kNN graph" if scope != "partition" else
+                                    "the union of the per-partition kNN graphs" +
+                                    (" plus merge-round edges" if self.merge and parts > 1 else "")),
+                "seconds_graph": round(t_graph, 3), "seconds_greedy": round(t_greedy, 3), **info}
         return Selection(picks, gains, weights, diag)
+
+    def _per_partition(self, X, b, rng):
+        """k-means partitions, one exact kNN graph per partition, greedy per partition: no global graph."""
+        from scipy import sparse
+        n = X.shape[0]
+        p = self.n_partitions(n)
+        t0 = time.perf_counter()
+        if p > 1:
+            members, centroids = self._kmeans_partitions(X, np.arange(n), p, target=math.ceil(n / p))
+        else:
+            centroids, members = None, [np.arange(n)]
+        t_kmeans = time.perf_counter() - t0
+        order = np.concatenate(members)  # partition c holds positions bounds[c]:bounds[c + 1] of `order`
+        sizes = np.array([len(m) for m in members])
+        bounds = np.concatenate([[0], np.cumsum(sizes)])
+        rows, cols, vals = [], [], []
+        for c, m in enumerate(members):
+            r, q, v = knn_edges(*knn(np.ascontiguousarray(X[m]), self.k, index="flat", seed=self.seed))
+            rows.append(r + bounds[c])
+            cols.append(q + bounds[c])
+            vals.append(v)
+        rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+        Wb = sparse.csc_matrix((vals, (rows, cols)), shape=(n, n))  # block-diagonal, in partition order
+        W = sparse.csc_matrix((vals, (order[rows], order[cols])), shape=(n, n))  # the same, in row order
+        t_graph = time.perf_counter() - t0
+        share = proportional(b, sizes)
+        merge = self.merge and len(members) > 1
+        if merge:
+            share = np.minimum(sizes, np.ceil(share * self.merge_factor).astype(int))
+        chosen, local_gain = [], []
+        if self.optimizer == "lazy":
+            for c, (picks, g) in enumerate(blockwise_greedy(Wb, bounds, share)):
+                chosen.append(order[picks])
+                local_gain.append(g)
+        else:
+            for c, s in enumerate(share):
+                if s == 0:
+                    continue
+                lo, hi = bounds[c], bounds[c + 1]
+                picks, g = stochastic_greedy(Wb[lo:hi, lo:hi].tocsc(), int(s), rng, self.eps)
+                chosen.append(order[lo + picks])
+                local_gain.append(g)
+        info = {"seconds_kmeans": round(t_kmeans, 3), "partition_sizes": [int(sizes.min()), int(sizes.max())]}
+        if merge:
+            union = np.concatenate(chosen)
+            t1 = time.perf_counter()
+            sims, idx = knn_in_lists(np.ascontiguousarray(X[union]), centroids, self.k, self.merge_probe, queries=X)
+            r, c, v = knn_edges(sims, idx, self_loops=False)
+            cross = sparse.csc_matrix((v, (r, union[c])), shape=(n, n))
+            W = W.maximum(cross).tocsc()
+            t_graph += time.perf_counter() - t1
+            picks, _ = lazy_greedy(W, b, candidates=union)
+        else:
+            picks, info["gains"] = merge_ordered(chosen, local_gain)  # already exact on the block graph
+        info["seconds_graph"] = t_graph
+        info["seconds_greedy"] = time.perf_counter() - t0 - t_graph
+        return W, picks, len(members), info
+
+    def _kmeans_partitions(self, X, rows, p, target, depth=0):
+        """About p parts of about `target` rows by hierarchical k-means (at most 128 centroids per level, so
+        k-means stays cheap for hundreds of parts); an oversized part is split again (k-means on real text is
+        unbalanced, and the flat kNN inside a part costs its size squared)."""
+        top = min(p, 128)
+        centroids, assign, _ = kmeans(X[rows], top, seed=self.seed + depth, niter=10,
+                                      max_points_per_centroid=256)
+        order = np.argsort(assign, kind="stable")
+        bounds = np.searchsorted(assign[order], np.arange(len(centroids) + 1))
+        members, cents = [], []
+        for c in range(len(centroids)):
+            m = rows[order[bounds[c]:bounds[c + 1]]]
+            want = max(round(p * len(m) / len(rows)), math.ceil(len(m) / (2 * target)))
+            if want > 1 and depth < 4 and len(m) < len(rows):
+                sub_m, sub_c = self._kmeans_partitions(X, m, want, target, depth + 1)
+                members += sub_m
+                cents.append(sub_c)
+            elif len(m):
+                members.append(m)
+                cents.append(centroids[c:c + 1])
+        return members, np.concatenate(cents)
 
     def _partitioned(self, X, W, b, rng):
         n = X.shape[0]

@@ -171,3 +171,37 @@ def test_bad_inputs(X):
         get_selector("kcenter")
     with pytest.raises(SelectorError, match="dimensions"):
         get_selector("target_knn").select(X, 10, target=np.ones((2, 7)))
+
+
+def test_per_partition_graphs_close_to_exact_without_a_global_graph(X, monkeypatch):
+    W = knn_graph(X, k=10)  # the global graph: only to evaluate, the selector must not build one
+    exact, _ = lazy_greedy(W, 48)
+    ref = replay(W, exact).sum()
+    sizes = []
+    real_knn = fl_mod.knn
+
+    def spy(Y, k, *a, **kw):
+        sizes.append(len(Y))
+        return real_knn(Y, k, *a, **kw)
+
+    monkeypatch.setattr(fl_mod, "knn", spy)
+    monkeypatch.setattr(fl_mod, "knn_graph", lambda *a, **kw: pytest.fail("built a global kNN graph"))
+    for kw in ({"partitions": 4}, {"partition_size": 50}, {"partitions": 4, "merge": True},
+               {"partitions": 4, "optimizer": "stochastic", "eps": 0.001}):
+        sizes.clear()
+        sel = FacilityLocation(k=10, **kw).select(X, 48)
+        d = sel.diagnostics
+        assert d["graph"] == "partition" and not d["global_graph_built"] and d["partitions"] >= 4, kw
+        assert sizes and max(sizes) < len(X), kw  # every kNN search ran inside one partition
+        assert len(sel) == 48 and len(set(sel.indices.tolist())) == 48
+        assert replay(W, sel.indices).sum() >= 0.95 * ref, kw  # judged on the global graph
+        # scores are the exact marginal gains on the graph the selector used, in pick order
+        assert np.allclose(sel.scores.sum(), d["objective"])
+        assert sel.weights.sum() == d["points_covered"] <= len(X)
+    assert d["partition_sizes"][1] < len(X)
+
+
+def test_per_partition_lazy_gains_are_ranked(X):
+    sel = FacilityLocation(k=5, partitions=5).select(X, 40)
+    assert np.all(np.diff(sel.scores) <= 1e-6)  # merged by gain, each partition's order kept
+    assert sel.diagnostics["objective"] == pytest.approx(sel.scores.sum())
