@@ -1,0 +1,117 @@
+"""domain: label each document with a domain, from its source, a column, URL rules or a fastText classifier.
+
+`from: source` (or `column`) takes the value itself, or maps it through `rules` (regex -> domain, first match
+wins); `from: url` applies `rules` to the URL; `from: fasttext` predicts with a model trained by
+`gristmill train-domain`. Unmatched rows get `default`, or are dropped as `domain:unlabelled` when
+`drop_unlabelled` is set.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+from pydantic import ConfigDict, Field, model_validator
+
+from gristmill.pipeline.stage import BatchStage, StageConfig, StageError, register, set_drop
+
+LABEL = "__label__"
+
+
+class DomainConfig(StageConfig):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_: Literal["source", "column", "url", "fasttext"] = Field("source", alias="from")
+    column: str | None = Field(None, description="the column for from: column")
+    rules: dict[str, str] = Field(default_factory=dict, description="regex -> domain, first match wins")
+    model: str | None = Field(None, description="fastText model path for from: fasttext")
+    min_score: float = Field(0.0, ge=0, le=1, description="fastText predictions below this get `default`")
+    default: str | None = Field("other", description="domain for rows no rule or model labels")
+    drop_unlabelled: bool = False
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.from_ == "url" and not self.rules:
+            raise ValueError("from: url needs `rules` (regex -> domain)")
+        if self.from_ == "column" and not self.column:
+            raise ValueError("from: column needs `column`")
+        if self.from_ == "fasttext" and not self.model:
+            raise ValueError("from: fasttext needs `model` (train one with `gristmill train-domain`)")
+        for pattern in self.rules:
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ValueError(f"rules: {pattern!r} is not a valid regex ({e})") from None
+        return self
+
+
+def load_fasttext(path: str):
+    """Load with whichever fastText build is installed (fasttext-predict and the full package share the name)."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise StageError(f"fastText model {p} does not exist; train one with `gristmill train-domain`")
+    import fasttext
+    if hasattr(fasttext, "FastText") and hasattr(fasttext.FastText, "eprint"):
+        fasttext.FastText.eprint = lambda *a, **k: None  # silence the load_model deprecation banner
+    return fasttext.load_model(str(p))
+
+
+def predict_labels(model, texts: list[str]) -> tuple[list[str], list[float]]:
+    # fastText reads one line per call: newlines would cut the document short
+    clean = [" ".join((t or "").split()) for t in texts]
+    labels, scores = [], []
+    for t in clean:
+        lab, prob = model.predict(t, k=1)
+        labels.append(lab[0][len(LABEL):] if lab else None)
+        scores.append(float(prob[0]) if len(prob) else 0.0)
+    return labels, scores
+
+
+@register
+class Domain(BatchStage):
+    name = "domain"
+    Config = DomainConfig
+    produces = {"domain": "string", "domain_score": "float"}
+
+    def required_columns(self):
+        c = self.config
+        col = {"source": "source", "column": c.column, "url": "url", "fasttext": "text"}[c.from_]
+        return ("id", "text", col) if col not in ("id", "text") else ("id", "text")
+
+    def preflight(self):
+        if self.config.from_ == "fasttext":
+            load_fasttext(self.config.model)
+
+    def setup(self):
+        self._rules = [(re.compile(p), d) for p, d in self.config.rules.items()]
+        self._model = load_fasttext(self.config.model) if self.config.from_ == "fasttext" else None
+
+    def _by_rules(self, values: list) -> tuple[list, list]:
+        if not self._rules:  # from source/column without rules: the value is the domain
+            return values, [1.0 if v is not None else None for v in values]
+        out = []
+        for v in values:
+            out.append(next((d for rx, d in self._rules if v is not None and rx.search(v)), None))
+        return out, [1.0 if d is not None else None for d in out]
+
+    def process_batch(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        c = self.config
+        if c.from_ == "fasttext":
+            labels, scores = predict_labels(self._model, batch.column("text").to_pylist())
+            labels = [lab if s >= c.min_score else None for lab, s in zip(labels, scores)]
+        else:
+            col = {"source": "source", "column": c.column, "url": "url"}[c.from_]
+            labels, scores = self._by_rules(batch.column(col).to_pylist())
+        reasons = [None] * batch.num_rows
+        if c.drop_unlabelled:
+            reasons = ["domain:unlabelled" if lab is None else None for lab in labels]
+        labels = [lab if lab is not None else c.default for lab in labels]
+        cols = {n: batch.column(n) for n in batch.schema.names}
+        cols["domain"] = pa.array(labels, pa.string())
+        cols["domain_score"] = pa.array(scores, pa.float32())
+        existing = cols["drop_reason"].to_pylist() if "drop_reason" in cols else None
+        if existing is not None:
+            cols["drop_reason"] = existing
+        set_drop(cols, reasons)
+        cols["drop_reason"] = pa.array(cols["drop_reason"], pa.string())
+        return pa.RecordBatch.from_pydict(cols)

@@ -1,0 +1,163 @@
+"""MixtureSampler over real memmapped shards: proportions, determinism, resume, refusals, adapters."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gristmill.trainer_hooks.mixture import MixtureError, load_mixture, write_mixture
+from gristmill.trainer_hooks.sampler import MixtureSampler
+from gristmill.trainer_hooks.schedules import EndUpsample, ScheduleError, Static
+
+# each domain's tokens live in their own id range, so every row shows which domain it came from
+RANGES = {"web": (0, 100), "code": (100, 200), "math": (200, 300)}
+
+
+def _ids(domain, n, seed=0):
+    lo, hi = RANGES[domain]
+    return np.random.default_rng(seed).integers(lo, hi, n)
+
+
+@pytest.fixture
+def mixture_path(tmp_path):
+    doms = {d: (_ids(d, n), _ids(d, 500, 1)) for d, n in (("web", 20000), ("code", 6000), ("math", 3000))}
+    return write_mixture(tmp_path / "mix", doms, vocab_size=300, weights={"web": 0.6, "code": 0.3, "math": 0.1})
+
+
+def _domain_of_rows(x):
+    return [next(d for d, (lo, hi) in RANGES.items() if lo <= row[0] < hi) for row in x]
+
+
+def test_rows_come_from_their_domain_and_follow_the_weights(mixture_path):
+    s = MixtureSampler(mixture_path, batch_size=64, block_size=16, total_steps=200, seed=3)
+    counts = dict.fromkeys(RANGES, 0)
+    for x, y, dom in s:
+        assert x.shape == (64, 16) and y.shape == (64, 16)
+        assert (x[:, 1:] == y[:, :-1]).all()  # y is x shifted by one
+        names = [s.domains[k] for k in dom]
+        assert names == _domain_of_rows(x)
+        for n in names:
+            counts[n] += 1
+    total = sum(counts.values())
+    assert total == 64 * 200
+    assert counts["web"] / total == pytest.approx(0.6, abs=0.02)
+    assert counts["math"] / total == pytest.approx(0.1, abs=0.015)
+
+
+def test_upsampling_schedule_changes_proportions_at_the_end(mixture_path):
+    m = load_mixture(mixture_path)
+    sched = EndUpsample(Static(m.weights), domains=["math"], factor=5.0, last_fraction=0.25)
+    s = MixtureSampler(m, batch_size=128, block_size=8, total_steps=40, schedule=sched, seed=0)
+    share = [np.mean([s.domains[k] == "math" for k in d]) for _, _, d in s]
+    early, late = np.mean(share[:30]), np.mean(share[30:])
+    assert early == pytest.approx(0.1, abs=0.03)
+    assert late == pytest.approx(0.5 / 1.4, abs=0.05)  # 0.1*5 / (0.6 + 0.3 + 0.5)
+
+
+def test_same_seed_same_stream_other_seed_differs(mixture_path):
+    a = [b[0] for b in MixtureSampler(mixture_path, batch_size=4, block_size=8, total_steps=5, seed=1)]
+    b = [b[0] for b in MixtureSampler(mixture_path, batch_size=4, block_size=8, total_steps=5, seed=1)]
+    c = [b[0] for b in MixtureSampler(mixture_path, batch_size=4, block_size=8, total_steps=5, seed=2)]
+    assert all((p == q).all() for p, q in zip(a, b))
+    assert not all((p == q).all() for p, q in zip(a, c))
+
+
+def test_resume_continues_the_identical_stream(mixture_path):
+    full = [b for b in MixtureSampler(mixture_path, batch_size=4, block_size=8, total_steps=10, seed=5)]
+    first = MixtureSampler(mixture_path, batch_size=4, block_size=8, total_steps=10, seed=5)
+    for _ in range(4):
+        next(first)
+    state = json.loads(json.dumps(first.state_dict()))  # survives a trip through JSON
+    resumed = MixtureSampler(mixture_path, batch_size=4, block_size=8, total_steps=10, seed=5)
+    resumed.load_state_dict(state)
+    rest = list(resumed)
+    assert len(rest) == 6
+    for (x1, y1, d1), (x2, y2, d2) in zip(full[4:], rest):
+        assert (x1 == x2).all() and (y1 == y2).all() and (d1 == d2).all()
+
+
+def test_resume_with_a_different_mixture_or_settings_is_refused(mixture_path, tmp_path):
+    s = MixtureSampler(mixture_path, batch_size=4, block_size=8, total_steps=10)
+    state = s.state_dict()
+    other = write_mixture(tmp_path / "other", {"web": (_ids("web", 5000), _ids("web", 100)),
+                                               "code": (_ids("code", 5000), _ids("code", 100))}, vocab_size=300)
+    with pytest.raises(MixtureError, match="refusing to resume.*different mixture"):
+        MixtureSampler(other, batch_size=4, block_size=8, total_steps=10).load_state_dict(state)
+    with pytest.raises(MixtureError, match="refusing to resume: batch_size"):
+        MixtureSampler(mixture_path, batch_size=8, block_size=8, total_steps=10).load_state_dict(state)
+    m = load_mixture(mixture_path)
+    up = EndUpsample(Static(m.weights), domains=["math"], factor=2.0, last_fraction=0.5)
+    with pytest.raises(MixtureError, match="schedule changed"):
+        MixtureSampler(m, batch_size=4, block_size=8, total_steps=10, schedule=up).load_state_dict(state)
+
+
+def test_old_or_broken_mixture_files_give_clear_errors(mixture_path):
+    raw = json.loads(mixture_path.read_text())
+    raw["version"] = 0
+    mixture_path.write_text(json.dumps(raw))
+    with pytest.raises(MixtureError, match="version 0 but this gristmill reads version 1.*rerun the `mix`"):
+        load_mixture(mixture_path)
+    mixture_path.write_text("{not json")
+    with pytest.raises(MixtureError, match="not valid JSON"):
+        load_mixture(mixture_path.parent)
+    with pytest.raises(MixtureError, match="does not exist"):
+        load_mixture(mixture_path.parent / "nope.json")
+
+
+def test_zero_token_domain_with_weight_is_refused(tmp_path):
+    path = write_mixture(tmp_path / "m", {"web": (_ids("web", 5000), _ids("web", 100)),
+                                          "math": (np.array([], dtype=np.int64), np.array([], dtype=np.int64))},
+                         vocab_size=300, weights={"web": 0.9, "math": 0.1})
+    with pytest.raises(MixtureError, match=r"\['math'\] get weight.*no train window"):
+        MixtureSampler(path, batch_size=4, block_size=8, total_steps=10)
+    # weight 0 for the empty domain is fine
+    s = MixtureSampler(path, batch_size=4, block_size=8, total_steps=10, schedule=Static({"web": 1.0, "math": 0.0}))
+    assert set(s.domains[k] for k in next(s)[2]) == {"web"}
+    with pytest.raises(MixtureError, match="does not have"):
+        MixtureSampler(path, batch_size=4, block_size=8, total_steps=10, schedule=Static({"law": 1.0}))
+    with pytest.raises(ScheduleError):
+        MixtureSampler(path, batch_size=4, block_size=8, total_steps=0)
+
+
+def test_torch_iterable_dataset_matches_the_sampler(mixture_path):
+    from torch.utils.data import DataLoader
+
+    from gristmill.trainer_hooks.adapters import MixtureBatches
+    ref = list(MixtureSampler(mixture_path, batch_size=4, block_size=8, total_steps=6, seed=9))
+    ds = MixtureBatches(MixtureSampler(mixture_path, batch_size=4, block_size=8, total_steps=6, seed=9))
+    got = list(DataLoader(ds, batch_size=None))
+    assert len(got) == 6 and ds.sampler.step == 6
+    for (x1, _, d1), (x2, _, d2) in zip(ref, got):
+        assert isinstance(x2, torch.Tensor) and (x2.numpy() == x1).all() and (d2.numpy() == d1).all()
+
+
+def test_hf_callback_switches_weights_with_the_trainer_step(mixture_path, tmp_path):
+    from types import SimpleNamespace
+
+    from transformers import TrainerControl, TrainerState
+
+    from gristmill.trainer_hooks.adapters import MixtureExamples
+    from gristmill.trainer_hooks.hf import MixtureCallback
+    m = load_mixture(mixture_path)
+    sched = EndUpsample(Static(m.weights), weights={"math": 1.0}, last_fraction=0.5)
+    s = MixtureSampler(m, batch_size=4, block_size=8, total_steps=999, schedule=sched)
+    cb = MixtureCallback(s)
+    # TrainingArguments needs `accelerate`, which is not installed; the callback only reads output_dir
+    args = SimpleNamespace(output_dir=str(tmp_path / "hf"))
+    state, control = TrainerState(max_steps=10, global_step=0), TrainerControl()
+    cb.on_train_begin(args, state, control)
+    assert s.total_steps == 10
+    examples = iter(MixtureExamples(s))
+    early = [next(examples)["domain"] for _ in range(40)]
+    assert {s.domains[k] for k in early} != {"math"}
+    state.global_step = 6
+    cb.on_step_begin(args, state, control)
+    late = [next(examples) for _ in range(20)]
+    assert {s.domains[e["domain"]] for e in late} == {"math"}
+    assert all(200 <= int(t) < 300 for e in late for t in e["input_ids"])
+    logs = {}
+    cb.on_log(args, state, control, logs=logs)
+    assert logs["mix/math"] == 1.0
+    cb.on_save(args, state, control)
+    saved = json.loads((tmp_path / "hf" / "checkpoint-6" / "mixture_sampler.json").read_text())
+    assert saved["step"] == 6 and saved["mixture"] == m.fingerprint()
