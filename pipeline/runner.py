@@ -110,29 +110,27 @@ class Runner:
         self._work = work = new_work_dir(self.run_dir, step["dir"])
         label = f"[{step['dir']}]"
         try:
-            if i == 0:
-                df = read_input(spark, self.input_cfg, rows_acc=acc)
-                n_in = None
-                extra = {}
-            else:
-                cls, params = self.stages[i - 1]
-                src = spark.read.parquet(str(prev_dir / "kept"))
-                src = src.drop(DROP_REASON) if DROP_REASON in src.columns else src
-                n_in = parquet_rows(prev_dir / "kept")
-                ctx = StageContext(spark=spark, run_dir=self.run_dir, work_dir=work,
-                                   stage_dir=self.run_dir / step["dir"], index=i, name=cls.name,
-                                   extra={"rows_acc": acc, "input_rows": n_in})
-                stage = cls(params, ctx)
-                stage.check_columns(src.columns)
-                df = stage.transform(src)
-                if DROP_REASON not in df.columns:
-                    from pyspark.sql import functions as F
-                    df = df.withColumn(DROP_REASON, F.lit(None).cast("string"))
-                extra = None
+            # Progress covers transform() too: global stages do their heavy fit() work there.
             with Progress(spark, label, acc, self.quiet):
+                if i == 0:
+                    df = read_input(spark, self.input_cfg, rows_acc=acc)
+                    n_in, stage = None, None
+                else:
+                    cls, params = self.stages[i - 1]
+                    src = spark.read.parquet(str(prev_dir / "kept"))
+                    src = src.drop(DROP_REASON) if DROP_REASON in src.columns else src
+                    n_in = parquet_rows(prev_dir / "kept")
+                    ctx = StageContext(spark=spark, run_dir=self.run_dir, work_dir=work,
+                                       stage_dir=self.run_dir / step["dir"], index=i, name=cls.name,
+                                       extra={"rows_acc": acc, "input_rows": n_in})
+                    stage = cls(params, ctx)
+                    stage.check_columns(src.columns)
+                    df = stage.transform(src)
+                    if DROP_REASON not in df.columns:
+                        from pyspark.sql import functions as F
+                        df = df.withColumn(DROP_REASON, F.lit(None).cast("string"))
                 write_split(df, work)
-                if extra is None:
-                    extra = stage.stats()
+                extra = stage.stats() if stage is not None else {}
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise

@@ -1,0 +1,182 @@
+"""Near-duplicate evaluation sets and the two systems under test (gristmill in Spark, datatrove locally).
+
+Sets: Clough-Stevenson graded answers, bib_dedupe records with human clusters, and a synthetic set made
+from real web docs re-edited at controlled rates. Both systems get the same docs as jsonl and return
+clusters as {id: cluster label}; pairs inside a cluster are the predicted duplicate pairs."""
+from __future__ import annotations
+
+import csv
+import gzip
+import itertools
+import json
+import random
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+from harness import SHARED, read_jsonl, web_docs
+
+from gristmill.stages import minhash
+
+DEDUP = SHARED / "dedup"
+
+
+def clough() -> tuple[list[dict], set[tuple[str, str]]]:
+    """Docs and gold pairs: each answer marked cut or light paired with its Wikipedia source."""
+    rows = read_jsonl(DEDUP / "clough_stevenson_plagiarised_short_answers_100.jsonl.gz")
+    docs = [{"id": r["file"], "text": r["text"]} for r in rows]
+    orig = {r["task"]: r["file"] for r in rows if r["category"] == "orig"}
+    gold = {tuple(sorted((r["file"], orig[r["task"]]))) for r in rows if r["category"] in ("cut", "light")}
+    return docs, gold
+
+
+def bib() -> tuple[list[dict], set[tuple[str, str]]]:
+    """Records as text (title, authors, year, journal, pages) and all pairs of each gold cluster."""
+    docs, gold = [], set()
+    for rec in sorted(DEDUP.glob("bib_dedupe/*_records.csv.gz")):
+        topic = rec.name.removesuffix("_records.csv.gz")
+        with gzip.open(rec, "rt", encoding="utf-8") as fh:
+            for r in csv.DictReader(fh):
+                text = " ".join(r.get(k) or "" for k in ("title", "author", "year", "journal", "volume", "pages"))
+                docs.append({"id": f"{topic}/{r['ID']}", "text": text})
+        with gzip.open(rec.with_name(f"{topic}_gold_duplicate_clusters.csv.gz"), "rt") as fh:
+            for r in csv.DictReader(fh):
+                ids = sorted(f"{topic}/{i}" for i in r["merged_ids"].split(";"))
+                gold |= set(itertools.combinations(ids, 2))
+    return docs, gold
+
+
+def _edit(text: str, rng: random.Random, rate: float, boiler: list[str]) -> str:
+    paras = [p for p in text.split("\n") if p.strip()]
+    if len(paras) > 2 and rng.random() < 0.3:
+        rng.shuffle(paras)
+    out = []
+    for p in paras:
+        ws = []
+        for w in p.split():
+            r = rng.random()
+            if r < rate / 3:
+                continue  # delete
+            ws.append(f"x{rng.randrange(10**6)}" if r < 2 * rate / 3 else w)  # substitute
+            if rng.random() < rate / 3:
+                ws.append(f"y{rng.randrange(10**6)}")  # insert
+        out.append(" ".join(ws))
+    if rng.random() < 0.3:
+        out.append(rng.choice(boiler))
+    return "\n".join(out)
+
+
+def synthetic(copies: int = 3, seed: int = 0) -> list[dict]:
+    """Real web docs (>= 100 words) plus edited copies at rates 0-30%; ids say which doc they came from."""
+    rng = random.Random(seed)
+    base = [d for d in web_docs() if len(minhash.words(d["text"])) >= 100]
+    boiler = ["Share this page on Facebook Twitter and email. Cookies help us deliver our services.",
+              "Copyright all rights reserved. Privacy policy terms of use contact us sitemap."]
+    docs = [{"id": f"{d['id']}", "text": d["text"]} for d in base]
+    for d in base:
+        for c in range(copies):
+            rate = rng.choice([0.0, 0.02, 0.05, 0.1, 0.2, 0.3])
+            docs.append({"id": f"{d['id']}~{c}", "text": _edit(d["text"], rng, rate, boiler)})
+    return docs
+
+
+def true_pairs(docs: list[dict], threshold: float, extra_pairs=()) -> tuple[set, dict]:
+    """Pairs with exact word-5-gram Jaccard >= threshold, among pairs sharing at least one shingle."""
+    sets = {d["id"]: minhash.shingle_set(d["text"]) for d in docs}
+    index = defaultdict(list)
+    for i, s in sets.items():
+        for h in s:
+            index[h].append(i)
+    seen = set()
+    for ids in index.values():
+        if len(ids) < 400:  # shingles shared by hundreds of docs are boilerplate; real pairs share others
+            seen.update(itertools.combinations(sorted(ids), 2))
+    seen |= set(extra_pairs)
+    jac = {p: minhash.jaccard(sets[p[0]], sets[p[1]]) for p in seen}
+    return {p for p, j in jac.items() if j >= threshold}, jac
+
+
+def cluster_pairs(clusters: dict) -> set[tuple[str, str]]:
+    groups = defaultdict(list)
+    for i, c in clusters.items():
+        if c is not None:
+            groups[c].append(i)
+    return {p for g in groups.values() for p in itertools.combinations(sorted(g), 2)}
+
+
+def prf(pred: set, gold: set) -> tuple[float, float, float]:
+    tp = len(pred & gold)
+    p = tp / len(pred) if pred else 1.0
+    r = tp / len(gold) if gold else 1.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def write_shards(docs: list[dict], folder: Path, shards: int = 2) -> Path:
+    """The same docs as `shards` jsonl files, so datatrove can run one task per file like Spark's 2 cores."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for k in range(shards):
+        with open(folder / f"part-{k}.jsonl", "w", encoding="utf-8") as fh:
+            for d in docs[k::shards]:
+                fh.write(json.dumps({"id": d["id"], "text": d["text"], "source": d.get("source", "bench")}) + "\n")
+    return folder
+
+
+def run_gristmill(folder: Path, work: Path, params: dict, shuffle_partitions: int = 4) -> tuple[dict, dict]:
+    """A real gristmill run (read + dedup_minhash); returns ({id: minhash_cluster}, stage stats)."""
+    import pyarrow.parquet as pq
+    import yaml
+
+    from gristmill.pipeline.runner import Runner
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    cfg = {"name": "bench", "runs_dir": str(work), "input": {"format": "jsonl", "path": str(folder / "*.jsonl")},
+           "spark": {"master": "local[2]", "driver_memory": "4g", "shuffle_partitions": shuffle_partitions},
+           "stages": [{"dedup_minhash": params}]}
+    (work / "c.yaml").write_text(yaml.safe_dump(cfg))
+    run = Runner(work / "c.yaml", quiet=True).run()
+    stage = next(run.glob("01-dedup_minhash"))
+    clusters = {}
+    for part in ("kept", "rejected"):
+        for f in (stage / part).glob("*.parquet"):
+            t = pq.read_table(f, columns=["id", "minhash_cluster"])
+            clusters.update(zip(t.column("id").to_pylist(), t.column("minhash_cluster").to_pylist()))
+    return clusters, json.loads((stage / "stats.json").read_text())
+
+
+def run_datatrove(folder: Path, work: Path, workers: int = 2, ngram: int = 5, bands: int = 14,
+                  rows: int = 8) -> dict:
+    """datatrove's four MinHash steps with local executors on files; returns {id: cluster id or None}."""
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.dedup.minhash import (MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster,
+                                                  MinhashDedupFilter, MinhashDedupSignature)
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter
+    from datatrove.utils.hashing import HashConfig
+    shutil.rmtree(work, ignore_errors=True)
+    cfg = MinhashConfig(n_grams=ngram, num_buckets=bands, hashes_per_bucket=rows,
+                        hash_config=HashConfig(precision=64))
+    files = len(list(folder.glob("*.jsonl")))
+    reader = lambda: JsonlReader(str(folder), glob_pattern="*.jsonl")  # noqa: E731
+    LocalPipelineExecutor([reader(), MinhashDedupSignature(str(work / "sigs"), config=cfg)],
+                          tasks=files, workers=workers, logging_dir=str(work / "logs/1")).run()
+    LocalPipelineExecutor([MinhashDedupBuckets(str(work / "sigs"), str(work / "buckets"), config=cfg)],
+                          tasks=bands, workers=workers, logging_dir=str(work / "logs/2")).run()
+    LocalPipelineExecutor([MinhashDedupCluster(str(work / "buckets"), str(work / "remove"), config=cfg,
+                                               save_cluster_id=True)],
+                          tasks=1, logging_dir=str(work / "logs/3")).run()
+    LocalPipelineExecutor([reader(), MinhashDedupFilter(str(work / "remove"), load_cluster_ids=True,
+                                                        exclusion_writer=JsonlWriter(str(work / "removed"))),
+                           JsonlWriter(str(work / "kept"))],
+                          tasks=files, workers=workers, logging_dir=str(work / "logs/4")).run()
+    clusters = {}
+    for part in ("kept", "removed"):
+        for f in (work / part).glob("*.jsonl*"):
+            opener = gzip.open if f.suffix == ".gz" else open
+            with opener(f, "rt") as fh:
+                for line in fh:
+                    d = json.loads(line)
+                    c = (d.get("metadata") or {}).get("minhash_cluster_id", -1)
+                    clusters[d["id"]] = None if c == -1 else c
+    return clusters
+

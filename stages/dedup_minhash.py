@@ -1,0 +1,218 @@
+"""dedup_minhash: near-duplicate removal with MinHash-LSH, every step inside Spark.
+
+1. signatures: mapInArrow over Arrow batches (stages/minhash.py), written to <stage>/signatures/
+2. candidates: one row per (band, bucket, doc); a group-by finds buckets with two or more docs.
+   Buckets up to `max_bucket_pairs` docs give all their pairs; larger ones connect each member to the
+   bucket's smallest id, so 10k identical docs make 10k edges, not 50M pairs.
+3. verification (when `threshold` is set): an edge survives if the estimated Jaccard of its two
+   signatures (share of equal positions, computed in SQL) is at least `threshold`.
+4. clusters: connected components (stages/components.py) -> <stage>/clusters/ with one row per doc
+   that has a near duplicate.
+5. tag: the representative of each cluster (by `keep`) stays; the others get drop_reason `dup:near`
+   and `duplicate_of` = the representative's id.
+
+`minhash_cluster` is the smallest id in the doc's cluster, and null for a doc with no near
+duplicate. Short and empty documents follow the rule in stages/minhash.py: fewer than `ngram` words
+make a single shingle; no words at all means no signature, so the doc is always kept here.
+"""
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field, model_validator
+
+from gristmill.pipeline.stage import DROP_REASON, FitStage, StageConfig, register, worker_cached
+
+from . import minhash
+
+
+class DedupMinhashConfig(StageConfig):
+    num_perm: int = Field(112, ge=2, description="MinHash permutations; must equal bands x rows")
+    bands: int = Field(14, ge=1, description="LSH bands (rows per band = num_perm / bands)")
+    ngram: int = Field(5, ge=1, le=64, description="words per shingle")
+    seed: int = Field(42, description="permutation seed; keep it fixed so reruns and workers agree")
+    threshold: float | None = Field(
+        0.8, gt=0, le=1,
+        description="keep a candidate pair only if its estimated Jaccard reaches this; null trusts LSH buckets")
+    scope: Literal["global", "per_source"] = "global"
+    keep: Literal["first_id", "longest", "quality_score"] = Field(
+        "first_id", description="representative per cluster: smallest id, longest text, or highest quality_score "
+                                "(ties: longer text, then smaller id)")
+    max_bucket_pairs: int = Field(
+        20, ge=2, description="buckets with more docs than this link members to the bucket's smallest id "
+                              "instead of emitting every pair")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where signatures are computed; auto uses CUDA when torch sees a GPU")
+
+    @model_validator(mode="after")
+    def _bands_divide(self):
+        if self.num_perm % self.bands:
+            raise ValueError(f"num_perm ({self.num_perm}) must be a multiple of bands ({self.bands}), "
+                             f"e.g. num_perm: {self.bands * max(1, self.num_perm // self.bands)}")
+        return self
+
+
+def _pick_device(choice: str) -> str:
+    if choice == "cpu":
+        return "cpu"
+    # /dev/nvidiactl is cheap to test; importing torch (seconds, hundreds of MB) only when a GPU may exist
+    if choice == "auto" and not os.path.exists("/dev/nvidiactl"):
+        return "cpu"
+    try:
+        import torch
+        ok = torch.cuda.is_available()
+    except ImportError:
+        ok = False
+    if choice == "cuda" and not ok:
+        raise RuntimeError("dedup_minhash device: cuda, but torch sees no CUDA device; use device: auto or cpu")
+    return "cuda" if ok else "cpu"
+
+
+def _signature_batches(cfg: DedupMinhashConfig, with_scope: bool, batches):
+    """mapInArrow body: (id, text[, _scope]) -> (id[, _scope], sig, buckets) for docs with shingles."""
+    a, b = worker_cached(("minhash-perm", cfg.num_perm, cfg.seed), lambda: minhash.permutations(cfg.num_perm, cfg.seed))
+    device = worker_cached(("minhash-device", cfg.device), lambda: _pick_device(cfg.device))
+    for batch in batches:
+        n = batch.num_rows
+        if not n:
+            continue
+        hashes, doc = minhash.shingle_hashes_batch(batch.column("text").to_pylist(), cfg.ngram)
+        if device == "cpu":
+            sig = minhash.signatures(hashes, doc, n, a, b)
+        else:
+            sig = minhash.signatures_torch(hashes, doc, n, a, b, device=device)
+        has = np.zeros(n, dtype=bool)
+        has[doc] = True
+        idx = np.flatnonzero(has)
+        if not len(idx):
+            continue
+        sig = sig[idx]
+        buckets = minhash.band_hashes(sig, cfg.bands)
+        k = cfg.num_perm
+        cols = {"id": batch.column("id").take(pa.array(idx))}
+        if with_scope:
+            cols["_scope"] = batch.column("_scope").take(pa.array(idx))
+        # uint32 values stored as int32 bit patterns: equality, the only thing compared, is preserved
+        cols["sig"] = pa.ListArray.from_arrays(pa.array(np.arange(0, len(idx) * k + 1, k, dtype=np.int32)),
+                                               pa.array(sig.view(np.int32).ravel()))
+        nb = cfg.bands
+        cols["buckets"] = pa.ListArray.from_arrays(pa.array(np.arange(0, len(idx) * nb + 1, nb, dtype=np.int32)),
+                                                   pa.array(buckets.ravel()))
+        yield pa.RecordBatch.from_pydict(cols)
+
+
+@register
+class DedupMinhash(FitStage):
+    name = "dedup_minhash"
+    Config = DedupMinhashConfig
+    produces = {"minhash_cluster": "string", "duplicate_of": "string"}
+
+    def __init__(self, config, ctx=None):
+        super().__init__(config, ctx)
+        self._stats: dict = {}
+
+    def required_columns(self):
+        cols = ["id", "text"]
+        if self.config.scope == "per_source":
+            cols.append("source")
+        if self.config.keep == "quality_score":
+            cols.append("quality_score")
+        return tuple(cols)
+
+    def _artifact(self, name: str) -> str:
+        return str(self.ctx.work_dir / name)
+
+    def fit(self, df) -> None:
+        from pyspark.sql import functions as F
+        from pyspark.sql import Window
+
+        from .components import connected_components
+
+        cfg, spark = self.config, self.ctx.spark
+        per_source = cfg.scope == "per_source"
+        src = df.select("id", "text", *([F.coalesce(F.col("source"), F.lit("")).alias("_scope")] if per_source else []))
+        schema = ("id string, " + ("_scope string, " if per_source else "")
+                  + "sig array<int>, buckets array<bigint>")
+        (src.mapInArrow(lambda it: _signature_batches(cfg, per_source, it), schema)
+            .write.mode("overwrite").parquet(self._artifact("signatures")))
+        sigs = spark.read.parquet(self._artifact("signatures"))
+
+        keys = (["_scope"] if per_source else []) + ["band", "bucket"]
+        bucket = Window.partitionBy(*keys)
+        shared = (sigs.select("id", *(["_scope"] if per_source else []),
+                              F.posexplode("buckets").alias("band", "bucket"))
+                      .withColumn("k", F.count("*").over(bucket))
+                      .where(F.col("k") >= 2)
+                      .withColumn("head", F.min("id").over(bucket)))
+        shared.write.mode("overwrite").parquet(self._artifact("buckets"))  # only docs that share a bucket
+        shared = spark.read.parquet(self._artifact("buckets"))
+        # small buckets: every pair, generated from the sorted member list in SQL
+        pairs = (shared.where(F.col("k") <= cfg.max_bucket_pairs).groupBy(*keys)
+                       .agg(F.array_sort(F.collect_list("id")).alias("ids"))
+                       .select(F.explode(F.expr("flatten(transform(ids, (x, i) -> "
+                                                "transform(slice(ids, i + 2, size(ids)), y -> struct(y as u, x as v))))"))
+                               .alias("e"))
+                       .select("e.u", "e.v"))
+        stars = (shared.where((F.col("k") > cfg.max_bucket_pairs) & (F.col("id") != F.col("head")))
+                       .select(F.col("id").alias("u"), F.col("head").alias("v")))
+        pairs.unionByName(stars).distinct().write.mode("overwrite").parquet(self._artifact("candidates"))
+        edges = spark.read.parquet(self._artifact("candidates"))
+
+        if cfg.threshold is not None:
+            s = sigs.select("id", "sig")
+            same = F.expr("aggregate(zip_with(su, sv, (x, y) -> if(x = y, 1, 0)), 0, (acc, z) -> acc + z)")
+            edges = (edges.join(s.select(F.col("id").alias("u"), F.col("sig").alias("su")), "u")
+                          .join(s.select(F.col("id").alias("v"), F.col("sig").alias("sv")), "v")
+                          .where(same >= F.lit(cfg.threshold * cfg.num_perm))
+                          .select("u", "v"))
+
+        comps, rounds = connected_components(edges)
+        info = [F.col("id"), F.length(F.coalesce(F.col("text"), F.lit(""))).alias("_len")]
+        if cfg.keep == "quality_score":
+            info.append(F.col("quality_score").alias("_q"))
+        order = {"first_id": [F.col("id")],
+                 "longest": [F.col("_len").desc(), F.col("id")],
+                 "quality_score": [F.col("_q").desc_nulls_last(), F.col("_len").desc(), F.col("id")]}[cfg.keep]
+        w = Window.partitionBy("component").orderBy(*order)
+        members = comps.withColumnRenamed("node", "id")
+        if cfg.keep != "first_id":  # only these rules need the text length or the score
+            members = members.join(df.select(*info), "id")
+        (members.withColumn("_keep", F.first("id").over(w))
+                .select("id", F.col("component").alias("minhash_cluster"),
+                        F.when(F.col("id") != F.col("_keep"), F.col("_keep")).alias("duplicate_of"))
+                .write.mode("overwrite").parquet(self._artifact("clusters")))
+
+        clusters = spark.read.parquet(self._artifact("clusters"))
+        bucket_stats = (shared.groupBy(*keys).agg(F.first("k").alias("k"))
+                              .agg(F.count("*").alias("b"), F.sum(F.col("k") * (F.col("k") - 1) / 2).alias("p"))
+                              .first())
+        cl = clusters.agg(F.count("*").alias("n"), F.countDistinct("minhash_cluster").alias("c"),
+                          F.count("duplicate_of").alias("d")).first()
+        n_signed = sigs.count()
+        n_in = self.ctx.extra.get("input_rows")
+        self._stats = {
+            "scope": cfg.scope, "num_perm": cfg.num_perm, "bands": cfg.bands, "ngram": cfg.ngram,
+            "threshold": cfg.threshold, "keep": cfg.keep,
+            "docs_signed": n_signed,
+            "docs_without_shingles": (n_in - n_signed) if n_in is not None else None,
+            "shared_buckets": int(bucket_stats["b"] or 0),
+            "candidate_pairs": int(bucket_stats["p"] or 0),
+            "candidate_edges": spark.read.parquet(self._artifact("candidates")).count(),
+            "components_rounds": rounds,
+            "clusters": int(cl["c"]),
+            "docs_in_clusters": int(cl["n"]),
+            "docs_removed": int(cl["d"]),
+        }
+
+    def tag(self, df):
+        from pyspark.sql import functions as F
+        clusters = self.ctx.spark.read.parquet(self._artifact("clusters"))
+        base = df.drop(*[c for c in ("minhash_cluster", "duplicate_of", DROP_REASON) if c in df.columns])
+        out = base.join(clusters, "id", "left")
+        return out.withColumn(DROP_REASON, F.when(F.col("duplicate_of").isNotNull(), F.lit("dup:near")))
+
+    def stats(self):
+        return dict(self._stats)

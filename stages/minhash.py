@@ -1,0 +1,194 @@
+"""MinHash maths as pure functions over NumPy arrays: shingles, signatures, LSH bands.
+
+Shingles are word n-grams of normalized text (lower-cased, words = runs of letters/digits, so
+punctuation and whitespace differences do not matter). Each word is hashed once with xxh3-64;
+n-gram hashes are combined from the word hashes with vectorized arithmetic, so the per-shingle
+work never touches Python objects.
+
+Rule for short documents: a document with fewer than `n` words (but at least one) becomes one
+shingle made of all its words, so two identical short documents still match. A document with no
+words has no shingles and no signature; it never joins a cluster.
+
+Permutations are h(x) = (a*x + b) mod p with p = 2**32 - 5 (prime) and x < 2**32: a*x + b stays
+below 2**64, so the modular arithmetic is exact in uint64 and the torch path (int64, split into
+16-bit halves) gives bit-identical results.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import xxhash
+
+PRIME = np.uint64(4294967291)  # 2**32 - 5
+EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a document without shingles (never a real hash: >= PRIME)
+_WORD = re.compile(r"\w+")
+_M64 = (1 << 64) - 1
+# odd multipliers per n-gram position, so "a b" and "b a" hash differently
+_POS = np.array([(0x9E3779B97F4A7C15 * (2 * k + 1)) & _M64 for k in range(64)], dtype=np.uint64)
+CHUNK = 16384  # shingles per (chunk x num_perm) matrix: ~15 MB of uint64 at 112 permutations
+
+
+def words(text: str | None) -> list[str]:
+    """
+    >>> words("Hello, WORLD!  it's 2024")
+    ['hello', 'world', 'it', 's', '2024']
+    >>> words(None)
+    []
+    """
+    return _WORD.findall(text.lower()) if text else []
+
+
+def _mix64(h: np.ndarray) -> np.ndarray:
+    """splitmix64 finalizer: spreads bits so the low 32 bits are as good as the high ones."""
+    with np.errstate(over="ignore"):
+        h = h ^ (h >> np.uint64(30))
+        h = h * np.uint64(0xBF58476D1CE4E5B9)
+        h = h ^ (h >> np.uint64(27))
+        h = h * np.uint64(0x94D049BB133111EB)
+        return h ^ (h >> np.uint64(31))
+
+
+def shingle_hashes_batch(texts: list[str | None], n: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """32-bit shingle hashes of many documents, concatenated, and the document index of each.
+
+    >>> h, doc = shingle_hashes_batch(["a b c d e f", "", "short doc"], n=5)
+    >>> len(h), doc.tolist()
+    (3, [0, 0, 2])
+    >>> bool(h.max() < 2**32)
+    True
+    """
+    if not 1 <= n <= len(_POS):
+        raise ValueError(f"ngram must be between 1 and {len(_POS)}, got {n}")
+    toks = [words(t) for t in texts]
+    lens = np.fromiter((len(w) for w in toks), dtype=np.int64, count=len(toks))
+    total = int(lens.sum())
+    flat = np.fromiter((xxhash.xxh3_64_intdigest(w) for ws in toks for w in ws), dtype=np.uint64, count=total)
+    offs = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    # zero padding at the end lets short documents reuse the same window sum (their tail words are 0)
+    padded = np.concatenate([flat, np.zeros(n, dtype=np.uint64)])
+    counts = np.where(lens >= n, lens - n + 1, np.where(lens > 0, 1, 0))
+    doc = np.repeat(np.arange(len(texts), dtype=np.int64), counts)
+    starts = np.repeat(offs, counts) + (np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts))
+    acc = np.zeros(len(starts), dtype=np.uint64)
+    short = lens[doc] < n
+    with np.errstate(over="ignore"):
+        for k in range(n):
+            w = padded[starts + k]
+            if short.any():  # a short document's window runs into the next document: mask it
+                w = np.where(short & (k >= lens[doc]), np.uint64(0), w)
+            acc += w * _POS[k]
+    return _mix64(acc) & np.uint64(0xFFFFFFFF), doc
+
+
+def shingle_set(text: str | None, n: int = 5) -> set[int]:
+    """Distinct shingle hashes of one document (for exact Jaccard in tests and benchmarks).
+
+    >>> len(shingle_set("the cat sat on the mat today", 5))
+    3
+    """
+    return set(shingle_hashes_batch([text], n)[0].tolist())
+
+
+def jaccard(a: set, b: set) -> float:
+    """
+    >>> jaccard({1, 2, 3}, {2, 3, 4})
+    0.5
+    >>> jaccard(set(), set())
+    0.0
+    """
+    union = len(a | b)
+    return len(a & b) / union if union else 0.0
+
+
+def permutations(num_perm: int, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
+    """The (a, b) of each permutation; the same seed gives the same signatures on every worker.
+
+    >>> a, b = permutations(4, seed=1)
+    >>> a.dtype.name, bool((a > 0).all() and (a < PRIME).all())
+    ('uint64', True)
+    """
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, int(PRIME), size=num_perm, dtype=np.uint64)
+    b = rng.integers(0, int(PRIME), size=num_perm, dtype=np.uint64)
+    return a, b
+
+
+def signatures(hashes: np.ndarray, doc: np.ndarray, n_docs: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """MinHash signatures (n_docs x num_perm, uint32); rows of documents without shingles are EMPTY.
+
+    >>> a, b = permutations(8)
+    >>> h, d = shingle_hashes_batch(["one two three four five six", "one two three four five six", "x"], 5)
+    >>> s = signatures(h, d, 3, a, b)
+    >>> bool((s[0] == s[1]).all()), bool((s[0] != s[2]).any())
+    (True, True)
+    """
+    sig = np.full((n_docs, len(a)), EMPTY, dtype=np.uint32)
+    for lo in range(0, len(hashes), CHUNK):
+        x = hashes[lo:lo + CHUNK]
+        d = doc[lo:lo + CHUNK]
+        hv = (x[:, None] * a[None, :] + b[None, :]) % PRIME  # exact: a*x + b < 2**64
+        seg = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
+        red = np.minimum.reduceat(hv, seg, axis=0).astype(np.uint32)
+        rows = d[seg]
+        sig[rows] = np.minimum(sig[rows], red)  # a document may span two chunks
+    return sig
+
+
+def signatures_torch(hashes: np.ndarray, doc: np.ndarray, n_docs: int, a: np.ndarray, b: np.ndarray,
+                     device: str = "cuda") -> np.ndarray:
+    """Same result as signatures(), computed with torch (for CUDA). int64 has no room for a*x, so
+    x is split into 16-bit halves: (a*x + b) mod p = ((a*x_hi mod p) * 2**16 + a*x_lo + b) mod p.
+    """
+    import torch
+    p = int(PRIME)
+    ta = torch.as_tensor(a.astype(np.int64), device=device)[None, :]
+    tb = torch.as_tensor(b.astype(np.int64), device=device)[None, :]
+    sig = torch.full((n_docs, len(a)), p, dtype=torch.int64, device=device)
+    step = CHUNK * 8 if device != "cpu" else CHUNK
+    for lo in range(0, len(hashes), step):
+        x = torch.as_tensor(hashes[lo:lo + step].astype(np.int64), device=device)[:, None]
+        d = torch.as_tensor(doc[lo:lo + step], device=device)
+        hv = ((ta * (x >> 16)) % p * 65536 + ta * (x & 0xFFFF) + tb) % p
+        sig.scatter_reduce_(0, d[:, None].expand(-1, len(a)), hv, reduce="amin", include_self=True)
+    out = sig.cpu().numpy()
+    out[out == p] = int(EMPTY)
+    return out.astype(np.uint32)
+
+
+def band_hashes(sig: np.ndarray, bands: int) -> np.ndarray:
+    """One signed 64-bit bucket key per (document, band): n_docs x bands, int64 (Spark's long).
+
+    >>> s = np.arange(16, dtype=np.uint32).reshape(2, 8)
+    >>> band_hashes(s, 2).shape
+    (2, 2)
+    >>> bool((band_hashes(s, 2) == band_hashes(s.copy(), 2)).all())
+    True
+    """
+    n_docs, num_perm = sig.shape
+    if num_perm % bands:
+        raise ValueError(f"num_perm {num_perm} is not a multiple of bands {bands}")
+    rows = sig.reshape(n_docs, bands, num_perm // bands).astype(np.uint64)
+    h = np.full((n_docs, bands), 0xCBF29CE484222325, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for r in range(rows.shape[2]):
+            h = (h ^ rows[:, :, r]) * np.uint64(0x100000001B3)  # FNV-1a step over 32-bit values
+    return _mix64(h).view(np.int64)
+
+
+def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
+    """Fraction of equal signature positions.
+
+    >>> estimate_jaccard(np.array([1, 2, 3, 4]), np.array([1, 2, 0, 0]))
+    0.5
+    """
+    return float(np.mean(sig_a == sig_b))
+
+
+def lsh_threshold(bands: int, rows: int) -> float:
+    """Jaccard at which a pair becomes a candidate with probability about one half.
+
+    >>> round(lsh_threshold(14, 8), 3)
+    0.719
+    """
+    return (1.0 / bands) ** (1.0 / rows)
