@@ -191,8 +191,35 @@ class BatchStage(Stage):
         return df.mapInArrow(lambda it: _run_batches(cls, cfg, it, acc), schema)
 
 
+# Artifacts up to this size on disk are broadcast to the join with the documents, so the texts are
+# never shuffled; Spark cannot know the size of a table derived from the texts until it is written.
+BROADCAST_BYTES = 64 << 20
+
+
+def folder_bytes(path: str | Path) -> int:
+    return sum(f.stat().st_size for f in Path(path).rglob("*.parquet"))
+
+
 class FitStage(Stage):
     """Global stage: fit() computes what needs the whole corpus inside Spark, tag() marks rows."""
+
+    def artifact(self, name: str) -> str:
+        """Where fit() keeps a table it computed: inside the stage folder, so it survives with the run."""
+        return str(self.ctx.work_dir / name)
+
+    def save_artifact(self, df, name: str):
+        """Write a computed table under the stage folder and read it back (short lineage, known size)."""
+        df.write.mode("overwrite").parquet(self.artifact(name))
+        return self.ctx.spark.read.parquet(self.artifact(name))
+
+    def _small(self, name: str) -> bool:
+        return folder_bytes(self.artifact(name)) <= BROADCAST_BYTES
+
+    def join_artifact(self, df, name: str, on: str = "id"):
+        """Left-join a saved per-document table onto the documents, broadcast when it is small."""
+        from pyspark.sql import functions as F
+        table = self.ctx.spark.read.parquet(self.artifact(name))
+        return df.join(F.broadcast(table) if self._small(name) else table, on=on, how="left")
 
     def fit(self, df) -> None:
         raise NotImplementedError

@@ -17,10 +17,10 @@ class DedupExactConfig(StageConfig):
 
 @register
 class DedupExact(FitStage):
-    """Find duplicates on a narrow (id, hash) projection, then join the few duplicate ids back.
+    """Find duplicates on a narrow (id, hash) projection, save them, then join the duplicate ids back.
 
     Sorting whole documents by hash would shuffle every text; the narrow table is ~50 bytes a row and the
-    duplicates table is usually small enough for Spark to broadcast."""
+    saved duplicates table is usually small enough to broadcast, so the texts never move."""
     name = "dedup_exact"
     Config = DedupExactConfig
     produces = {"duplicate_of": "string"}
@@ -35,15 +35,16 @@ class DedupExact(FitStage):
         narrow = df.select("id", "source", F.md5(text).alias("_hash"), F.length("text").alias("_len"))
         order = [F.col("id")] if self.config.keep == "first_id" else [F.col("_len").desc(), F.col("id")]
         w = Window.partitionBy(*keys).orderBy(*order)
-        self.dups = (narrow.withColumn("_rank", F.row_number().over(w))
-                           .withColumn("_rep", F.first("id").over(w))
-                           .where(F.col("_rank") > 1)
-                           .select("id", F.col("_rep").alias("duplicate_of")))
+        dups = self.save_artifact(narrow.withColumn("_rank", F.row_number().over(w))
+                                        .withColumn("_rep", F.first("id").over(w))
+                                        .where(F.col("_rank") > 1)
+                                        .select("id", F.col("_rep").alias("duplicate_of")), "duplicates")
+        self._removed = dups.count()
 
     def tag(self, df):
         from pyspark.sql import functions as F
-        out = df.join(self.dups, on="id", how="left")
+        out = self.join_artifact(df, "duplicates")
         return out.withColumn("drop_reason", F.when(F.col("duplicate_of").isNotNull(), F.lit("dup:exact")))
 
     def stats(self):
-        return {"scope": self.config.scope, "keep": self.config.keep}
+        return {"scope": self.config.scope, "keep": self.config.keep, "duplicates": self._removed}

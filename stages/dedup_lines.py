@@ -41,8 +41,6 @@ class DedupLines(FitStage):
     def required_columns(self):
         return ("id", "text") + (("source",) if self.config.scope == "per_source" else ())
 
-    def _artifact(self, name: str) -> str:
-        return str(self.ctx.work_dir / name)
 
     def _lines(self, df):
         """One row per non-blank line: id, pos (0-based), line, key (hash of the normalized line)."""
@@ -64,15 +62,15 @@ class DedupLines(FitStage):
         lines = self._lines(df)
         (lines.groupBy("key").agg(F.countDistinct("id").alias("docs"), F.min("line").alias("sample"))
               .where(F.col("docs") >= cfg.min_docs)
-              .write.mode("overwrite").parquet(self._artifact("repeated_lines")))
-        repeated = spark.read.parquet(self._artifact("repeated_lines"))
+              .write.mode("overwrite").parquet(self.artifact("repeated_lines")))
+        repeated = spark.read.parquet(self.artifact("repeated_lines"))
         # +1: the newline that goes with the removed line
         (lines.join(repeated.select("key"), "key")
               .groupBy("id").agg(F.collect_list("pos").alias("removed_pos"),
                                  F.count("*").alias("lines_removed"),
                                  F.sum(F.length("line") + 1).cast("int").alias("chars_removed"))
-              .write.mode("overwrite").parquet(self._artifact("removals")))
-        removals = spark.read.parquet(self._artifact("removals"))
+              .write.mode("overwrite").parquet(self.artifact("removals")))
+        removals = spark.read.parquet(self.artifact("removals"))
         tot = removals.agg(F.count("*").alias("docs"), F.sum("lines_removed").alias("lines"),
                            F.sum("chars_removed").alias("chars")).first()
         rep = repeated.agg(F.count("*").alias("n")).first()
@@ -89,9 +87,8 @@ class DedupLines(FitStage):
     def tag(self, df):
         from pyspark.sql import functions as F
         cfg = self.config
-        removals = self.ctx.spark.read.parquet(self._artifact("removals"))
         base = df.drop(*[c for c in ("lines_removed", "chars_removed", DROP_REASON) if c in df.columns])
-        out = base.join(removals, "id", "left")
+        out = self.join_artifact(base, "removals")
         kept_text = F.expr("array_join(filter(split(coalesce(text, ''), '\\n'), "
                            "(l, i) -> NOT array_contains(removed_pos, i)), '\\n')")
         cleaned = F.when(F.col("removed_pos").isNull(), F.col("text")).otherwise(F.regexp_replace(kept_text, r"^\s+|\s+$", ""))

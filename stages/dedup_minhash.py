@@ -36,7 +36,11 @@ class DedupMinhashConfig(StageConfig):
     seed: int = Field(42, description="permutation seed; keep it fixed so reruns and workers agree")
     threshold: float | None = Field(
         0.8, gt=0, le=1,
-        description="keep a candidate pair only if its estimated Jaccard reaches this; null trusts LSH buckets")
+        description="keep a candidate pair only if its Jaccard reaches this; null trusts LSH buckets")
+    verify: Literal["exact", "signature"] = Field(
+        "exact", description="how a candidate pair's Jaccard is measured: exact (the two shingle sets, for the "
+                             "documents that have candidates only) or signature (share of equal MinHash values: "
+                             "cheaper, but misses about half the pairs just above threshold)")
     scope: Literal["global", "per_source"] = "global"
     keep: Literal["first_id", "longest", "quality_score"] = Field(
         "first_id", description="representative per cluster: smallest id, longest text, or highest quality_score "
@@ -104,6 +108,24 @@ def _signature_batches(cfg: DedupMinhashConfig, with_scope: bool, batches):
         yield pa.RecordBatch.from_pydict(cols)
 
 
+def _shingle_sets(ngram: int, batches):
+    """mapInArrow body: (id, text) -> (id, distinct shingle hashes) for exact Jaccard."""
+    for batch in batches:
+        n = batch.num_rows
+        if not n:
+            continue
+        hashes, doc = minhash.shingle_hashes_batch(batch.column("text").to_pylist(), ngram)
+        # sort by (doc, hash) and drop repeats, so each row is its document's set
+        key = np.lexsort((hashes, doc))
+        hashes, doc = hashes[key], doc[key]
+        keep = np.r_[True, (hashes[1:] != hashes[:-1]) | (doc[1:] != doc[:-1])] if len(hashes) else np.zeros(0, bool)
+        hashes, doc = hashes[keep], doc[keep]
+        offsets = np.r_[0, np.cumsum(np.bincount(doc, minlength=n))].astype(np.int32)
+        values = pa.array(hashes.astype(np.uint32).view(np.int32))
+        yield pa.RecordBatch.from_pydict({"id": batch.column("id"),
+                                          "sh": pa.ListArray.from_arrays(pa.array(offsets), values)})
+
+
 @register
 class DedupMinhash(FitStage):
     name = "dedup_minhash"
@@ -122,8 +144,6 @@ class DedupMinhash(FitStage):
             cols.append("quality_score")
         return tuple(cols)
 
-    def _artifact(self, name: str) -> str:
-        return str(self.ctx.work_dir / name)
 
     def fit(self, df) -> None:
         from pyspark.sql import functions as F
@@ -136,9 +156,8 @@ class DedupMinhash(FitStage):
         src = df.select("id", "text", *([F.coalesce(F.col("source"), F.lit("")).alias("_scope")] if per_source else []))
         schema = ("id string, " + ("_scope string, " if per_source else "")
                   + "sig array<int>, buckets array<bigint>")
-        (src.mapInArrow(lambda it: _signature_batches(cfg, per_source, it), schema)
-            .write.mode("overwrite").parquet(self._artifact("signatures")))
-        sigs = spark.read.parquet(self._artifact("signatures"))
+        sigs = self.save_artifact(src.mapInArrow(lambda it: _signature_batches(cfg, per_source, it), schema),
+                                  "signatures")
 
         keys = (["_scope"] if per_source else []) + ["band", "bucket"]
         bucket = Window.partitionBy(*keys)
@@ -147,8 +166,7 @@ class DedupMinhash(FitStage):
                       .withColumn("k", F.count("*").over(bucket))
                       .where(F.col("k") >= 2)
                       .withColumn("head", F.min("id").over(bucket)))
-        shared.write.mode("overwrite").parquet(self._artifact("buckets"))  # only docs that share a bucket
-        shared = spark.read.parquet(self._artifact("buckets"))
+        shared = self.save_artifact(shared, "buckets")  # only docs that share a bucket
         # small buckets: every pair, generated from the sorted member list in SQL
         pairs = (shared.where(F.col("k") <= cfg.max_bucket_pairs).groupBy(*keys)
                        .agg(F.array_sort(F.collect_list("id")).alias("ids"))
@@ -158,16 +176,19 @@ class DedupMinhash(FitStage):
                        .select("e.u", "e.v"))
         stars = (shared.where((F.col("k") > cfg.max_bucket_pairs) & (F.col("id") != F.col("head")))
                        .select(F.col("id").alias("u"), F.col("head").alias("v")))
-        pairs.unionByName(stars).distinct().write.mode("overwrite").parquet(self._artifact("candidates"))
-        edges = spark.read.parquet(self._artifact("candidates"))
+        edges = self.save_artifact(pairs.unionByName(stars).distinct(), "candidates")
 
-        if cfg.threshold is not None:
+        if cfg.threshold is not None and cfg.verify == "exact":
+            edges = self._verify_exact(df, edges)
+        elif cfg.threshold is not None:
             s = sigs.select("id", "sig")
             same = F.expr("aggregate(zip_with(su, sv, (x, y) -> if(x = y, 1, 0)), 0, (acc, z) -> acc + z)")
             edges = (edges.join(s.select(F.col("id").alias("u"), F.col("sig").alias("su")), "u")
                           .join(s.select(F.col("id").alias("v"), F.col("sig").alias("sv")), "v")
                           .where(same >= F.lit(cfg.threshold * cfg.num_perm))
                           .select("u", "v"))
+        if cfg.threshold is not None:
+            edges = self.save_artifact(edges, "verified")
 
         comps, rounds = connected_components(edges)
         info = [F.col("id"), F.length(F.coalesce(F.col("text"), F.lit(""))).alias("_len")]
@@ -183,9 +204,9 @@ class DedupMinhash(FitStage):
         (members.withColumn("_keep", F.first("id").over(w))
                 .select("id", F.col("component").alias("minhash_cluster"),
                         F.when(F.col("id") != F.col("_keep"), F.col("_keep")).alias("duplicate_of"))
-                .write.mode("overwrite").parquet(self._artifact("clusters")))
+                .write.mode("overwrite").parquet(self.artifact("clusters")))
 
-        clusters = spark.read.parquet(self._artifact("clusters"))
+        clusters = spark.read.parquet(self.artifact("clusters"))
         bucket_stats = (shared.groupBy(*keys).agg(F.first("k").alias("k"))
                               .agg(F.count("*").alias("b"), F.sum(F.col("k") * (F.col("k") - 1) / 2).alias("p"))
                               .first())
@@ -200,18 +221,39 @@ class DedupMinhash(FitStage):
             "docs_without_shingles": (n_in - n_signed) if n_in is not None else None,
             "shared_buckets": int(bucket_stats["b"] or 0),
             "candidate_pairs": int(bucket_stats["p"] or 0),
-            "candidate_edges": spark.read.parquet(self._artifact("candidates")).count(),
+            "candidate_edges": spark.read.parquet(self.artifact("candidates")).count(),
+            "verify": cfg.verify if cfg.threshold is not None else None,
+            "verified_edges": edges.count() if cfg.threshold is not None else None,
             "components_rounds": rounds,
             "clusters": int(cl["c"]),
             "docs_in_clusters": int(cl["n"]),
             "docs_removed": int(cl["d"]),
         }
 
+    def _verify_exact(self, df, edges):
+        """Keep the candidate edges whose shingle sets reach `threshold` Jaccard.
+
+        Shingle sets are computed again only for documents that have a candidate, so the cost follows
+        the duplicate rate, not the corpus size."""
+        from pyspark.sql import functions as F
+        cfg = self.config
+        nodes = self.save_artifact(edges.select(F.col("u").alias("id"))
+                                   .unionByName(edges.select(F.col("v").alias("id"))).distinct(), "candidate_docs")
+        docs = df.select("id", "text").join(F.broadcast(nodes) if self._small("candidate_docs") else nodes,
+                                            "id", "left_semi")
+        shingles = self.save_artifact(docs.mapInArrow(lambda it: _shingle_sets(cfg.ngram, it),
+                                                      "id string, sh array<int>"), "candidate_shingles")
+        inter = F.size(F.array_intersect("su", "sv"))
+        jac = inter / (F.size("su") + F.size("sv") - inter)
+        return (edges.join(shingles.select(F.col("id").alias("u"), F.col("sh").alias("su")), "u")
+                     .join(shingles.select(F.col("id").alias("v"), F.col("sh").alias("sv")), "v")
+                     .where(jac >= F.lit(cfg.threshold))
+                     .select("u", "v"))
+
     def tag(self, df):
         from pyspark.sql import functions as F
-        clusters = self.ctx.spark.read.parquet(self._artifact("clusters"))
         base = df.drop(*[c for c in ("minhash_cluster", "duplicate_of", DROP_REASON) if c in df.columns])
-        out = base.join(clusters, "id", "left")
+        out = self.join_artifact(base, "clusters")
         return out.withColumn(DROP_REASON, F.when(F.col("duplicate_of").isNotNull(), F.lit("dup:near")))
 
     def stats(self):

@@ -89,6 +89,30 @@ def test_reruns_agree(spark, shared_data, tmp_path):
     assert any(dup for _, _, dup in runs[0])
 
 
+def test_exact_verification_keeps_exactly_the_pairs_above_threshold(spark, shared_data, tmp_path):
+    import pyarrow.parquet as pq
+    docs = _web(shared_data, 200)
+    rows = docs + [dict(r, id=r["id"] + f"-{every}") for every in (60, 20, 12, 9)
+                   for r in _edited_copies(docs, 6, every=every)]
+    texts = {r["id"]: r["text"] for r in rows}
+    _, rejected, stats = run_stage(spark, "dedup_minhash", {"threshold": 0.8}, rows, tmp_path)
+    stage = tmp_path / "stage-dedup_minhash"
+
+    def edges(name):
+        t = pq.read_table(stage / name)
+        return set(zip(t.column("u").to_pylist(), t.column("v").to_pylist()))
+
+    def jac(u, v):
+        return minhash.jaccard(minhash.shingle_set(texts[u]), minhash.shingle_set(texts[v]))
+
+    candidates, verified = edges("candidates"), edges("verified")
+    scored = {e: jac(*e) for e in candidates}
+    assert verified == {e for e, j in scored.items() if j >= 0.8}
+    assert any(j < 0.8 for j in scored.values()), "the edit rates are chosen so some candidates fall below"
+    assert stats["verify"] == "exact" and stats["verified_edges"] == len(verified)
+    assert rejected
+
+
 def _edge_rows():
     return [
         {"id": "a1", "text": LONG, "source": "news", "quality_score": 0.2},
