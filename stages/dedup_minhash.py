@@ -115,15 +115,36 @@ def _shingle_sets(ngram: int, batches):
         if not n:
             continue
         hashes, doc = minhash.shingle_hashes_batch(batch.column("text").to_pylist(), ngram)
-        # sort by (doc, hash) and drop repeats, so each row is its document's set
-        key = np.lexsort((hashes, doc))
-        hashes, doc = hashes[key], doc[key]
-        keep = np.r_[True, (hashes[1:] != hashes[:-1]) | (doc[1:] != doc[:-1])] if len(hashes) else np.zeros(0, bool)
-        hashes, doc = hashes[keep], doc[keep]
+        # one sort of (doc, hash) keys and a drop of repeats leaves each document's set, in order
+        keys = np.unique((doc.astype(np.uint64) << np.uint64(32)) | hashes)
+        doc = (keys >> np.uint64(32)).astype(np.int64)
         offsets = np.r_[0, np.cumsum(np.bincount(doc, minlength=n))].astype(np.int32)
-        values = pa.array(hashes.astype(np.uint32).view(np.int32))
+        values = pa.array((keys & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.int32))
         yield pa.RecordBatch.from_pydict({"id": batch.column("id"),
                                           "sh": pa.ListArray.from_arrays(pa.array(offsets), values)})
+
+
+def _pair_jaccard(batches):
+    """mapInArrow body: (u, v, su, sv) with distinct shingles per side -> (u, v, exact Jaccard).
+
+    Vectorized over the batch: key every shingle by its pair, sort, and count the keys seen twice."""
+    for batch in batches:
+        n = batch.num_rows
+        if not n:
+            continue
+        sizes, keys = [], []
+        for col in ("su", "sv"):
+            arr = batch.column(col)
+            lens = np.diff(arr.offsets.to_numpy()).astype(np.int64)
+            vals = arr.flatten().to_numpy(zero_copy_only=False).view(np.uint32).astype(np.uint64)
+            keys.append((np.repeat(np.arange(n, dtype=np.uint64), lens) << np.uint64(32)) | vals)
+            sizes.append(lens)
+        allk = np.sort(np.concatenate(keys))
+        same = allk[1:] == allk[:-1]
+        inter = np.bincount((allk[1:][same] >> np.uint64(32)).astype(np.int64), minlength=n)
+        union = sizes[0] + sizes[1] - inter
+        jac = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+        yield pa.RecordBatch.from_pydict({"u": batch.column("u"), "v": batch.column("v"), "jaccard": jac})
 
 
 @register
@@ -243,11 +264,11 @@ class DedupMinhash(FitStage):
                                             "id", "left_semi")
         shingles = self.save_artifact(docs.mapInArrow(lambda it: _shingle_sets(cfg.ngram, it),
                                                       "id string, sh array<int>"), "candidate_shingles")
-        inter = F.size(F.array_intersect("su", "sv"))
-        jac = inter / (F.size("su") + F.size("sv") - inter)
-        return (edges.join(shingles.select(F.col("id").alias("u"), F.col("sh").alias("su")), "u")
-                     .join(shingles.select(F.col("id").alias("v"), F.col("sh").alias("sv")), "v")
-                     .where(jac >= F.lit(cfg.threshold))
+        pairs = (edges.join(shingles.select(F.col("id").alias("u"), F.col("sh").alias("su")), "u")
+                      .join(shingles.select(F.col("id").alias("v"), F.col("sh").alias("sv")), "v"))
+        return (pairs.select("u", "v", "su", "sv")
+                     .mapInArrow(lambda it: _pair_jaccard(it), "u string, v string, jaccard double")
+                     .where(F.col("jaccard") >= F.lit(cfg.threshold))
                      .select("u", "v"))
 
     def tag(self, df):

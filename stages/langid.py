@@ -53,6 +53,24 @@ def bounded_prefix(text: str, max_chars: int) -> str:
     return text[:cut] if cut > 0 else text[:max_chars]
 
 
+def prepare(text: str | None, max_chars: int) -> str:
+    """One line, separators as spaces, whitespace collapsed: at least the first max_chars + 1 characters
+    of what the whole text would give (bounded_prefix never looks further), without touching the rest of
+    a long document.
+
+    >>> prepare("a\\n\\n b  c" + " d" * 5000, 8)
+    'a b c d d d d d d d d d d d d'
+    """
+    if not text:
+        return ""
+    n = 2 * max_chars + 16
+    while True:
+        out = " ".join(one_line(text[:n]).translate(_WORD_SEPARATORS).split())
+        if len(out) > max_chars or n >= len(text):
+            return out
+        n *= 4
+
+
 def chunks(text: str, chunk_chars: int, max_chars: int) -> list[str]:
     """Split the first max_chars into pieces of about chunk_chars, cut at spaces."""
     text = bounded_prefix(text, max_chars)
@@ -85,7 +103,7 @@ class LangIdentifier:
 
     def classify(self, texts: list[str | None]) -> tuple[list[str], list[float], list[dict | None]]:
         cfg = self.config
-        prepared = [" ".join(one_line(t or "").translate(_WORD_SEPARATORS).split()) for t in texts]
+        prepared = [prepare(t, cfg.max_chars) for t in texts]
         k = max(cfg.top_k, 1)
         langs = [UNDETERMINED] * len(texts)
         scores = [0.0] * len(texts)

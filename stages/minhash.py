@@ -9,9 +9,10 @@ Rule for short documents: a document with fewer than `n` words (but at least one
 shingle made of all its words, so two identical short documents still match. A document with no
 words has no shingles and no signature; it never joins a cluster.
 
-Permutations are h(x) = (a*x + b) mod p with p = 2**32 - 5 (prime) and x < 2**32: a*x + b stays
-below 2**64, so the modular arithmetic is exact in uint64 and the torch path (int64, split into
-16-bit halves) gives bit-identical results.
+Permutations are multiply-add-shift hashes of the 32-bit shingle hash x (Dietzfelbinger 1996):
+h(x) = ((a*x + b) mod 2**64) >> 32 with random 64-bit a and b, a strongly universal family from 32 to
+32 bits. Wrapping uint64 arithmetic vectorizes (a prime modulus made NumPy ~4x slower), and the torch
+path's wrapping int64 arithmetic gives bit-identical results.
 """
 from __future__ import annotations
 
@@ -20,13 +21,13 @@ import re
 import numpy as np
 import xxhash
 
-PRIME = np.uint64(4294967291)  # 2**32 - 5
-EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a document without shingles (never a real hash: >= PRIME)
+EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a document without shingles (callers mask those rows)
+_SHIFT = np.uint64(32)
 _WORD = re.compile(r"\w+")
 _M64 = (1 << 64) - 1
 # odd multipliers per n-gram position, so "a b" and "b a" hash differently
 _POS = np.array([(0x9E3779B97F4A7C15 * (2 * k + 1)) & _M64 for k in range(64)], dtype=np.uint64)
-CHUNK = 16384  # shingles per (chunk x num_perm) matrix: ~15 MB of uint64 at 112 permutations
+CHUNK = 8192  # shingles per (num_perm x chunk) matrix: ~7 MB of uint64 at 112 permutations
 
 
 def words(text: str | None) -> list[str]:
@@ -105,12 +106,12 @@ def permutations(num_perm: int, seed: int = 42) -> tuple[np.ndarray, np.ndarray]
     """The (a, b) of each permutation; the same seed gives the same signatures on every worker.
 
     >>> a, b = permutations(4, seed=1)
-    >>> a.dtype.name, bool((a > 0).all() and (a < PRIME).all())
+    >>> a.dtype.name, bool((a % 2 == 1).all())
     ('uint64', True)
     """
     rng = np.random.default_rng(seed)
-    a = rng.integers(1, int(PRIME), size=num_perm, dtype=np.uint64)
-    b = rng.integers(0, int(PRIME), size=num_perm, dtype=np.uint64)
+    a = rng.integers(0, 2**64 - 1, size=num_perm, dtype=np.uint64, endpoint=True) | np.uint64(1)
+    b = rng.integers(0, 2**64 - 1, size=num_perm, dtype=np.uint64, endpoint=True)
     return a, b
 
 
@@ -123,36 +124,40 @@ def signatures(hashes: np.ndarray, doc: np.ndarray, n_docs: int, a: np.ndarray, 
     >>> bool((s[0] == s[1]).all()), bool((s[0] != s[2]).any())
     (True, True)
     """
-    sig = np.full((n_docs, len(a)), EMPTY, dtype=np.uint32)
+    # permutations x shingles: the reduction then runs along contiguous rows
+    sig = np.full((len(a), n_docs), EMPTY, dtype=np.uint32)
     for lo in range(0, len(hashes), CHUNK):
         x = hashes[lo:lo + CHUNK]
         d = doc[lo:lo + CHUNK]
-        hv = (x[:, None] * a[None, :] + b[None, :]) % PRIME  # exact: a*x + b < 2**64
+        with np.errstate(over="ignore"):
+            hv = a[:, None] * x[None, :]  # in place from here: the matrix is the big allocation
+            hv += b[:, None]
+            hv >>= _SHIFT
         seg = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
-        red = np.minimum.reduceat(hv, seg, axis=0).astype(np.uint32)
+        red = np.minimum.reduceat(hv.astype(np.uint32), seg, axis=1)
         rows = d[seg]
-        sig[rows] = np.minimum(sig[rows], red)  # a document may span two chunks
-    return sig
+        sig[:, rows] = np.minimum(sig[:, rows], red)  # a document may span two chunks
+    return np.ascontiguousarray(sig.T)
 
 
 def signatures_torch(hashes: np.ndarray, doc: np.ndarray, n_docs: int, a: np.ndarray, b: np.ndarray,
                      device: str = "cuda") -> np.ndarray:
-    """Same result as signatures(), computed with torch (for CUDA). int64 has no room for a*x, so
-    x is split into 16-bit halves: (a*x + b) mod p = ((a*x_hi mod p) * 2**16 + a*x_lo + b) mod p.
+    """Same result as signatures(), computed with torch (for CUDA). torch has no uint64, but int64
+    multiplication and addition wrap with the same bits; the arithmetic shift's sign bits are masked off.
     """
     import torch
-    p = int(PRIME)
-    ta = torch.as_tensor(a.astype(np.int64), device=device)[None, :]
-    tb = torch.as_tensor(b.astype(np.int64), device=device)[None, :]
-    sig = torch.full((n_docs, len(a)), p, dtype=torch.int64, device=device)
+    empty = 1 << 32  # above every 32-bit value, so amin ignores it
+    ta = torch.as_tensor(a.view(np.int64), device=device)[None, :]
+    tb = torch.as_tensor(b.view(np.int64), device=device)[None, :]
+    sig = torch.full((n_docs, len(a)), empty, dtype=torch.int64, device=device)
     step = CHUNK * 8 if device != "cpu" else CHUNK
     for lo in range(0, len(hashes), step):
         x = torch.as_tensor(hashes[lo:lo + step].astype(np.int64), device=device)[:, None]
         d = torch.as_tensor(doc[lo:lo + step], device=device)
-        hv = ((ta * (x >> 16)) % p * 65536 + ta * (x & 0xFFFF) + tb) % p
+        hv = ((ta * x + tb) >> 32) & 0xFFFFFFFF
         sig.scatter_reduce_(0, d[:, None].expand(-1, len(a)), hv, reduce="amin", include_self=True)
     out = sig.cpu().numpy()
-    out[out == p] = int(EMPTY)
+    out[out == empty] = int(EMPTY)
     return out.astype(np.uint32)
 
 
