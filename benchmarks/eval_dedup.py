@@ -28,7 +28,10 @@ def main() -> None:
     syn_gold, _ = g.true_pairs(syn, args.threshold)
     sets = {"clough_stevenson (cut+light)": g.clough(), "bib_dedupe": g.bib(), "synthetic-from-web": (syn, syn_gold)}
     systems = {
-        f"gristmill (verify >= {args.threshold})": lambda d, w: g.run_gristmill(d, w, {"threshold": args.threshold})[0],
+        f"gristmill (exact Jaccard >= {args.threshold}, default)":
+            lambda d, w: g.run_gristmill(d, w, {"threshold": args.threshold})[0],
+        f"gristmill (signature estimate >= {args.threshold})":
+            lambda d, w: g.run_gristmill(d, w, {"threshold": args.threshold, "verify": "signature"})[0],
         "gristmill (LSH only)": lambda d, w: g.run_gristmill(d, w, {"threshold": None})[0],
         "datatrove 0.10 MinHash": lambda d, w: g.run_datatrove(d, w),
     }
