@@ -8,6 +8,7 @@ corpus is full of near-duplicate clusters like a real crawl. Both systems read t
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import time
@@ -36,6 +37,7 @@ def main() -> None:
     ap.add_argument("--skip-datatrove", action="store_true")
     args = ap.parse_args()
     folder = g.write_shards(corpus(args.n), CACHE / f"minhash-{args.n}")
+    load = os.getloadavg()[0]
     work = CACHE / "minhash-work"
     rows, rates = [], {}
     runs = [("gristmill dedup_minhash", lambda: g.run_gristmill(folder, work, {}, shuffle_partitions=8))]
@@ -50,12 +52,14 @@ def main() -> None:
         rates[name] = args.n / secs
         rows.append([name, args.n, secs, args.n / secs, removed, mem.mb["self_mb"], mem.mb["children_mb"]])
     shutil.rmtree(work, ignore_errors=True)
-    base = rows[-1][3]
+    base = rows[-1][3] if not args.skip_datatrove else None
     for r in rows:
-        r.append(r[3] / base)
+        r.append(r[3] / base if base else "-")
     table = markdown_table(["system", "docs", "seconds", "docs/s", "docs removed",
                             "peak RSS driver MB", "peak RSS workers MB", "vs datatrove"], rows)
-    publish(f"bench_minhash_{args.n}", table + "\n\n2 cores shared with other jobs; GPU path not measured (no GPU).")
+    note = (f"\n\nLoad average when the run started: {load:.2f} (2 cores). Seconds include starting Spark. "
+            "GPU path not measured (no GPU lent to this task).")
+    publish(f"bench_minhash_{args.n}", table + note)
 
 
 if __name__ == "__main__":
