@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 # n-gram statistics stay meaningful instead of one "word" per line.
 _NO_SPACE = ("\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u0f00-\u0fff"  # Thai, Lao, Myanmar, Khmer, Tibetan
              "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f")  # kana, Han
-_WORDS = re.compile(rf"[{_NO_SPACE}]|(?:(?![{_NO_SPACE}])[\w])+(?:['’.](?:(?![{_NO_SPACE}])[\w])+)*|[^\w\s]+")
+# [^\W...] is "a word character that is not of a no-space script", without a lookahead per character
+_WORDS = re.compile(rf"[{_NO_SPACE}]|[^\W{_NO_SPACE}]+(?:['’.][^\W{_NO_SPACE}]+)*|[^\w\s]+")
 _LETTER = re.compile(r"[^\W\d_]")
 _PARAGRAPHS = re.compile(r"\n{2,}")
 _LINES = re.compile(r"\n+")
@@ -102,7 +103,7 @@ class GopherQualityConfig(Thresholds):
 
 def gopher_quality(doc: Doc, cfg: GopherQualityConfig) -> tuple[dict, str | None]:
     words = doc.words
-    content = [w for w in words if not is_symbol(w)]
+    content = [w for w in words if w[0].isalnum() or not is_symbol(w)]
     n_words = max(len(words), 1)
     lines = doc.lines or [""]
     s = {
@@ -163,6 +164,7 @@ class NgramIndex:
         self.lens = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
         self.cum = np.concatenate(([0], np.cumsum(self.lens)))
         self._hashes = {1: self.ids}
+        self._repeated: dict[int, np.ndarray] = {}
 
     def hashes(self, n: int) -> np.ndarray:
         if n not in self._hashes:
@@ -175,13 +177,42 @@ class NgramIndex:
         """Characters of the words of each n-gram."""
         return self.cum[n:] - self.cum[:-n]
 
+    def _sorted_runs(self, n: int, cand: np.ndarray | None = None):
+        """Positions (all, or `cand`) sorted stably by n-gram hash, and a flag per sorted entry: its hash
+        occurs more than once among them. Records which n-grams repeat, for the next n."""
+        h = self.hashes(n)
+        pos = np.arange(len(h)) if cand is None else cand
+        order = pos[np.argsort(h[pos], kind="stable")]
+        hs = h[order]
+        same = hs[1:] == hs[:-1]
+        rep = np.zeros(len(hs), dtype=bool)
+        rep[1:] |= same
+        rep[:-1] |= same
+        mask = np.zeros(len(h), dtype=bool)
+        mask[order[rep]] = True
+        self._repeated[n] = mask
+        return order, hs
+
+    def repeated(self, n: int) -> np.ndarray:
+        """Per n-gram start: does the same n-gram occur elsewhere in the document.
+
+        An n-gram can only repeat where its first n-1 words repeat, so once a shorter size is known only
+        those positions are sorted (typical pages repeat little, so sizes 6-10 cost almost nothing)."""
+        if n not in self._repeated:
+            prev = self._repeated.get(n - 1)
+            cand = None if prev is None else np.flatnonzero(prev[:len(self.hashes(n))])
+            self._sorted_runs(n, cand)
+        return self._repeated[n]
+
     def top_char_frac(self, n: int, denominator: int, joiner_len: int = 0) -> float:
         """Characters covered by the most frequent n-gram (all its occurrences) over `denominator`."""
         if len(self.ids) < n or denominator == 0:
             return 0.0
-        _, first, counts = np.unique(self.hashes(n), return_index=True, return_counts=True)
+        order, hs = self._sorted_runs(n)  # stable: a run's first entry is the n-gram's first occurrence
+        starts = np.flatnonzero(np.r_[True, hs[1:] != hs[:-1]])
+        counts = np.diff(np.r_[starts, len(hs)])
         best = int(np.argmax(counts))
-        chars = int(self.gram_chars(n)[first[best]]) + joiner_len * (n - 1)
+        chars = int(self.gram_chars(n)[order[starts[best]]]) + joiner_len * (n - 1)
         return chars * int(counts[best]) / denominator
 
     def dup_char_frac(self, n: int) -> float:
@@ -190,8 +221,7 @@ class NgramIndex:
         total = int(self.cum[-1])
         if len(self.ids) < n or total == 0:
             return 0.0
-        _, inverse, counts = np.unique(self.hashes(n), return_inverse=True, return_counts=True)
-        starts = (counts[inverse] > 1).astype(np.int64)
+        starts = self.repeated(n).astype(np.int64)
         # word j is covered when a duplicated n-gram starts within [j-n+1, j]
         run = np.concatenate(([0], np.cumsum(starts)))
         j = np.arange(len(self.ids))
@@ -280,7 +310,9 @@ def c4_lines(doc: Doc, cfg: C4Config) -> tuple[list[str], str | None]:
     for line in doc.lines:
         line = line.strip()
         words = line.split()
-        if cfg.max_word_length is not None and any(len(w) > cfg.max_word_length for w in words):
+        # a word longer than the limit needs a line longer than it: most lines skip the scan
+        if (cfg.max_word_length is not None and len(line) > cfg.max_word_length
+                and any(len(w) > cfg.max_word_length for w in words)):
             continue
         if cfg.remove_citations:
             line = _CITATION.sub("", line)
