@@ -72,13 +72,20 @@ def check_embeddings(X, what: str = "embeddings", ids: list | None = None) -> np
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != 2:
         raise SelectorError(f"{what} must be a 2-D matrix (documents x dimensions), got shape {X.shape}")
-    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
-    if bad.size:
-        names = [ids[i] for i in bad[:5]] if ids is not None else bad[:5].tolist()
-        raise SelectorError(f"{what} have NaN or infinite values in {bad.size} row(s), first: {names}; "
-                            f"re-embed those documents (delete their shards and rerun `gristmill embed`)")
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return X / np.maximum(norms, 1e-12)
+    # one pass: a NaN or inf anywhere in a row makes its squared norm non-finite (so does a huge finite
+    # value overflowing float32, hence the float64 recheck of those rows only)
+    sq = np.einsum("ij,ij->i", X, X)
+    odd = np.flatnonzero(~np.isfinite(sq))
+    if odd.size:
+        wide = X[odd].astype(np.float64)
+        bad = odd[~np.isfinite(wide).all(axis=1)]
+        if bad.size:
+            names = [ids[i] for i in bad[:5]] if ids is not None else bad[:5].tolist()
+            raise SelectorError(f"{what} have NaN or infinite values in {bad.size} row(s), first: {names}; "
+                                f"re-embed those documents (delete their shards and rerun `gristmill embed`)")
+        sq = sq.astype(np.float64)
+        sq[odd] = (wide * wide).sum(axis=1)
+    return (X / np.maximum(np.sqrt(sq), 1e-12)[:, None]).astype(np.float32, copy=False)
 
 
 def check_target(target, what: str = "target set"):

@@ -213,13 +213,14 @@ class FacilityLocation(Selector):
     "stochastic" (best of a random sample per step, 1 - 1/e - eps). merge: a last lazy greedy round over the
     union of partition picks (merge_factor x the budget), on the partition graphs plus each point's k nearest
     candidates among the partitions of its `merge_probe` nearest centroids. sampling: "top" keeps the greedy
-    picks; "importance" draws the budget from pool x budget picks with probability by gain."""
+    picks; "importance" draws the budget from pool x budget picks with probability by gain. kmeans_iters:
+    k-means iterations per level of the partitioning (fewer: faster, slightly worse partitions)."""
     name = "facility_location"
 
     def __init__(self, k: int = 10, index: str = "auto", graphs: str = "partition", partitions: int | str = "auto",
                  partition_size: int = 500, optimizer: str = "lazy", eps: float = 0.01,
                  merge: bool = False, merge_factor: float = 2.0, merge_probe: int = 3, sampling: str = "top",
-                 pool: float = 2.0, seed: int = 0):
+                 pool: float = 2.0, kmeans_iters: int = 10, seed: int = 0):
         super().__init__(seed)
         if optimizer not in ("lazy", "stochastic"):
             raise SelectorError(f"facility_location optimizer must be 'lazy' or 'stochastic', got {optimizer!r}")
@@ -230,12 +231,15 @@ class FacilityLocation(Selector):
                                 f"'global' (one over the corpus), got {graphs!r}")
         if k < 1:
             raise SelectorError(f"facility_location k (neighbours) must be at least 1, got {k}")
+        if kmeans_iters < 1:
+            raise SelectorError(f"facility_location kmeans_iters must be at least 1, got {kmeans_iters}")
         if partition_size < 1:
             raise SelectorError(f"facility_location partition_size must be at least 1, got {partition_size}")
         self.k, self.index, self.graphs, self.partitions = k, index, graphs, partitions
         self.partition_size = partition_size
         self.optimizer, self.eps, self.merge, self.merge_factor = optimizer, eps, merge, merge_factor
         self.merge_probe, self.sampling, self.pool = merge_probe, sampling, pool
+        self.kmeans_iters = kmeans_iters
 
     def _greedy(self, W, k, rng, candidates=None):
         if self.optimizer == "lazy":
@@ -346,7 +350,7 @@ class FacilityLocation(Selector):
         k-means stays cheap for hundreds of parts); an oversized part is split again (k-means on real text is
         unbalanced, and the flat kNN inside a part costs its size squared)."""
         top = min(p, 128)
-        centroids, assign, _ = kmeans(X[rows], top, seed=self.seed + depth, niter=10,
+        centroids, assign, _ = kmeans(X[rows], top, seed=self.seed + depth, niter=self.kmeans_iters,
                                       max_points_per_centroid=256)
         order = np.argsort(assign, kind="stable")
         bounds = np.searchsorted(assign[order], np.arange(len(centroids) + 1))
