@@ -104,8 +104,13 @@ def bench_facility_location(X: np.ndarray, frac: float, k: int, partitions: list
                  ("default, stochastic greedy (eps 0.01)", {"optimizer": "stochastic"})]
     for label, kw in variants:
         fl = FacilityLocation(k=k, seed=0, **kw)
-        with timed() as t:
-            sel = fl.select(X, b)
+        runs = []
+        for _ in range(3):  # seconds-long runs: the median of 3 keeps one cold start or hiccup out
+            with timed() as t:
+                sel = fl.select(X, b)
+            runs.append((t["seconds"], sel))
+        secs, sel = sorted(runs, key=lambda r: r[0])[1]
+        t = {"seconds": secs}
         d = sel.diagnostics
         obj = replay(W, sel.indices).sum()  # on the exact method's global graph
         rows.append([label, f"{d['partitions']} ({d['partition_sizes'][0]}-{d['partition_sizes'][1]})",
@@ -126,7 +131,8 @@ def bench_facility_location(X: np.ndarray, frac: float, k: int, partitions: list
             f"selection. Exact builds one global kNN graph with {idx}; the partitioned rows build k-means "
             f"partitions (hierarchical FAISS k-means) and an exact flat kNN graph inside each, never a global "
             f"one. Every objective is evaluated on exact's global graph. CPU, FAISS with {threads} thread(s). "
-            f"'speedup' is exact's end-to-end seconds / the row's.\n\n")
+            f"'speedup' is exact's end-to-end seconds / the row's. Exact and apricot ran once (tens of seconds); "
+            f"each partitioned row is the median of 3 runs (the same picks each time).\n\n")
     d = rows[1]
     reading = (f"Reading it: the default ran in {d[4]} s, 1/{d[5]:.1f} of exact's {t_exact:.1f} s (goal 1/20), "
                f"at {d[7]:.3f} of exact's objective (goal 0.98). Its time is k-means partitioning (hierarchical, "
