@@ -61,12 +61,34 @@ class Doc:
         return split_words(self.text)
 
     @cached_property
+    def vocab(self) -> "Vocab":
+        return Vocab(self.words)
+
+    @cached_property
     def lines(self) -> list[str]:
         return self.text.splitlines()
 
     @cached_property
     def nonempty_lines(self) -> list[str]:
         return [line for line in self.text.split("\n") if line.strip()]
+
+
+class Vocab:
+    """A document's distinct words, each word's id and how often each occurs: per-word tests run once per
+    distinct word and are summed with the counts (pages repeat their words a lot)."""
+
+    def __init__(self, words: list[str]):
+        index = dict.fromkeys(words)
+        for i, w in enumerate(index):
+            index[w] = i
+        self.words = list(index)
+        self.ids = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=len(words))
+        self.counts = np.bincount(self.ids, minlength=len(self.words))
+        self.lens = np.fromiter(map(len, self.words), dtype=np.int64, count=len(self.words))
+
+    def total(self, flags: list[bool]) -> int:
+        """Occurrences of the words whose flag is set."""
+        return int(self.counts[np.array(flags, dtype=bool)].sum()) if self.words else 0
 
 
 def _duplicates(items: list[str]) -> tuple[int, int]:
@@ -102,19 +124,22 @@ class GopherQualityConfig(Thresholds):
 
 
 def gopher_quality(doc: Doc, cfg: GopherQualityConfig) -> tuple[dict, str | None]:
-    words = doc.words
-    content = [w for w in words if w[0].isalnum() or not is_symbol(w)]
-    n_words = max(len(words), 1)
+    v = doc.vocab
+    content = np.array([w[0].isalnum() or not is_symbol(w) for w in v.words], dtype=bool)
+    n_content = int(v.counts[content].sum()) if v.words else 0
+    content_chars = int((v.counts * v.lens)[content].sum()) if v.words else 0
+    n_words = max(len(v.ids), 1)
     lines = doc.lines or [""]
     s = {
-        "gopher_word_count": float(len(content)),
-        "gopher_mean_word_length": sum(map(len, content)) / len(content) if content else 0.0,
+        "gopher_word_count": float(n_content),
+        "gopher_mean_word_length": content_chars / n_content if n_content else 0.0,
         "gopher_hash_ratio": doc.text.count("#") / n_words,
         "gopher_ellipsis_ratio": (doc.text.count("...") + doc.text.count("…")) / n_words,
         "gopher_bullet_lines_ratio": sum(ln.lstrip().startswith(BULLETS) for ln in lines) / len(lines),
         "gopher_ellipsis_lines_ratio": sum(ln.rstrip().endswith(ELLIPSES) for ln in lines) / len(lines),
-        "gopher_alpha_words_ratio": sum(1 for w in words if w.isalpha() or _LETTER.search(w)) / n_words,
-        "gopher_stop_words": float(len(set(cfg.stop_words).intersection(words))),
+        "gopher_alpha_words_ratio": v.total([w.isalpha() or _LETTER.search(w) is not None for w in v.words])
+        / n_words,
+        "gopher_stop_words": float(len(set(cfg.stop_words).intersection(v.words))),
     }
     checks = [
         ("too_few_words", cfg.min_words is not None and s["gopher_word_count"] < cfg.min_words),
@@ -158,10 +183,9 @@ class NgramIndex:
 
     _M = np.uint64(0x9E3779B97F4A7C15)
 
-    def __init__(self, words: list[str]):
-        vocab: dict[str, int] = {}
-        self.ids = np.array([vocab.setdefault(w, len(vocab)) for w in words], dtype=np.uint64) + np.uint64(1)
-        self.lens = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    def __init__(self, vocab: Vocab):
+        self.ids = vocab.ids.astype(np.uint64) + np.uint64(1)
+        self.lens = vocab.lens[vocab.ids]
         self.cum = np.concatenate(([0], np.cumsum(self.lens)))
         self._hashes = {1: self.ids}
         self._repeated: dict[int, np.ndarray] = {}
@@ -178,8 +202,8 @@ class NgramIndex:
         return self.cum[n:] - self.cum[:-n]
 
     def _sorted_runs(self, n: int, cand: np.ndarray | None = None):
-        """Positions (all, or `cand`) sorted stably by n-gram hash, and a flag per sorted entry: its hash
-        occurs more than once among them. Records which n-grams repeat, for the next n."""
+        """Positions (all, or `cand`) sorted stably by n-gram hash, and whether each sorted entry has the
+        same hash as the next. Records which n-grams repeat, for the next n."""
         h = self.hashes(n)
         pos = np.arange(len(h)) if cand is None else cand
         order = pos[np.argsort(h[pos], kind="stable")]
@@ -191,7 +215,7 @@ class NgramIndex:
         mask = np.zeros(len(h), dtype=bool)
         mask[order[rep]] = True
         self._repeated[n] = mask
-        return order, hs
+        return order, same
 
     def repeated(self, n: int) -> np.ndarray:
         """Per n-gram start: does the same n-gram occur elsewhere in the document.
@@ -208,9 +232,10 @@ class NgramIndex:
         """Characters covered by the most frequent n-gram (all its occurrences) over `denominator`."""
         if len(self.ids) < n or denominator == 0:
             return 0.0
-        order, hs = self._sorted_runs(n)  # stable: a run's first entry is the n-gram's first occurrence
-        starts = np.flatnonzero(np.r_[True, hs[1:] != hs[:-1]])
-        counts = np.diff(np.r_[starts, len(hs)])
+        order, same = self._sorted_runs(n)  # stable: a run's first entry is the n-gram's first occurrence
+        starts = np.flatnonzero(~same) + 1
+        counts = np.diff(starts, prepend=0, append=len(order))
+        starts = np.concatenate(([0], starts))
         best = int(np.argmax(counts))
         chars = int(self.gram_chars(n)[order[starts[best]]]) + joiner_len * (n - 1)
         return chars * int(counts[best]) / denominator
@@ -221,7 +246,10 @@ class NgramIndex:
         total = int(self.cum[-1])
         if len(self.ids) < n or total == 0:
             return 0.0
-        starts = self.repeated(n).astype(np.int64)
+        rep = self.repeated(n)
+        if not rep.any():
+            return 0.0
+        starts = rep.astype(np.int64)
         # word j is covered when a duplicated n-gram starts within [j-n+1, j]
         run = np.concatenate(([0], np.cumsum(starts)))
         j = np.arange(len(self.ids))
@@ -234,7 +262,7 @@ def dup_ngram_char_frac(words: list[str], n: int) -> float:
     >>> round(dup_ngram_char_frac("a b c x a b c".split(), 3), 3)
     0.857
     """
-    return NgramIndex(words).dup_char_frac(n)
+    return NgramIndex(Vocab(words)).dup_char_frac(n)
 
 
 def dup_ngram_char_frac_datatrove(words: list[str], n: int, text_len: int) -> float:
@@ -268,7 +296,7 @@ def gopher_repetition(doc: Doc, cfg: GopherRepetitionConfig) -> tuple[dict, str 
     }
     checks = [(k.removeprefix("gopher_"), getattr(cfg, k.removeprefix("gopher_")), v) for k, v in s.items()]
     words = doc.words
-    index = NgramIndex(words)
+    index = NgramIndex(doc.vocab)
     for n, limit in cfg.top_ngrams:
         if cfg.datatrove_compat:
             frac = index.top_char_frac(n, len(text), joiner_len=1)
