@@ -124,7 +124,11 @@ def write_shards(docs: list[dict], folder: Path, shards: int = 2) -> Path:
 
 def run_gristmill(folder: Path, work: Path, params: dict, shuffle_partitions: int = 4) -> tuple[dict, dict]:
     """A real gristmill run (read + dedup_minhash); returns ({id: minhash_cluster}, stage stats)."""
-    import pyarrow.parquet as pq
+    return gristmill_clusters(gristmill_run(folder, work, params, shuffle_partitions))
+
+
+def gristmill_run(folder: Path, work: Path, params: dict, shuffle_partitions: int = 4) -> Path:
+    """Run read + dedup_minhash; returns the stage folder."""
     import yaml
 
     from gristmill.pipeline.runner import Runner
@@ -135,7 +139,11 @@ def run_gristmill(folder: Path, work: Path, params: dict, shuffle_partitions: in
            "stages": [{"dedup_minhash": params}]}
     (work / "c.yaml").write_text(yaml.safe_dump(cfg))
     run = Runner(work / "c.yaml", quiet=True).run()
-    stage = next(run.glob("01-dedup_minhash"))
+    return next(run.glob("01-dedup_minhash"))
+
+
+def gristmill_clusters(stage: Path) -> tuple[dict, dict]:
+    import pyarrow.parquet as pq
     clusters = {}
     for part in ("kept", "rejected"):
         for f in (stage / part).glob("*.parquet"):
@@ -147,6 +155,12 @@ def run_gristmill(folder: Path, work: Path, params: dict, shuffle_partitions: in
 def run_datatrove(folder: Path, work: Path, workers: int = 2, ngram: int = 5, bands: int = 14,
                   rows: int = 8) -> dict:
     """datatrove's four MinHash steps with local executors on files; returns {id: cluster id or None}."""
+    datatrove_run(folder, work, workers, ngram, bands, rows)
+    return datatrove_clusters(work)
+
+
+def datatrove_run(folder: Path, work: Path, workers: int = 2, ngram: int = 5, bands: int = 14,
+                  rows: int = 8) -> None:
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup.minhash import (MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster,
                                                   MinhashDedupFilter, MinhashDedupSignature)
@@ -169,11 +183,25 @@ def run_datatrove(folder: Path, work: Path, workers: int = 2, ngram: int = 5, ba
                                                         exclusion_writer=JsonlWriter(str(work / "removed"))),
                            JsonlWriter(str(work / "kept"))],
                           tasks=files, workers=workers, logging_dir=str(work / "logs/4")).run()
+
+
+def open_text(f: Path):
+    return (gzip.open if f.suffix == ".gz" else open)(f, "rt", encoding="utf-8")
+
+
+def count_lines(folder: Path) -> int:
+    total = 0
+    for f in folder.glob("*.jsonl*"):
+        with open_text(f) as fh:
+            total += sum(1 for _ in fh)
+    return total
+
+
+def datatrove_clusters(work: Path) -> dict:
     clusters = {}
     for part in ("kept", "removed"):
         for f in (work / part).glob("*.jsonl*"):
-            opener = gzip.open if f.suffix == ".gz" else open
-            with opener(f, "rt") as fh:
+            with open_text(f) as fh:
                 for line in fh:
                     d = json.loads(line)
                     c = (d.get("metadata") or {}).get("minhash_cluster_id", -1)

@@ -55,10 +55,14 @@ def repeated_jsonl(docs: list[dict], n: int, name: str) -> Path:
 class PeakRSS:
     """Samples RSS of this process and all its descendants (Spark's JVM and Python workers included)."""
 
-    def __init__(self, every: float = 0.2):
+    def __init__(self, every: float = 0.2, skip_existing_children: bool = False):
+        """skip_existing_children: leave out child processes that already run on entry (a Spark JVM left
+        from an earlier measurement in the same benchmark process is not the peer's memory)."""
         self.every = every
+        self.skip_existing_children = skip_existing_children
         self.peak_total = self.peak_self = self.peak_children = 0
         self._stop = threading.Event()
+        self._skip: set[int] = set()
 
     def _sample(self):
         me = psutil.Process()
@@ -67,6 +71,8 @@ class PeakRSS:
                 own = me.memory_info().rss
                 kids = 0
                 for c in me.children(recursive=True):
+                    if c.pid in self._skip:
+                        continue
                     try:
                         kids += c.memory_info().rss
                     except psutil.Error:
@@ -79,6 +85,8 @@ class PeakRSS:
             self._stop.wait(self.every)
 
     def __enter__(self):
+        if self.skip_existing_children:
+            self._skip = {c.pid for c in psutil.Process().children(recursive=True)}
         self._t = threading.Thread(target=self._sample, daemon=True)
         self._t.start()
         return self
