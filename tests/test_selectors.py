@@ -149,6 +149,16 @@ def test_text_selectors_pick_the_target_domain(name, domain_docs):
     assert hit > 0.5, (name, want, hit)  # base rate is 0.25
 
 
+def test_check_embeddings_normalizes_huge_rows_and_names_infinite_ones():
+    X = np.array([[3.0, 4.0], [3e30, 4e30], [1.0, 0.0]], np.float32)  # row 1's squares overflow float32
+    out = base_mod.check_embeddings(X)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out[:2], [[0.6, 0.8], [0.6, 0.8]], rtol=1e-6)
+    X[2, 1] = np.inf
+    with pytest.raises(SelectorError, match=r"1 row\(s\), first: \['c'\]"):
+        base_mod.check_embeddings(X, ids=["a", "b", "c"])
+
+
 def test_bad_inputs(X):
     fl = FacilityLocation()
     with pytest.raises(SelectorError, match="larger than the corpus"):
