@@ -80,6 +80,9 @@ def main() -> None:
             "holds the corpus: it is written by a child process and the removed counts are read after the run "
             "(gristmill: stats.json; datatrove: its removed/ files). GPU path not measured (no GPU lent to "
             "this task).")
+    if args.skip_datatrove:
+        note += (" datatrove was not run (--skip-datatrove): at its measured ~130 docs/s at 100k it would need "
+                 f"about {args.n / 130 / 3600:.1f} h here.")
     publish(f"bench_minhash_{args.n}", table + note)
 
 
