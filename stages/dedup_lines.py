@@ -41,7 +41,6 @@ class DedupLines(FitStage):
     def required_columns(self):
         return ("id", "text") + (("source",) if self.config.scope == "per_source" else ())
 
-
     def _lines(self, df):
         """One row per non-blank line: id, pos (0-based), line, key (hash of the normalized line)."""
         from pyspark.sql import functions as F
@@ -58,19 +57,18 @@ class DedupLines(FitStage):
 
     def fit(self, df) -> None:
         from pyspark.sql import functions as F
-        cfg, spark = self.config, self.ctx.spark
+        cfg = self.config
         lines = self._lines(df)
-        (lines.groupBy("key").agg(F.countDistinct("id").alias("docs"), F.min("line").alias("sample"))
-              .where(F.col("docs") >= cfg.min_docs)
-              .write.mode("overwrite").parquet(self.artifact("repeated_lines")))
-        repeated = spark.read.parquet(self.artifact("repeated_lines"))
+        repeated = self.save_artifact(
+            lines.groupBy("key").agg(F.countDistinct("id").alias("docs"), F.min("line").alias("sample"))
+                 .where(F.col("docs") >= cfg.min_docs), "repeated_lines")
         # +1: the newline that goes with the removed line
-        (lines.join(repeated.select("key"), "key")
-              .groupBy("id").agg(F.collect_list("pos").alias("removed_pos"),
-                                 F.count("*").alias("lines_removed"),
-                                 F.sum(F.length("line") + 1).cast("int").alias("chars_removed"))
-              .write.mode("overwrite").parquet(self.artifact("removals")))
-        removals = spark.read.parquet(self.artifact("removals"))
+        removals = self.save_artifact(
+            lines.join(repeated.select("key"), "key")
+                 .groupBy("id").agg(F.collect_list("pos").alias("removed_pos"),
+                                    F.count("*").alias("lines_removed"),
+                                    F.sum(F.length("line") + 1).cast("int").alias("chars_removed")),
+            "removals")
         tot = removals.agg(F.count("*").alias("docs"), F.sum("lines_removed").alias("lines"),
                            F.sum("chars_removed").alias("chars")).first()
         rep = repeated.agg(F.count("*").alias("n")).first()

@@ -168,14 +168,13 @@ class DedupMinhash(FitStage):
             cols.append("quality_score")
         return tuple(cols)
 
-
     def fit(self, df) -> None:
         from pyspark.sql import functions as F
         from pyspark.sql import Window
 
         from .components import connected_components
 
-        cfg, spark = self.config, self.ctx.spark
+        cfg = self.config
         per_source = cfg.scope == "per_source"
         src = df.select("id", "text", *([F.coalesce(F.col("source"), F.lit("")).alias("_scope")] if per_source else []))
         schema = ("id string, " + ("_scope string, " if per_source else "")
@@ -200,7 +199,7 @@ class DedupMinhash(FitStage):
                        .select("e.u", "e.v"))
         stars = (shared.where((F.col("k") > cfg.max_bucket_pairs) & (F.col("id") != F.col("head")))
                        .select(F.col("id").alias("u"), F.col("head").alias("v")))
-        edges = self.save_artifact(pairs.unionByName(stars).distinct(), "candidates")
+        candidates = edges = self.save_artifact(pairs.unionByName(stars).distinct(), "candidates")
 
         if cfg.threshold is not None and cfg.verify == "exact":
             edges = self._verify_exact(df, edges)
@@ -225,12 +224,11 @@ class DedupMinhash(FitStage):
         members = comps.withColumnRenamed("node", "id")
         if cfg.keep != "first_id":  # only these rules need the text length or the score
             members = members.join(df.select(*info), "id")
-        (members.withColumn("_keep", F.first("id").over(w))
-                .select("id", F.col("component").alias("minhash_cluster"),
-                        F.when(F.col("id") != F.col("_keep"), F.col("_keep")).alias("duplicate_of"))
-                .write.mode("overwrite").parquet(self.artifact("clusters")))
-
-        clusters = spark.read.parquet(self.artifact("clusters"))
+        clusters = self.save_artifact(
+            members.withColumn("_keep", F.first("id").over(w))
+                   .select("id", F.col("component").alias("minhash_cluster"),
+                           F.when(F.col("id") != F.col("_keep"), F.col("_keep")).alias("duplicate_of")),
+            "clusters")
         bucket_stats = (shared.groupBy(*keys).agg(F.first("k").alias("k"))
                               .agg(F.count("*").alias("b"), F.sum(F.col("k") * (F.col("k") - 1) / 2).alias("p"))
                               .first())
@@ -245,7 +243,7 @@ class DedupMinhash(FitStage):
             "docs_without_shingles": (n_in - n_signed) if n_in is not None else None,
             "shared_buckets": int(bucket_stats["b"] or 0),
             "candidate_pairs": int(bucket_stats["p"] or 0),
-            "candidate_edges": spark.read.parquet(self.artifact("candidates")).count(),
+            "candidate_edges": candidates.count(),
             "verify": cfg.verify if cfg.threshold is not None else None,
             "verified_edges": edges.count() if cfg.threshold is not None else None,
             "components_rounds": rounds,
@@ -270,7 +268,7 @@ class DedupMinhash(FitStage):
         pairs = (edges.join(shingles.select(F.col("id").alias("u"), F.col("sh").alias("su")), "u")
                       .join(shingles.select(F.col("id").alias("v"), F.col("sh").alias("sv")), "v"))
         return (pairs.select("u", "v", "su", "sv")
-                     .mapInArrow(lambda it: _pair_jaccard(it), "u string, v string, jaccard double")
+                     .mapInArrow(_pair_jaccard, "u string, v string, jaccard double")
                      .where(F.col("jaccard") >= F.lit(cfg.threshold))
                      .select("u", "v"))
 

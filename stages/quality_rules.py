@@ -86,9 +86,12 @@ class Vocab:
         self.counts = np.bincount(self.ids, minlength=len(self.words))
         self.lens = np.fromiter(map(len, self.words), dtype=np.int64, count=len(self.words))
 
-    def total(self, flags: list[bool]) -> int:
-        """Occurrences of the words whose flag is set."""
-        return int(self.counts[np.array(flags, dtype=bool)].sum()) if self.words else 0
+    def total(self, flags: list[bool], per_word: np.ndarray | None = None) -> int:
+        """Occurrences of the words whose flag is set (each counted as `per_word`, e.g. its length)."""
+        if not self.words:
+            return 0
+        weight = self.counts if per_word is None else self.counts * per_word
+        return int(weight[np.array(flags, dtype=bool)].sum())
 
 
 def _duplicates(items: list[str]) -> tuple[int, int]:
@@ -125,9 +128,9 @@ class GopherQualityConfig(Thresholds):
 
 def gopher_quality(doc: Doc, cfg: GopherQualityConfig) -> tuple[dict, str | None]:
     v = doc.vocab
-    content = np.array([w[0].isalnum() or not is_symbol(w) for w in v.words], dtype=bool)
-    n_content = int(v.counts[content].sum()) if v.words else 0
-    content_chars = int((v.counts * v.lens)[content].sum()) if v.words else 0
+    content = [not is_symbol(w) for w in v.words]
+    n_content = v.total(content)
+    content_chars = v.total(content, per_word=v.lens)
     n_words = max(len(v.ids), 1)
     lines = doc.lines or [""]
     s = {
