@@ -53,7 +53,7 @@ def build_run(n: int) -> Path:
 
 
 def gristmill_answer(run: Path) -> dict:
-    from gristmill.pipeline.inspect import Run, stage_rows
+    from gristmill.pipeline.inspection.run import Run, stage_rows
     rows = stage_rows(Run(run))
     return {r["stage"]: (r["kept"], r["rejected"], r["tokens_kept"], tuple(map(tuple, r["reasons"]))) for r in rows}
 

@@ -19,8 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import PeakRSS, markdown_table, publish, repeated_jsonl, timed, web_docs  # noqa: E402
 
-from gristmill.stages.langid import LangId, LangIdConfig, LangIdentifier  # noqa: E402
-from gristmill.stages.lid_model import default_lid_model, load_fasttext  # noqa: E402
+from gristmill.stages.langid.stage import LangId, LangIdConfig, LangIdentifier  # noqa: E402
+from gristmill.stages.fasttext_model import default_lid_model, load_fasttext  # noqa: E402
 
 
 def local_language_filter(model_path: str, **kwargs):

@@ -19,7 +19,7 @@ from pathlib import Path
 import dedup_gold as g
 from harness import CACHE, PeakRSS, markdown_table, publish, web_docs
 
-from gristmill.stages import minhash
+from gristmill.stages.dedup import signatures as minhash
 
 
 def corpus(n: int, seed: int = 0) -> list[dict]:

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import PeakRSS, markdown_table, publish, repeated_jsonl, timed, web_docs  # noqa: E402
 
-from gristmill.stages.quality import Quality, QualityConfig, QualityScorer  # noqa: E402
+from gristmill.stages.quality.stage import Quality, QualityConfig, QualityScorer  # noqa: E402
 
 
 def datatrove_chain():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harness import SHARED, read_jsonl, web_docs
 
-from gristmill.stages import minhash
+from gristmill.stages.dedup import signatures as minhash
 
 DEDUP = SHARED / "dedup"
 

@@ -2,7 +2,7 @@
 
 UDHR paragraphs (kind=="paragraph", stage>=4; ISO 639-3 labels; "plain": declarations without a
 script/variant subtag or a qualified name) and Leipzig sentences (kind=="sentences";
-ISO 639-1). Accuracy is over the languages the model covers (see gristmill.stages.lid_codes); the rest are
+ISO 639-1). Accuracy is over the languages the model covers (see gristmill.stages.langid.codes); the rest are
 listed. The stage path is LangId.process_batch on Arrow batches, the exact code Spark workers run.
 
     .venv/bin/python benchmarks/eval_langid.py [--model PATH] [--per-language]
@@ -19,9 +19,9 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import SHARED, markdown_table, publish, read_jsonl  # noqa: E402
 
-from gristmill.stages.langid import LangId, LangIdConfig  # noqa: E402
-from gristmill.stages.lid_codes import lid176_label  # noqa: E402
-from gristmill.stages.lid_model import default_lid_model, load_fasttext, predict  # noqa: E402
+from gristmill.stages.langid.stage import LangId, LangIdConfig  # noqa: E402
+from gristmill.stages.langid.codes import lid176_label  # noqa: E402
+from gristmill.stages.fasttext_model import default_lid_model, load_fasttext, predict  # noqa: E402
 
 
 def load_sets() -> dict[str, list[tuple[str, str]]]:

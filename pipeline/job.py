@@ -4,7 +4,7 @@ The session gristmill builds then takes spark-submit's master and settings (see 
 import os
 import sys
 
-# Run as a script, this folder lands on sys.path[0], and its inspect.py would shadow the standard library's.
+# Run as a script, this folder lands on sys.path[0], where a module could shadow the standard library.
 _here = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from .config import ConfigError, PipelineConfig, digest, load_config, stage_hashes
-from .readers import input_fingerprint, read_input, resolve_input
+from .inputs.readers import input_fingerprint, read_input, resolve_input
 from .rundir import (FORMAT_VERSION, clean_stale_tmp, commit_stage, is_complete, new_work_dir,
                      package_versions, parquet_rows, read_json, stage_dirname, write_json_atomic,
                      write_split)

@@ -5,13 +5,14 @@ one place that splits kept from rejected and writes both, so no stage can lose a
 """
 from __future__ import annotations
 
-import importlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
 
 from pydantic import BaseModel, ConfigDict
+
+from .registry import Registry
 
 DROP_REASON = "drop_reason"
 
@@ -37,47 +38,18 @@ class StageError(Exception):
     """A problem the user can fix; the CLI prints it without a traceback."""
 
 
-_REGISTRY: dict[str, type["Stage"]] = {}
-# Stages live in modules of gristmill.stages named like the stage unless listed here.
-_BUILTIN_MODULES = {
-    "normalize": "gristmill.stages.normalize",
-    "length": "gristmill.stages.length",
-    "dedup_exact": "gristmill.stages.dedup_exact",
-    "langid": "gristmill.stages.langid",
-    "quality": "gristmill.stages.quality",
-    "url_filter": "gristmill.stages.quality",
-    "dedup_minhash": "gristmill.stages.dedup_minhash",
-    "dedup_lines": "gristmill.stages.dedup_lines",
-    "domain": "gristmill.stages.domain",
-    "mix": "gristmill.stages.mix",
-    "embed": "gristmill.selectors.embed_stage",
-    "select": "gristmill.selectors.select_stage",
-}
-
-
-def register(cls: type["Stage"]) -> type["Stage"]:
-    _REGISTRY[cls.name] = cls
-    return cls
+STAGES: Registry["Stage"] = Registry("stage", "gristmill.stage_packages")
 
 
 def known_stages() -> list[str]:
-    return sorted(set(_BUILTIN_MODULES) | set(_REGISTRY))
+    return STAGES.names()
 
 
 def get_stage(name: str) -> type["Stage"]:
-    if name not in _REGISTRY:
-        mod = _BUILTIN_MODULES.get(name)
-        if mod is None:
-            raise StageError(f"unknown stage '{name}'; known stages: {', '.join(known_stages())}")
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name == mod:
-                raise StageError(f"stage '{name}' is not available in this install ({mod} missing)") from e
-            raise
-    if name not in _REGISTRY:
-        raise StageError(f"module for stage '{name}' did not register it")
-    return _REGISTRY[name]
+    cls = STAGES.get(name)
+    if cls is None:
+        raise StageError(f"unknown stage '{name}'; known stages: {', '.join(known_stages())}{STAGES.problems()}")
+    return cls
 
 
 class Stage:
@@ -87,6 +59,10 @@ class Stage:
     requires: ClassVar[tuple[str, ...]] = ("id", "text")
     # name -> Spark SQL type string (e.g. "string", "float", "array<string>")
     produces: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        STAGES.add(cls)
 
     def __init__(self, config: StageConfig, ctx: StageContext | None = None):
         self.config = config

@@ -1,10 +1,9 @@
-"""The Selector interface, shared input checks, and the registry of selectors by name.
+"""The Selector interface, shared input checks, and the registry of selectors by name (filled by definition).
 
 Selectors look like sklearn/apricot: parameters go to the constructor, data to `select(X, budget)`,
 and the answer is a Selection in rank order (best first)."""
 from __future__ import annotations
 
-import importlib
 import inspect
 import math
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from gristmill.pipeline.registry import Registry
 from gristmill.pipeline.stage import StageError
 
 
@@ -35,6 +35,10 @@ class Selector:
     # "embeddings": X is an (n, d) float matrix; "texts": X is a list of strings
     input: ClassVar[str] = "embeddings"
     needs_target: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        SELECTORS.add(cls)
 
     def __init__(self, seed: int = 0):
         self.seed = seed
@@ -95,23 +99,17 @@ def check_target(target, what: str = "target set"):
     return target
 
 
-SELECTORS = {
-    "facility_location": "gristmill.selectors.facility_location",
-    "semdedup": "gristmill.selectors.semdedup",
-    "d4": "gristmill.selectors.d4",
-    "dsir": "gristmill.selectors.dsir",
-    "zipfit": "gristmill.selectors.zipfit",
-    "target_knn": "gristmill.selectors.target_knn",
-    "random": "gristmill.selectors.random_select",
-}
+SELECTORS: Registry["Selector"] = Registry("selector", "gristmill.selector_packages")
+
+
+def known_selectors() -> list[str]:
+    return SELECTORS.names()
 
 
 def get_selector(name: str, **params) -> Selector:
-    if name not in SELECTORS:
-        raise SelectorError(f"unknown selector '{name}'; known: {', '.join(SELECTORS)}")
-    mod = importlib.import_module(SELECTORS[name])
-    cls = next(c for c in vars(mod).values()
-               if inspect.isclass(c) and issubclass(c, Selector) and getattr(c, "name", None) == name)
+    cls = SELECTORS.get(name)
+    if cls is None:
+        raise SelectorError(f"unknown selector '{name}'; known: {', '.join(known_selectors())}{SELECTORS.problems()}")
     allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
     unknown = sorted(set(params) - set(allowed))
     if unknown:

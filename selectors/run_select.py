@@ -17,13 +17,14 @@ from pydantic import Field, field_validator
 
 from gristmill.pipeline.stage import StageConfig
 
-from .base import SELECTORS, Selection, SelectorError, get_selector, resolve_budget
+from .base import Selection, SelectorError, get_selector, known_selectors, resolve_budget
 from .embed import EmbedSettings, Embedder, load_embeddings
 from .spark_embed import embed_df, embeddings_folder
 
 
 class SelectConfig(StageConfig):
-    selector: str = Field("facility_location", description=f"one of {', '.join(SELECTORS)}")
+    selector: str = Field("facility_location", description="a selector name: facility_location, semdedup, d4, dsir, zipfit, target_knn, random, "
+                                                       "or one a plugin registers")
     budget: int | float = Field(..., description="documents to keep: a count, or a fraction in (0, 1]")
     params: dict[str, Any] = Field(default_factory=dict, description="selector parameters (see its class)")
     target: str | None = Field(None, description="jsonl/parquet/txt file of target examples (dsir, zipfit, "
@@ -37,8 +38,8 @@ class SelectConfig(StageConfig):
     @field_validator("selector")
     @classmethod
     def _known(cls, v):
-        if v not in SELECTORS:
-            raise ValueError(f"unknown selector {v!r}; known: {', '.join(SELECTORS)}")
+        if v not in known_selectors():
+            raise ValueError(f"unknown selector {v!r}; known: {', '.join(known_selectors())}")
         return v
 
     def embed_settings(self) -> EmbedSettings:

@@ -14,7 +14,7 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import ConfigDict, Field, model_validator
 
-from gristmill.pipeline.stage import BatchStage, StageConfig, StageError, register, set_drop
+from gristmill.pipeline.stage import BatchStage, StageConfig, StageError, set_drop
 
 LABEL = "__label__"
 
@@ -65,9 +65,6 @@ def predict_labels(model, texts: list[str]) -> tuple[list[str], list[float]]:
         labels.append(lab[0][len(LABEL):] if lab else None)
         scores.append(float(prob[0]) if len(prob) else 0.0)
     return labels, scores
-
-
-@register
 class Domain(BatchStage):
     name = "domain"
     Config = DomainConfig

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from gristmill.pipeline.stage import Stage, StageConfig, register
+from gristmill.pipeline.stage import Stage, StageConfig
 
 
 class LengthConfig(StageConfig):
@@ -19,9 +19,6 @@ class LengthConfig(StageConfig):
         if self.max_words is not None and self.max_words < self.min_words:
             raise ValueError("max_words is smaller than min_words")
         return self
-
-
-@register
 class Length(Stage):
     """Pure Spark SQL (no Python workers): chars via length(), words via whitespace split."""
     name = "length"

@@ -19,7 +19,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from gristmill.pipeline.rundir import write_json_atomic
-from gristmill.pipeline.stage import FitStage, StageConfig, StageError, register, worker_cached
+from gristmill.pipeline.stage import FitStage, StageConfig, StageError, worker_cached
 from gristmill.trainer_hooks.mixture import FORMAT, VERSION
 from gristmill.trainer_hooks.schedules import (MixtureWarning, ScheduleError, normalize_weights,
                                                temperature_weights)
@@ -174,9 +174,6 @@ def cap_epochs(weights: dict[str, float], tokens: dict[str, int], budget: int,
             w[d] = v / s * free
     epochs = {d: (w[d] * budget / tokens[d] if tokens[d] else 0.0) for d in w}
     return w, epochs
-
-
-@register
 class Mix(FitStage):
     name = "mix"
     Config = MixConfig

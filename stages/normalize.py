@@ -7,7 +7,7 @@ import unicodedata
 import pyarrow as pa
 from pydantic import Field
 
-from gristmill.pipeline.stage import BatchStage, StageConfig, register
+from gristmill.pipeline.stage import BatchStage, StageConfig
 
 # C0/C1 controls except tab and newline; they break tokenizers and fastText alike.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -42,9 +42,6 @@ def normalize_text(text: str | None, cfg: NormalizeConfig = NormalizeConfig()) -
     keep = cfg.max_blank_lines + 1  # newlines in a row that are allowed
     text = re.sub("\n{%d,}" % (keep + 1), "\n" * keep, text)
     return text.strip()
-
-
-@register
 class Normalize(BatchStage):
     name = "normalize"
     Config = NormalizeConfig

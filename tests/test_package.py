@@ -2,7 +2,7 @@
 import subprocess
 import sys
 
-from conftest import REPO
+from helpers import REPO
 
 
 def test_stdlib_selectors_not_shadowed_from_repo_root():
@@ -38,7 +38,7 @@ def test_regular_wheel_install_has_every_subpackage(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert not any(n.startswith("selectors/") for n in names)
     assert "gristmill/pipeline/log4j2.properties" in names
-    code = ("import gristmill.pipeline.runner, gristmill.stages.dedup_exact, gristmill.pipeline.stage as s;"
+    code = ("import gristmill.pipeline.runner, gristmill.stages.dedup.exact, gristmill.pipeline.stage as s;"
             "import selectors; selectors.DefaultSelector; print(s.__file__)")
     r = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path / 'site')!r}); "
                         f"sys.path[:] = [p for p in sys.path if 'site-packages' not in p or 'venv' in p]; {code}"],

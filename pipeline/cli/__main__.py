@@ -1,0 +1,6 @@
+"""python -m gristmill.pipeline.cli"""
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,27 @@
+"""gristmill describe CONFIG"""
+from __future__ import annotations
+
+HELP = "validate a config and show the plan: stages, their settings, columns in and out"
+
+
+def add_arguments(p):
+    p.add_argument("config")
+
+
+def main(args) -> int:
+    from ..config import load_config
+    from ..inputs.readers import base_fields
+    cfg, stages = load_config(args.config)
+    cols = [n for n, _ in base_fields(cfg.input.keep_fields) if n not in ("drop_reason", "read_error")]
+    print(f"{cfg.name}: input {cfg.input.format} {cfg.input.path or ''}")
+    print(f"  00-read     -> columns {', '.join(cols)}")
+    for i, (cls, params) in enumerate(stages, 1):
+        stage = cls(params)
+        stage.check_columns(cols)
+        new = [c for c in stage.produced_columns() if c not in cols]
+        cols += new
+        shown = ", ".join(f"{k}={v}" for k, v in params.model_dump().items())
+        print(f"  {i:02d}-{cls.name:<8} {shown}")
+        if new:
+            print(f"              adds {', '.join(new)}")
+    return 0

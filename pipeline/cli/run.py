@@ -1,0 +1,28 @@
+"""gristmill run CONFIG"""
+from __future__ import annotations
+
+import sys
+
+HELP = "run a pipeline config; finished stages with matching config hashes are skipped (resume)"
+
+
+def add_arguments(p):
+    p.add_argument("config", help="pipeline YAML")
+    p.add_argument("--name", help="run name (default: the config's name); the run lives in RUNS_DIR/NAME")
+    p.add_argument("--runs-dir", help="where runs live (default: the config's runs_dir, 'runs')")
+    p.add_argument("--from-stage", metavar="S", help="rerun from this stage (name or folder) onward")
+    p.add_argument("--force", action="store_true", help="rerun every stage")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress or summary, for scripts")
+
+
+def main(args) -> int:
+    from ..inspection.run import print_summary
+    from ..runner import Runner
+    runner = Runner(args.config, name=args.name, runs_dir=args.runs_dir, quiet=args.quiet)
+    run_dir = runner.run(from_stage=args.from_stage, force=args.force)
+    if not args.quiet:
+        print()
+        print_summary(run_dir)
+        print(f"\noutputs: {run_dir}")
+        print(f"inspect: gristmill inspect {run_dir}")
+    return 0

@@ -1,0 +1,54 @@
+"""gristmill submit CONFIG --master URL: the same pipeline on a Spark cluster through spark-submit."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HELP = "run a pipeline on a Spark cluster via spark-submit (same config, same outputs as `run`)"
+
+
+def add_arguments(p):
+    p.add_argument("config")
+    p.add_argument("--master", required=True, help="e.g. spark://host:7077, yarn, k8s://...")
+    p.add_argument("--name", help="run name")
+    p.add_argument("--runs-dir", help="a path every executor can write (shared filesystem)")
+    p.add_argument("--conf", action="append", default=[], metavar="K=V", help="extra Spark settings")
+    p.add_argument("--executor-memory", default="2g")
+    p.add_argument("--total-executor-cores", type=int)
+    p.add_argument("--dry-run", action="store_true", help="print the spark-submit command and stop")
+
+
+def spark_submit_binary() -> str:
+    import pyspark
+    found = shutil.which("spark-submit")
+    bundled = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+    return str(bundled) if bundled.exists() else (found or "spark-submit")
+
+
+def build_command(args) -> list[str]:
+    cmd = [spark_submit_binary(), "--master", args.master, "--executor-memory", args.executor_memory,
+           "--conf", f"spark.pyspark.python={sys.executable}", "--conf", f"spark.pyspark.driver.python={sys.executable}"]
+    log4j = Path(__file__).parents[1] / "log4j2.properties"
+    cmd += ["--driver-java-options", f"-Dlog4j.configurationFile=file:{log4j}"]
+    if args.total_executor_cores:
+        cmd += ["--total-executor-cores", str(args.total_executor_cores)]
+    for kv in args.conf:
+        cmd += ["--conf", kv]
+    cmd += [str(Path(__file__).parents[1] / "job.py"), "run", str(Path(args.config).resolve()), "--quiet"]
+    if args.name:
+        cmd += ["--name", args.name]
+    if args.runs_dir:
+        cmd += ["--runs-dir", str(Path(args.runs_dir).resolve())]
+    return cmd
+
+
+def main(args) -> int:
+    cmd = build_command(args)
+    if args.dry_run:
+        print(" ".join(cmd))
+        return 0
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable)
+    return subprocess.call(cmd, env=env)

@@ -1,0 +1,331 @@
+"""Readers: files -> Arrow batches of documents (id, text, source, url, ...), run inside Spark tasks.
+
+The per-file code is plain Python so it is testable without Spark; `read_input` spreads files (and byte
+ranges of large plain jsonl files) over Spark tasks with mapInArrow, so no document passes the driver.
+"""
+from __future__ import annotations
+
+import glob
+import gzip
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+from typing import Iterator
+
+import orjson
+import pyarrow as pa
+
+from ..config import ConfigError, InputConfig
+
+SPLIT_BYTES = 256 * 1024 * 1024  # plain jsonl files larger than this are read by several tasks
+BATCH_ROWS = 2048
+BATCH_BYTES = 64 * 1024 * 1024
+EXTS = {
+    "jsonl": (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst", ".jsonl.zstd", ".ndjson"),
+    "parquet": (".parquet",),
+    "hf_disk": (".arrow",),
+    "txt": (".txt", ".md", ".rst"),
+}
+
+
+class ReadError(ConfigError):
+    pass
+
+
+def base_fields(keep_fields: list[str]) -> list[tuple[str, pa.DataType]]:
+    f = [("id", pa.string()), ("text", pa.string()), ("source", pa.string()), ("url", pa.string())]
+    f += [(k, pa.string()) for k in keep_fields]
+    f += [("src_file", pa.string()), ("src_row", pa.int64()), ("drop_reason", pa.string()),
+          ("read_error", pa.string())]
+    return f
+
+
+def arrow_schema(cfg: InputConfig) -> pa.Schema:
+    return pa.schema(base_fields(cfg.keep_fields))
+
+
+def spark_schema(cfg: InputConfig) -> str:
+    names = {pa.string(): "string", pa.int64(): "bigint"}
+    return ", ".join(f"`{n}` {names[t]}" for n, t in base_fields(cfg.keep_fields))
+
+
+# -- finding files ---------------------------------------------------------------------------------
+def list_files(cfg: InputConfig) -> list[tuple[str, str]]:
+    """(absolute path, path relative to its input root) for every input file, sorted."""
+    if not cfg.path:
+        raise ReadError("input.path is required for format " + cfg.format)
+    found: list[tuple[str, str]] = []
+    for spec in cfg.path:
+        spec = os.path.expanduser(spec)
+        p = Path(spec)
+        if cfg.format == "hf_disk" and p.is_dir():
+            files = sorted(str(x) for x in p.rglob("*.arrow") if not x.name.startswith("cache-"))
+            root = p
+        elif p.is_dir():
+            files = sorted(str(x) for x in p.rglob("*") if x.is_file() and x.name.endswith(EXTS[cfg.format]))
+            root = p
+        elif p.is_file():
+            files, root = [str(p)], p.parent
+        else:
+            files = sorted(x for x in glob.glob(spec, recursive=True) if os.path.isfile(x))
+            root = Path(glob.escape(spec).split("*")[0] or ".").parent if "*" in spec else p.parent
+            root = Path(os.path.commonpath(files)) if files and len(files) > 1 else (Path(files[0]).parent if files else root)
+        if not files:
+            raise ReadError(f"input path '{spec}' matches no {cfg.format} files; check input.path and input.format")
+        found += [(os.path.abspath(f), os.path.relpath(f, root)) for f in files]
+    return found
+
+
+def plan_tasks(cfg: InputConfig) -> list[tuple[str, str, int, int]]:
+    """(path, relpath, start, end) read tasks; end=-1 means to the end of the file."""
+    tasks = []
+    for path, rel in list_files(cfg):
+        size = os.path.getsize(path)
+        plain_jsonl = cfg.format == "jsonl" and not path.endswith((".gz", ".zst", ".zstd"))
+        if plain_jsonl and size > SPLIT_BYTES and cfg.limit is None:
+            for start in range(0, size, SPLIT_BYTES):
+                tasks.append((path, rel, start, min(start + SPLIT_BYTES, size)))
+        else:
+            tasks.append((path, rel, 0, -1))
+    return tasks
+
+
+def input_fingerprint(cfg: InputConfig) -> list:
+    return [(p, os.path.getsize(p), int(os.path.getmtime(p))) for p, _ in list_files(cfg)]
+
+
+# -- per-file reading ------------------------------------------------------------------------------
+def _open(path: str):
+    if path.endswith(".gz"):
+        return gzip.open(path, "rb")
+    if path.endswith((".zst", ".zstd")):
+        import zstandard
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(path, "rb")))
+    return open(path, "rb")
+
+
+def _doc_id(source: str, rel: str, row: int) -> str:
+    return hashlib.sha1(f"{source}\x00{rel}\x00{row}".encode()).hexdigest()[:20]
+
+
+def _source_name(rel: str) -> str:
+    name = os.path.basename(rel)
+    for ext in sorted({e for v in EXTS.values() for e in v}, key=len, reverse=True):
+        if name.endswith(ext):
+            return name[: -len(ext)]
+    return name
+
+
+def _get(obj: dict, dotted: str | None):
+    if not dotted:
+        return None
+    cur = obj
+    for part in dotted.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return None
+        cur = cur[part]
+    return cur
+
+
+def _as_str(v):
+    if v is None or isinstance(v, str):
+        return v
+    return json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v)
+
+
+class _Batcher:
+    def __init__(self, cfg: InputConfig):
+        self.cfg = cfg
+        self.names = [n for n, _ in base_fields(cfg.keep_fields)]
+        self.schema = arrow_schema(cfg)
+        self._reset()
+
+    def _reset(self):
+        self.cols = {n: [] for n in self.names}
+        self.nbytes = 0
+
+    def add(self, row: dict) -> pa.RecordBatch | None:
+        for n in self.names:
+            self.cols[n].append(row.get(n))
+        self.nbytes += len(row.get("text") or "")
+        if len(self.cols["id"]) >= BATCH_ROWS or self.nbytes >= BATCH_BYTES:
+            return self.flush()
+        return None
+
+    def flush(self) -> pa.RecordBatch | None:
+        if not self.cols["id"]:
+            return None
+        b = pa.RecordBatch.from_pydict(self.cols, schema=self.schema)
+        self._reset()
+        return b
+
+
+def _fail(cfg: InputConfig, row: dict, reason: str, message: str) -> dict:
+    if cfg.on_error == "raise":
+        raise ReadError(f"{message}\n  (set input.on_error: reject to send such rows to rejected/ instead)")
+    row["drop_reason"], row["read_error"] = reason, message
+    return row
+
+
+def _record_row(cfg, obj, rel, path, row_key, where) -> dict:
+    source = cfg.source or _as_str(_get(obj, cfg.source_field)) or _source_name(rel)
+    given = _get(obj, cfg.id_field)
+    row = {
+        "id": _as_str(given) if given is not None else _doc_id(source, rel, row_key),
+        "source": source,
+        "url": _as_str(_get(obj, cfg.url_field)),
+        "src_file": path,
+        "src_row": row_key,
+    }
+    for k in cfg.keep_fields:
+        row[k] = _as_str(_get(obj, k))
+    text = _get(obj, cfg.text_field)
+    if not isinstance(text, str):
+        row["text"] = None
+        got = "missing" if text is None else f"a {type(text).__name__}, not a string"
+        return _fail(cfg, row, "read:missing_text", f"{where}: text field '{cfg.text_field}' is {got}")
+    row["text"] = text
+    # a char is at most 4 UTF-8 bytes, so most texts skip the encode
+    if len(text) * 4 > cfg.max_doc_bytes and len(text.encode("utf-8", "surrogatepass")) > cfg.max_doc_bytes:
+        row["drop_reason"] = "read:too_large"
+        row["read_error"] = f"{where}: text is larger than input.max_doc_bytes={cfg.max_doc_bytes}"
+    return row
+
+
+def iter_jsonl(cfg: InputConfig, path: str, rel: str, start: int = 0, end: int = -1) -> Iterator[dict]:
+    with _open(path) as fh:
+        offset, lineno = start, 0
+        if start > 0:  # the task owns lines that start inside [start, end)
+            fh.seek(start - 1)
+            if fh.read(1) != b"\n":
+                offset += len(fh.readline())
+        count = 0
+        while end < 0 or offset < end:
+            raw = fh.readline()
+            if not raw:
+                break
+            lineno += 1
+            row_key, line_start = offset, offset
+            offset += len(raw)
+            where = f"{path}:{lineno}" if start == 0 else f"{path}: byte {line_start}"
+            if not raw.strip():
+                continue
+            try:
+                line = raw.decode("utf-8")  # strict, so invalid bytes are reported rather than replaced
+            except UnicodeDecodeError as e:
+                row = {"id": _doc_id(rel, rel, row_key), "source": cfg.source or _source_name(rel),
+                       "text": raw.decode("utf-8", "replace"), "src_file": path, "src_row": row_key}
+                yield _fail(cfg, row, "read:invalid_utf8",
+                            f"{where}: invalid UTF-8 at byte {e.start} of the line")
+                continue
+            try:
+                obj = orjson.loads(raw)
+                if not isinstance(obj, dict):
+                    raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+            except (ValueError, orjson.JSONDecodeError) as e:
+                row = {"id": _doc_id(rel, rel, row_key), "source": cfg.source or _source_name(rel),
+                       "text": line, "src_file": path, "src_row": row_key}
+                yield _fail(cfg, row, "read:malformed", f"{where}: malformed JSON line ({e})")
+                continue
+            yield _record_row(cfg, obj, rel, path, row_key, where)
+            count += 1
+            if cfg.limit and count >= cfg.limit:
+                break
+
+
+def _iter_arrow_tables(cfg: InputConfig, path: str):
+    if cfg.format == "parquet":
+        import pyarrow.parquet as pq
+        yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS)
+    else:  # datasets' save_to_disk writes Arrow IPC streams
+        with pa.memory_map(path) as src:
+            try:
+                reader = pa.ipc.open_stream(src)
+            except pa.ArrowInvalid:
+                reader = pa.ipc.open_file(src)
+                for i in range(reader.num_record_batches):
+                    yield reader.get_batch(i)
+                return
+            yield from reader
+
+
+def iter_columnar(cfg: InputConfig, path: str, rel: str) -> Iterator[dict]:
+    row_key = 0
+    for batch in _iter_arrow_tables(cfg, path):
+        if cfg.text_field.split(".")[0] not in batch.schema.names:
+            raise ReadError(f"{path}: no column '{cfg.text_field}' (columns: {batch.schema.names}); "
+                            f"set input.text_field")
+        for obj in batch.to_pylist():
+            yield _record_row(cfg, obj, rel, path, row_key, f"{path}: row {row_key}")
+            row_key += 1
+            if cfg.limit and row_key >= cfg.limit:
+                return
+
+
+def iter_txt(cfg: InputConfig, path: str, rel: str) -> Iterator[dict]:
+    raw = open(path, "rb").read()
+    source = cfg.source or (Path(rel).parts[0] if len(Path(rel).parts) > 1 else "txt")
+    row = {"id": hashlib.sha1(f"{source}\x00{rel}".encode()).hexdigest()[:20], "source": source,
+           "url": None, "src_file": path, "src_row": 0}
+    try:
+        row["text"] = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        row["text"] = raw.decode("utf-8", "replace")
+        yield _fail(cfg, row, "read:invalid_utf8", f"{path}: invalid UTF-8 at byte {e.start}")
+        return
+    yield row
+
+
+def iter_task(cfg: InputConfig, path: str, rel: str, start: int, end: int) -> Iterator[dict]:
+    if cfg.format in ("jsonl", "python_env"):
+        return iter_jsonl(cfg, path, rel, start, end)
+    if cfg.format in ("parquet", "hf_disk"):
+        return iter_columnar(cfg, path, rel)
+    return iter_txt(cfg, path, rel)
+
+
+def read_tasks_to_batches(cfg: InputConfig, tasks) -> Iterator[pa.RecordBatch]:
+    batcher = _Batcher(cfg)
+    for path, rel, start, end in tasks:
+        for row in iter_task(cfg, path, rel, start, end):
+            b = batcher.add(row)
+            if b is not None:
+                yield b
+    b = batcher.flush()
+    if b is not None:
+        yield b
+
+
+def _spark_read_fn(cfg_json: str, rows_acc=None):
+    def fn(batches):
+        cfg = InputConfig.model_validate_json(cfg_json)
+        for batch in batches:
+            tasks = list(zip(*(batch.column(i).to_pylist() for i in range(4))))
+            for out in read_tasks_to_batches(cfg, tasks):
+                if rows_acc is not None:
+                    rows_acc.add(out.num_rows)
+                yield out
+    return fn
+
+
+def resolve_input(cfg: InputConfig, run_dir: Path) -> InputConfig:
+    """Turn generated inputs into files (python_env is dumped once per run dir) and check paths exist."""
+    if cfg.format == "python_env":
+        from .pkgcorpus import dump_python_env
+        target = Path(run_dir) / "_input" / "python_env.jsonl.gz"
+        dump_python_env(target)
+        cfg = cfg.model_copy(update={"path": [str(target)], "format": "jsonl", "id_field": "id",
+                                     "url_field": "url", "source_field": "source",
+                                     "keep_fields": cfg.keep_fields or ["package"]})
+    list_files(cfg)  # raises a clear error for a missing path before Spark starts
+    return cfg
+
+
+def read_input(spark, cfg: InputConfig, rows_acc=None):
+    """A DataFrame of documents with the reader's columns; bad rows carry drop_reason read:*."""
+    tasks = plan_tasks(cfg)
+    rdd = spark.sparkContext.parallelize(tasks, max(1, min(len(tasks), 4096)))
+    tdf = spark.createDataFrame(rdd, "path string, rel string, start bigint, end bigint")
+    return tdf.mapInArrow(_spark_read_fn(cfg.model_dump_json(), rows_acc), spark_schema(cfg))

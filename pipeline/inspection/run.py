@@ -1,0 +1,212 @@
+"""Inspection over a run directory with DuckDB (no Spark): open a run, find its finished stages,
+register one view per stage output, and the per-stage summary that `gristmill run` prints at the end.
+
+Works on a run that is still going or crashed: only stage folders with `_SUCCESS` whose hash matches
+the manifest are read; the rest are listed with their state so the user knows what is missing.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..stage import StageError
+
+# Tokens are not counted with a tokenizer here (that would need Spark-sized work); UTF-8 bytes / 4 is the
+# usual rough figure for English BPE vocabularies and is labelled as an estimate wherever it is shown.
+TOKEN_EXPR = "coalesce(sum(strlen(text)), 0) // 4"
+TOKEN_LABEL = "~tokens (bytes/4)"
+
+
+def open_run(run_dir: str | Path) -> tuple[Path, dict]:
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise StageError(f"{run} does not exist or is not a folder; pass a run folder such as runs/<name>")
+    mpath = run / "manifest.json"
+    if not mpath.exists():
+        raise StageError(f"{run} is not a gristmill run (no manifest.json); runs live under runs/<name>/")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except ValueError as e:
+        raise StageError(f"{mpath} is not valid JSON ({e}); the run may have been written by another tool") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("stages", []), list):
+        raise StageError(f"{mpath} does not look like a gristmill manifest (no 'stages' list)")
+    from ..rundir import FORMAT_VERSION
+    version = manifest.get("format_version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise StageError(f"{run} was written by a newer gristmill (format {version} > "
+                         f"{FORMAT_VERSION}); upgrade gristmill to inspect it")
+    return run, manifest
+
+
+def parquet_glob(folder: Path) -> str | None:
+    return str(folder / "*.parquet") if folder.exists() and any(folder.glob("*.parquet")) else None
+
+
+def sql_str(s: str) -> str:
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+@dataclass
+class StageInfo:
+    index: int
+    name: str
+    dir: str
+    view: str  # base of the view names: <view>_kept, <view>_rejected
+    path: Path
+    status: str  # done | running | crashed | stale | pending
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.status == "done"
+
+
+def _status(run: Path, entry: dict, stats: dict | None) -> str:
+    d = run / entry["dir"]
+    if (d / "_SUCCESS").exists():
+        # a finished folder from an earlier config is not this run's output
+        if entry.get("hash") and stats and stats.get("hash") and stats["hash"] != entry["hash"]:
+            return "stale"
+        return "done"
+    if any(run.glob(f".{entry['dir']}.tmp-*")):
+        return "running" if entry.get("status") == "running" else "crashed"
+    return "crashed" if entry.get("status") == "running" else "pending"
+
+
+def stage_infos(run: Path, manifest: dict) -> list[StageInfo]:
+    from ..rundir import read_json
+    entries = [e for e in manifest.get("stages", []) if isinstance(e, dict) and "dir" in e]
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e.get("name", "")] = counts.get(e.get("name", ""), 0) + 1
+    out = []
+    for e in entries:
+        name = e.get("name") or e["dir"].split("-", 1)[-1]
+        stats = read_json(run / e["dir"] / "stats.json") or {}
+        view = name if counts.get(name, 0) <= 1 else f"{name}_{e.get('index', 0)}"
+        out.append(StageInfo(index=e.get("index", len(out)), name=name, dir=e["dir"], view=view,
+                             path=run / e["dir"], status=_status(run, e, stats), stats=stats))
+    return out
+
+
+class Run:
+    """A run folder opened for reading: its manifest, stages and a DuckDB connection with views."""
+
+    def __init__(self, run_dir: str | Path):
+        self.path, self.manifest = open_run(run_dir)
+        self.stages = stage_infos(self.path, self.manifest)
+        self._con = None
+
+    @property
+    def name(self) -> str:
+        return self.manifest.get("name") or self.path.name
+
+    def done(self) -> list[StageInfo]:
+        return [s for s in self.stages if s.done]
+
+    def not_done(self) -> list[StageInfo]:
+        return [s for s in self.stages if not s.done]
+
+    @property
+    def con(self):
+        if self._con is None:
+            from .views import register_views
+            import duckdb
+            self._con = duckdb.connect()
+            register_views(self._con, self)
+        return self._con
+
+    def stage(self, key: str | None) -> StageInfo:
+        """A finished stage by name, folder, index or view name; None means the last finished one."""
+        done = self.done()
+        if not done:
+            raise StageError(f"run {self.path} has no finished stage yet; states: {self.states()}")
+        if key is None:
+            return done[-1]
+        for s in self.stages:
+            if key in (s.name, s.dir, s.view, str(s.index)):
+                if not s.done:
+                    raise StageError(f"stage {s.dir} is {s.status}, so it has no output to read yet; "
+                                     f"finished stages: {', '.join(x.view for x in done)}")
+                if s.view != key and sum(x.name == key for x in self.stages) > 1:
+                    raise StageError(f"stage {key!r} appears more than once; pick one of "
+                                     f"{', '.join(x.view for x in self.stages if x.name == key)}")
+                return s
+        raise StageError(f"unknown stage {key!r}; stages of this run: {', '.join(s.view for s in self.stages)}")
+
+    def states(self) -> str:
+        return ", ".join(f"{s.dir} {s.status}" for s in self.stages) or "(no stages in manifest)"
+
+    def has_view(self, view: str) -> bool:
+        return view in self.views()
+
+    def views(self) -> list[str]:
+        return [r[0] for r in self.con.execute(
+            "SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY view_name").fetchall()] + \
+            [r[0] for r in self.con.execute(
+                "SELECT table_name FROM duckdb_tables() ORDER BY table_name").fetchall()]
+
+    def columns(self, view: str) -> list[str]:
+        return [r[0] for r in self.con.execute(f"DESCRIBE {view}").fetchall()]
+
+    def query(self, sql: str, params: list | None = None) -> tuple[list[str], list[tuple]]:
+        """Run SQL; DuckDB's own message becomes a StageError (no traceback) with the views to use."""
+        import duckdb
+        try:
+            cur = self.con.execute(sql, params or [])
+            cols = [d[0] for d in cur.description] if cur.description else []
+            return cols, cur.fetchall()
+        except duckdb.Error as e:
+            raise StageError(f"SQL failed: {e}\nviews: {', '.join(self.views())}") from None
+
+
+def _kept_view(run: Run, s: StageInfo) -> str | None:
+    return f"{s.view}_kept" if run.has_view(f"{s.view}_kept") else None
+
+
+def stage_rows(run_or_path, manifest: dict | None = None) -> list[dict]:
+    """Per stage: status, documents and estimated tokens in/kept/rejected, seconds, top drop reasons."""
+    run = run_or_path if isinstance(run_or_path, Run) else Run(run_or_path)
+    rows = []
+    for s in run.stages:
+        st = s.stats if s.done else {}
+        row = {"stage": s.dir, "view": s.view, "status": s.status, "in": st.get("in"), "kept": st.get("kept"),
+               "rejected": st.get("rejected"), "seconds": st.get("seconds"), "reasons": [],
+               "tokens_kept": None, "tokens_rejected": None, "tokens_in": None}
+        if s.done:
+            for part in ("kept", "rejected"):
+                if run.has_view(f"{s.view}_{part}"):
+                    row[f"tokens_{part}"] = run.query(f"SELECT {TOKEN_EXPR} FROM {s.view}_{part}")[1][0][0]
+            if row["tokens_kept"] is not None:
+                row["tokens_in"] = row["tokens_kept"] + (row["tokens_rejected"] or 0)
+            if run.has_view(f"{s.view}_rejected"):
+                row["reasons"] = run.query(
+                    f"SELECT drop_reason, count(*) FROM {s.view}_rejected GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5")[1]
+        rows.append(row)
+    return rows
+
+
+def _n(v) -> str:
+    return "-" if v is None else f"{v:,}"
+
+
+def print_summary(run_dir: str | Path) -> None:
+    run = Run(run_dir)
+    rows = stage_rows(run)
+    print(f"run {run.name}  ({run.path})")
+    print(f"{'stage':<18}{'status':>9}{'docs in':>10}{'kept':>10}{'rejected':>10}"
+          f"{'tok in':>12}{'tok kept':>12}{'tok rej':>11}{'time':>8}  top drop reasons")
+    for r in rows:
+        secs = "-" if r["seconds"] is None else f"{r['seconds']:.1f}s"
+        reasons = ", ".join(f"{k} {v:,}" for k, v in r["reasons"][:3])
+        print(f"{r['stage']:<18}{r['status']:>9}{_n(r['in']):>10}{_n(r['kept']):>10}{_n(r['rejected']):>10}"
+              f"{_n(r['tokens_in']):>12}{_n(r['tokens_kept']):>12}{_n(r['tokens_rejected']):>11}{secs:>8}  {reasons}")
+    secs = [r["seconds"] for r in rows if r["seconds"] is not None]
+    if secs:
+        print(f"wall time {sum(secs):.1f}s (sum of stage times; skipped stages count their original time)")
+    print(f"tok = {TOKEN_LABEL}, an estimate, not a tokenizer count")
+    missing = run.not_done()
+    if missing:
+        print("not finished: " + ", ".join(f"{s.dir} ({s.status})" for s in missing)
+              + "; counts above cover finished stages only")

@@ -1,0 +1,117 @@
+"""Report sections for what later steps leave in a run: selection/, mixture.json and a training log.
+
+Their formats belong to other parts of gristmill and may grow, so everything here reads defensively:
+unknown shapes are shown as plain key/value tables or skipped, never an error that stops the report.
+"""
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+
+from . import plots
+from .page import table
+
+MAX_SERIES = 12
+
+
+def _scalars(obj, prefix: str = "", depth: int = 0) -> list[list]:
+    """Flatten nested JSON into (key, value) rows of scalars; lists are summarised by length."""
+    rows = []
+    if isinstance(obj, dict) and depth < 3:
+        for k, v in obj.items():
+            rows += _scalars(v, f"{prefix}{k}.", depth + 1)
+    elif isinstance(obj, list):
+        rows.append([prefix.rstrip("."), f"[{len(obj)} items]"])
+    else:
+        rows.append([prefix.rstrip("."), obj])
+    return rows
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def selection_section(run):
+    folder = run.path / "selection"
+    if not folder.is_dir():
+        return None
+    parts = []
+    if run.has_view("selection"):
+        cols = run.columns("selection")
+        _, [(n,)] = run.query("SELECT count(*) FROM selection")
+        total = run.query("SELECT count(*) FROM final")[1][0][0] if run.has_view("final") else None
+        share = f" of {total:,} candidate documents ({100 * n / total:.1f}%)" if total else ""
+        parts.append(f"<p>{n:,} documents chosen{share}.</p>")
+        if "domain" in cols:
+            _, rows = run.query("SELECT coalesce(domain, '(null)'), count(*) FROM selection GROUP BY 1 ORDER BY 2 DESC LIMIT 25")
+            parts.append(plots.hbar([r[0] for r in rows], [r[1] for r in rows], "chosen documents by domain"))
+        elif "id" in cols and run.has_view("final") and "domain" in run.columns("final"):
+            _, rows = run.query("SELECT coalesce(f.domain, '(null)'), count(*) AS n, count(s.id) AS chosen "
+                                "FROM final f LEFT JOIN selection s ON f.id = s.id GROUP BY 1 ORDER BY 2 DESC LIMIT 25")
+            parts.append(table(["domain", "candidates", "chosen"], [list(r) for r in rows]))
+    for f in sorted(folder.glob("*.json"))[:5]:
+        data = _read_json(f)
+        if data is None:
+            parts.append(f'<p class="note">{escape(f.name)}: not readable JSON, skipped.</p>')
+            continue
+        parts.append(f"<h3>{escape(f.name)}</h3>" + table(["key", "value"], _scalars(data)[:40]))
+    return ("Selection", "".join(parts), "") if parts else None
+
+
+def mixture_section(run):
+    data = _read_json(run.path / "mixture.json")
+    if data is None:
+        return None
+    domains = data.get("domains") if isinstance(data, dict) else None
+    if isinstance(domains, dict) and domains and all(isinstance(v, dict) for v in domains.values()):
+        keys = list(dict.fromkeys(k for v in domains.values() for k, x in v.items()
+                                  if not isinstance(x, (dict, list))))[:8]
+        body = table(["domain"] + keys, [[d] + [v.get(k) for k in keys] for d, v in domains.items()])
+    else:
+        body = table(["key", "value"], _scalars(data)[:60])
+    return ("Mixture", body, "")
+
+
+def _log_files(run_dir: Path) -> list[Path]:
+    found = []
+    for pattern in ("*.jsonl", "train/*.jsonl", "train*/**/*.jsonl", "logs/*.jsonl"):
+        found += [p for p in run_dir.glob(pattern) if p.is_file() and p not in found]
+    return found[:3]
+
+
+def read_curves(path: Path) -> dict[str, tuple[list[float], list[float]]]:
+    """step -> every numeric field with 'loss' in its name (nested dicts give 'loss/web' style names)."""
+    series: dict[str, tuple[list, list]] = {}
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return {}
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue  # a run still writing may have a half line at the end
+        if not isinstance(rec, dict) or not isinstance(rec.get("step"), (int, float)):
+            continue
+        flat = {k: v for k, v in _scalars(rec)}
+        for k, v in flat.items():
+            if "loss" in k and isinstance(v, (int, float)) and not isinstance(v, bool):
+                if k not in series and len(series) >= MAX_SERIES:
+                    continue
+                xs, ys = series.setdefault(k, ([], []))
+                xs.append(rec["step"])
+                ys.append(v)
+    return series
+
+
+def training_section(run):
+    parts = []
+    for f in _log_files(run.path):
+        series = read_curves(f)
+        if series:
+            parts.append(plots.curves(series, f"{f.relative_to(run.path)}"))
+    return ("Training", "".join(parts), "") if parts else None

@@ -1,0 +1,279 @@
+"""dedup_minhash: near-duplicate removal with MinHash-LSH, every step inside Spark.
+
+1. signatures: mapInArrow over Arrow batches (stages/minhash.py), written to <stage>/signatures/
+2. candidates: one row per (band, bucket, doc); a group-by finds buckets with two or more docs.
+   Buckets up to `max_bucket_pairs` docs give all their pairs; larger ones connect each member to the
+   bucket's smallest id, so 10k identical docs make 10k edges, not 50M pairs.
+3. verification (when `threshold` is set): an edge survives if its two documents' Jaccard is at least
+   `threshold`. `verify: exact` (default) recomputes the shingle sets of the documents that have a
+   candidate and compares them (vectorized NumPy over Arrow batches); `verify: signature` uses the
+   share of equal signature positions, cheaper but about +-0.04 noisy at 112 permutations, so it drops
+   many true pairs just above the threshold and keeps some just below.
+4. clusters: connected components (stages/components.py) -> <stage>/clusters/ with one row per doc
+   that has a near duplicate.
+5. tag: the representative of each cluster (by `keep`) stays; the others get drop_reason `dup:near`
+   and `duplicate_of` = the representative's id.
+
+`minhash_cluster` is the smallest id in the doc's cluster, and null for a doc with no near
+duplicate. Short and empty documents follow the rule in stages/minhash.py: fewer than `ngram` words
+make a single shingle; no words at all means no signature, so the doc is always kept here.
+"""
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field, model_validator
+
+from gristmill.pipeline.stage import DROP_REASON, FitStage, StageConfig, worker_cached
+
+from . import signatures as minhash
+
+
+class DedupMinhashConfig(StageConfig):
+    num_perm: int = Field(112, ge=2, description="MinHash permutations; must equal bands x rows")
+    bands: int = Field(14, ge=1, description="LSH bands (rows per band = num_perm / bands)")
+    ngram: int = Field(5, ge=1, le=64, description="words per shingle")
+    seed: int = Field(42, description="permutation seed; keep it fixed so reruns and workers agree")
+    threshold: float | None = Field(
+        0.8, gt=0, le=1,
+        description="keep a candidate pair only if its Jaccard reaches this; null trusts LSH buckets")
+    verify: Literal["exact", "signature"] = Field(
+        "exact", description="how a candidate pair's Jaccard is measured: exact (the two shingle sets, for the "
+                             "documents that have candidates only) or signature (share of equal MinHash values: "
+                             "cheaper, but misses about half the pairs just above threshold)")
+    scope: Literal["global", "per_source"] = "global"
+    keep: Literal["first_id", "longest", "quality_score"] = Field(
+        "first_id", description="representative per cluster: smallest id, longest text, or highest quality_score "
+                                "(ties: longer text, then smaller id)")
+    max_bucket_pairs: int = Field(
+        20, ge=2, description="buckets with more docs than this link members to the bucket's smallest id "
+                              "instead of emitting every pair")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where signatures are computed; auto uses CUDA when torch sees a GPU")
+
+    @model_validator(mode="after")
+    def _bands_divide(self):
+        if self.num_perm % self.bands:
+            raise ValueError(f"num_perm ({self.num_perm}) must be a multiple of bands ({self.bands}), "
+                             f"e.g. num_perm: {self.bands * max(1, self.num_perm // self.bands)}")
+        return self
+
+
+def _pick_device(choice: str) -> str:
+    if choice == "cpu":
+        return "cpu"
+    # /dev/nvidiactl is cheap to test; importing torch (seconds, hundreds of MB) only when a GPU may exist
+    if choice == "auto" and not os.path.exists("/dev/nvidiactl"):
+        return "cpu"
+    try:
+        import torch
+        ok = torch.cuda.is_available()
+    except ImportError:
+        ok = False
+    if choice == "cuda" and not ok:
+        raise RuntimeError("dedup_minhash device: cuda, but torch sees no CUDA device; use device: auto or cpu")
+    return "cuda" if ok else "cpu"
+
+
+def _signature_batches(cfg: DedupMinhashConfig, with_scope: bool, batches):
+    """mapInArrow body: (id, text[, _scope]) -> (id[, _scope], sig, buckets) for docs with shingles."""
+    a, b = worker_cached(("minhash-perm", cfg.num_perm, cfg.seed), lambda: minhash.permutations(cfg.num_perm, cfg.seed))
+    device = worker_cached(("minhash-device", cfg.device), lambda: _pick_device(cfg.device))
+    for batch in batches:
+        n = batch.num_rows
+        if not n:
+            continue
+        hashes, doc = minhash.shingle_hashes_batch(batch.column("text").to_pylist(), cfg.ngram)
+        if device == "cpu":
+            sig = minhash.signatures(hashes, doc, n, a, b)
+        else:
+            sig = minhash.signatures_torch(hashes, doc, n, a, b, device=device)
+        has = np.zeros(n, dtype=bool)
+        has[doc] = True
+        idx = np.flatnonzero(has)
+        if not len(idx):
+            continue
+        sig = sig[idx]
+        buckets = minhash.band_hashes(sig, cfg.bands)
+        k = cfg.num_perm
+        cols = {"id": batch.column("id").take(pa.array(idx))}
+        if with_scope:
+            cols["_scope"] = batch.column("_scope").take(pa.array(idx))
+        # uint32 values stored as int32 bit patterns: equality, the only thing compared, is preserved
+        cols["sig"] = pa.ListArray.from_arrays(pa.array(np.arange(0, len(idx) * k + 1, k, dtype=np.int32)),
+                                               pa.array(sig.view(np.int32).ravel()))
+        nb = cfg.bands
+        cols["buckets"] = pa.ListArray.from_arrays(pa.array(np.arange(0, len(idx) * nb + 1, nb, dtype=np.int32)),
+                                                   pa.array(buckets.ravel()))
+        yield pa.RecordBatch.from_pydict(cols)
+
+
+def _shingle_sets(ngram: int, batches):
+    """mapInArrow body: (id, text) -> (id, distinct shingle hashes) for exact Jaccard."""
+    for batch in batches:
+        n = batch.num_rows
+        if not n:
+            continue
+        hashes, doc = minhash.shingle_hashes_batch(batch.column("text").to_pylist(), ngram)
+        # one sort of (doc, hash) keys and a drop of repeats leaves each document's set, in order
+        keys = np.unique((doc.astype(np.uint64) << np.uint64(32)) | hashes)
+        doc = (keys >> np.uint64(32)).astype(np.int64)
+        offsets = np.r_[0, np.cumsum(np.bincount(doc, minlength=n))].astype(np.int32)
+        values = pa.array((keys & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.int32))
+        yield pa.RecordBatch.from_pydict({"id": batch.column("id"),
+                                          "sh": pa.ListArray.from_arrays(pa.array(offsets), values)})
+
+
+def _pair_jaccard(batches):
+    """mapInArrow body: (u, v, su, sv) with distinct shingles per side -> (u, v, exact Jaccard).
+
+    Vectorized over the batch: key every shingle by its pair, sort, and count the keys seen twice."""
+    for batch in batches:
+        n = batch.num_rows
+        if not n:
+            continue
+        sizes, keys = [], []
+        for col in ("su", "sv"):
+            arr = batch.column(col)
+            lens = np.diff(arr.offsets.to_numpy()).astype(np.int64)
+            vals = arr.flatten().to_numpy(zero_copy_only=False).view(np.uint32).astype(np.uint64)
+            keys.append((np.repeat(np.arange(n, dtype=np.uint64), lens) << np.uint64(32)) | vals)
+            sizes.append(lens)
+        allk = np.sort(np.concatenate(keys))
+        same = allk[1:] == allk[:-1]
+        inter = np.bincount((allk[1:][same] >> np.uint64(32)).astype(np.int64), minlength=n)
+        union = sizes[0] + sizes[1] - inter
+        jac = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+        yield pa.RecordBatch.from_pydict({"u": batch.column("u"), "v": batch.column("v"), "jaccard": jac})
+class DedupMinhash(FitStage):
+    name = "dedup_minhash"
+    Config = DedupMinhashConfig
+    produces = {"minhash_cluster": "string", "duplicate_of": "string"}
+
+    def __init__(self, config, ctx=None):
+        super().__init__(config, ctx)
+        self._stats: dict = {}
+
+    def required_columns(self):
+        cols = ["id", "text"]
+        if self.config.scope == "per_source":
+            cols.append("source")
+        if self.config.keep == "quality_score":
+            cols.append("quality_score")
+        return tuple(cols)
+
+    def fit(self, df) -> None:
+        from pyspark.sql import functions as F
+        from pyspark.sql import Window
+
+        from .components import connected_components
+
+        cfg = self.config
+        per_source = cfg.scope == "per_source"
+        src = df.select("id", "text", *([F.coalesce(F.col("source"), F.lit("")).alias("_scope")] if per_source else []))
+        schema = ("id string, " + ("_scope string, " if per_source else "")
+                  + "sig array<int>, buckets array<bigint>")
+        sigs = self.save_artifact(src.mapInArrow(lambda it: _signature_batches(cfg, per_source, it), schema),
+                                  "signatures")
+
+        keys = (["_scope"] if per_source else []) + ["band", "bucket"]
+        bucket = Window.partitionBy(*keys)
+        shared = (sigs.select("id", *(["_scope"] if per_source else []),
+                              F.posexplode("buckets").alias("band", "bucket"))
+                      .withColumn("k", F.count("*").over(bucket))
+                      .where(F.col("k") >= 2)
+                      .withColumn("head", F.min("id").over(bucket)))
+        shared = self.save_artifact(shared, "buckets")  # only docs that share a bucket
+        # small buckets: every pair, generated from the sorted member list in SQL
+        pairs = (shared.where(F.col("k") <= cfg.max_bucket_pairs).groupBy(*keys)
+                       .agg(F.array_sort(F.collect_list("id")).alias("ids"))
+                       .select(F.explode(F.expr("flatten(transform(ids, (x, i) -> "
+                                                "transform(slice(ids, i + 2, size(ids)), y -> struct(y as u, x as v))))"))
+                               .alias("e"))
+                       .select("e.u", "e.v"))
+        stars = (shared.where((F.col("k") > cfg.max_bucket_pairs) & (F.col("id") != F.col("head")))
+                       .select(F.col("id").alias("u"), F.col("head").alias("v")))
+        candidates = edges = self.save_artifact(pairs.unionByName(stars).distinct(), "candidates")
+
+        if cfg.threshold is not None and cfg.verify == "exact":
+            edges = self._verify_exact(df, edges)
+        elif cfg.threshold is not None:
+            s = sigs.select("id", "sig")
+            same = F.expr("aggregate(zip_with(su, sv, (x, y) -> if(x = y, 1, 0)), 0, (acc, z) -> acc + z)")
+            edges = (edges.join(s.select(F.col("id").alias("u"), F.col("sig").alias("su")), "u")
+                          .join(s.select(F.col("id").alias("v"), F.col("sig").alias("sv")), "v")
+                          .where(same >= F.lit(cfg.threshold * cfg.num_perm))
+                          .select("u", "v"))
+        if cfg.threshold is not None:
+            edges = self.save_artifact(edges, "verified")
+
+        comps, rounds = connected_components(edges)
+        info = [F.col("id"), F.length(F.coalesce(F.col("text"), F.lit(""))).alias("_len")]
+        if cfg.keep == "quality_score":
+            info.append(F.col("quality_score").alias("_q"))
+        order = {"first_id": [F.col("id")],
+                 "longest": [F.col("_len").desc(), F.col("id")],
+                 "quality_score": [F.col("_q").desc_nulls_last(), F.col("_len").desc(), F.col("id")]}[cfg.keep]
+        w = Window.partitionBy("component").orderBy(*order)
+        members = comps.withColumnRenamed("node", "id")
+        if cfg.keep != "first_id":  # only these rules need the text length or the score
+            members = members.join(df.select(*info), "id")
+        clusters = self.save_artifact(
+            members.withColumn("_keep", F.first("id").over(w))
+                   .select("id", F.col("component").alias("minhash_cluster"),
+                           F.when(F.col("id") != F.col("_keep"), F.col("_keep")).alias("duplicate_of")),
+            "clusters")
+        bucket_stats = (shared.groupBy(*keys).agg(F.first("k").alias("k"))
+                              .agg(F.count("*").alias("b"), F.sum(F.col("k") * (F.col("k") - 1) / 2).alias("p"))
+                              .first())
+        cl = clusters.agg(F.count("*").alias("n"), F.countDistinct("minhash_cluster").alias("c"),
+                          F.count("duplicate_of").alias("d")).first()
+        n_signed = sigs.count()
+        n_in = self.ctx.extra.get("input_rows")
+        self._stats = {
+            "scope": cfg.scope, "num_perm": cfg.num_perm, "bands": cfg.bands, "ngram": cfg.ngram,
+            "threshold": cfg.threshold, "keep": cfg.keep,
+            "docs_signed": n_signed,
+            "docs_without_shingles": (n_in - n_signed) if n_in is not None else None,
+            "shared_buckets": int(bucket_stats["b"] or 0),
+            "candidate_pairs": int(bucket_stats["p"] or 0),
+            "candidate_edges": candidates.count(),
+            "verify": cfg.verify if cfg.threshold is not None else None,
+            "verified_edges": edges.count() if cfg.threshold is not None else None,
+            "components_rounds": rounds,
+            "clusters": int(cl["c"]),
+            "docs_in_clusters": int(cl["n"]),
+            "docs_removed": int(cl["d"]),
+        }
+
+    def _verify_exact(self, df, edges):
+        """Keep the candidate edges whose shingle sets reach `threshold` Jaccard.
+
+        Shingle sets are computed again only for documents that have a candidate, so the cost follows
+        the duplicate rate, not the corpus size."""
+        from pyspark.sql import functions as F
+        cfg = self.config
+        nodes = self.save_artifact(edges.select(F.col("u").alias("id"))
+                                   .unionByName(edges.select(F.col("v").alias("id"))).distinct(), "candidate_docs")
+        docs = df.select("id", "text").join(F.broadcast(nodes) if self._small("candidate_docs") else nodes,
+                                            "id", "left_semi")
+        shingles = self.save_artifact(docs.mapInArrow(lambda it: _shingle_sets(cfg.ngram, it),
+                                                      "id string, sh array<int>"), "candidate_shingles")
+        pairs = (edges.join(shingles.select(F.col("id").alias("u"), F.col("sh").alias("su")), "u")
+                      .join(shingles.select(F.col("id").alias("v"), F.col("sh").alias("sv")), "v"))
+        return (pairs.select("u", "v", "su", "sv")
+                     .mapInArrow(_pair_jaccard, "u string, v string, jaccard double")
+                     .where(F.col("jaccard") >= F.lit(cfg.threshold))
+                     .select("u", "v"))
+
+    def tag(self, df):
+        from pyspark.sql import functions as F
+        base = df.drop(*[c for c in ("minhash_cluster", "duplicate_of", DROP_REASON) if c in df.columns])
+        out = self.join_artifact(base, "clusters")
+        return out.withColumn(DROP_REASON, F.when(F.col("duplicate_of").isNotNull(), F.lit("dup:near")))
+
+    def stats(self):
+        return dict(self._stats)

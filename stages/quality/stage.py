@@ -1,0 +1,125 @@
+"""quality: heuristic rule sets (Gopher, C4, FineWeb) and an optional fastText quality classifier.
+
+Every signal of every enabled rule set becomes a float column; `drop_reason` names the first failing
+rule (`gopher:mean_word_length`) in the order of `rules`. Importing this module also registers
+`url_filter` (the registry maps both names here).
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import pyarrow as pa
+from pydantic import Field, field_validator
+
+from gristmill.pipeline.stage import DROP_REASON, BatchStage, StageConfig
+
+from ..langid.stage import merge_columns
+from ..fasttext_model import load_fasttext
+from .classifier import ClassifierConfig, scores
+from .rules import (RULE_SETS, C4Config, Doc, FineWebConfig, GopherQualityConfig,
+                            GopherRepetitionConfig)
+
+RuleName = Literal["gopher", "gopher_repetition", "gopher_quality", "c4", "fineweb"]
+EMPTY = "quality:empty"
+LOW_SCORE = "quality:classifier"
+
+
+class QualityConfig(StageConfig):
+    rules: list[RuleName] = Field(default_factory=lambda: ["gopher", "c4", "fineweb"], validate_default=True,
+                                  description="rule sets in the order their reasons take precedence; "
+                                              "`gopher` is gopher_repetition then gopher_quality")
+    gopher_quality: GopherQualityConfig = Field(default_factory=GopherQualityConfig)
+    gopher_repetition: GopherRepetitionConfig = Field(default_factory=GopherRepetitionConfig)
+    c4: C4Config = Field(default_factory=C4Config)
+    fineweb: FineWebConfig = Field(default_factory=FineWebConfig)
+    classifier: ClassifierConfig | None = None
+
+    @field_validator("rules")
+    @classmethod
+    def _expand(cls, v):
+        out = []
+        for name in v:
+            for r in (["gopher_repetition", "gopher_quality"] if name == "gopher" else [name]):
+                if r not in out:
+                    out.append(r)
+        return out
+
+
+class QualityScorer:
+    """Signals and reasons for a list of texts, without Spark (benchmarks and tests call it directly)."""
+
+    def __init__(self, config: QualityConfig):
+        self.config = config
+        self.sets = [(RULE_SETS[r][0], getattr(config, r)) for r in config.rules]
+
+    def signal_names(self) -> list[str]:
+        # Running each rule on an empty document lists its signals exactly as it will emit them.
+        return [k for fn, cfg in self.sets for k in fn(Doc(""), cfg)[0]]
+
+    def score(self, texts: list[str | None]) -> tuple[dict[str, list[float]], list[str | None]]:
+        columns: dict[str, list[float]] = {name: [] for name in self.signal_names()}
+        reasons: list[str | None] = []
+        for text in texts:
+            doc = Doc(text)
+            reason = EMPTY if not doc.text.strip() else None
+            for fn, cfg in self.sets:
+                signals, failed = fn(doc, cfg)
+                for k, v in signals.items():
+                    columns[k].append(v)
+                reason = reason or failed
+            reasons.append(reason)
+        return columns, reasons
+class Quality(BatchStage):
+    name = "quality"
+    Config = QualityConfig
+
+    def produced_columns(self):
+        cols = {name: "double" for name in QualityScorer(self.config).signal_names()}
+        if self.config.classifier is not None:
+            cols["quality_score"] = "float"
+        return cols
+
+    def preflight(self) -> None:
+        if self.config.classifier is not None:
+            load_fasttext(self.config.classifier.model_path, "quality.classifier.model_path")
+
+    def setup(self) -> None:
+        self.scorer = QualityScorer(self.config)
+        clf = self.config.classifier
+        # runs once per worker inside worker_cached (BatchStage), so the model is not reloaded per task
+        self.model = None if clf is None else load_fasttext(clf.model_path, "quality classifier")
+
+    def process_batch(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        texts = batch.column("text").to_pylist()
+        columns, reasons = self.scorer.score(texts)
+        new = {k: pa.array(v, pa.float64()) for k, v in columns.items()}
+        clf = self.config.classifier
+        if clf is not None:
+            qs = scores(self.model, texts, clf.positive_label, clf.max_chars)
+            new["quality_score"] = pa.array(qs, pa.float32())
+            if clf.threshold is not None:
+                reasons = [r or (LOW_SCORE if s < clf.threshold else None) for r, s in zip(reasons, qs)]
+        new[DROP_REASON] = pa.array(reasons, pa.string())
+        return merge_columns(batch, new)
+
+    def transform(self, df):
+        out = super().transform(df)
+        clf = self.config.classifier
+        if clf is None or clf.top_fraction is None:
+            return out
+        # top_fraction needs the score distribution of the rows the rules kept: one approximate
+        # quantile pass inside Spark (the Arrow stage runs twice; no document reaches the driver).
+        from pyspark.sql import functions as F
+        passed = out.filter(F.col(DROP_REASON).isNull())
+        cut = passed.approxQuantile("quality_score", [1.0 - clf.top_fraction], 0.001)
+        self._cutoff = cut[0] if cut else None
+        if self._cutoff is None:
+            return out
+        low = F.col(DROP_REASON).isNull() & (F.col("quality_score") < F.lit(self._cutoff))
+        return out.withColumn(DROP_REASON, F.when(low, F.lit(LOW_SCORE)).otherwise(F.col(DROP_REASON)))
+
+    def stats(self) -> dict:
+        out = {"rules": self.config.rules}
+        if getattr(self, "_cutoff", None) is not None:
+            out["quality_score_cutoff"] = self._cutoff
+        return out

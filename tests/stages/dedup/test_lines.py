@@ -1,0 +1,63 @@
+"""dedup_lines on hand-written boilerplate plus the real CommonCrawl sample, through a real SparkSession."""
+from __future__ import annotations
+
+import gzip
+import json
+
+from helpers import run_stage
+
+NAV = "Home | About us | Contact"
+BODY = [
+    "Our bakery opens at seven and the rye loaves sell out before nine on most Saturdays.",
+    "The river trail was closed after the storm, but volunteers cleared the fallen trees by Sunday.",
+    "Students presented their robotics projects to parents in the gym on Thursday evening.",
+    "The orchestra will play Dvorak's ninth symphony at the town hall next month.",
+]
+
+
+def _hand_rows():
+    rows = []
+    for i, body in enumerate(BODY):
+        rows.append({"id": f"h{i}", "source": "test",
+                     "text": f"{NAV}\n\n{body}\n  copyright {2016 + i}  Example   Media\n{NAV}"})
+    rows.append({"id": "hx", "source": "test", "text": f"{NAV}\nOk.\nCopyright 1999 Example Media"})
+    rows.append({"id": "hy", "source": "test", "text": "A page that shares nothing with the others at all, "
+                                                       "written about the weather in late October."})
+    rows.append({"id": "hz", "source": "test", "text": None})
+    return rows
+
+
+def test_boilerplate_lines_removed_and_stats(spark, shared_data, tmp_path):
+    with gzip.open(shared_data / "web" / "dolma_ccmain201930_cclicensed_697docs.jsonl.gz", "rt") as fh:
+        web = [{"id": r["id"], "text": r["text"], "source": "cc"} for r in map(json.loads, fh)]
+    rows = _hand_rows() + web
+    kept, rejected, stats = run_stage(spark, "dedup_lines", {"min_docs": 5, "min_remaining_chars": 20},
+                                      rows, tmp_path)
+    assert len(kept) + len(rejected) == len(rows)
+    by_id = {r["id"]: r for r in kept + rejected}
+    original = {r["id"]: r["text"] for r in rows}
+
+    for i, body in enumerate(BODY):  # the nav line (twice) and the copyright line (years differ) go
+        r = by_id[f"h{i}"]
+        assert r["drop_reason"] is None and r["text"] == body
+        assert r["lines_removed"] == 3
+        assert r["chars_removed"] == len(original[f"h{i}"]) - len(body) - 1  # one blank line survives, trimmed
+    # hx is mostly boilerplate: too little is left, so it is dropped with its original text
+    assert by_id["hx"]["drop_reason"] == "dup:lines" and by_id["hx"]["text"] == original["hx"]
+    assert by_id["hy"]["text"] == original["hy"] and by_id["hy"]["lines_removed"] == 0
+    assert by_id["hz"]["text"] is None and by_id["hz"]["drop_reason"] is None
+
+    # real pages: docs without repeated lines are untouched; removed lines were really repeated
+    counts = [t["docs"] for t in stats["top_repeated"]]
+    assert 0 < len(counts) <= 10 and counts == sorted(counts, reverse=True) and min(counts) >= 5
+    changed = [r for r in kept + rejected if r["lines_removed"]]
+    assert stats["docs_changed"] == len(changed)
+    assert stats["lines_removed"] == sum(r["lines_removed"] for r in changed)
+    assert stats["chars_removed"] == sum(r["chars_removed"] for r in changed)
+    assert stats["repeated_lines"] >= 2
+    for r in kept:
+        if not r["lines_removed"]:
+            assert r["text"] == original[r["id"]]
+        else:
+            assert len(r["text"]) < len(original[r["id"]])
+    assert all(r["drop_reason"] == "dup:lines" for r in rejected)

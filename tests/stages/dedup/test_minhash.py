@@ -1,0 +1,177 @@
+"""dedup_minhash on real web documents and hand-written edge cases, through a real SparkSession."""
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from collections import defaultdict
+
+import pytest
+from pydantic import ValidationError
+
+from gristmill.pipeline.stage import StageError, get_stage
+from gristmill.stages.dedup import signatures as minhash
+from helpers import run_stage
+
+LONG = ("The committee met on Tuesday to review the budget for the coming year and agreed that the new "
+        "library wing should open in the spring, after the contractors finish the roof and the reading "
+        "rooms are furnished with the shelves that were ordered last autumn from the regional supplier.")
+
+
+def _web(shared_data, limit=None):
+    with gzip.open(shared_data / "web" / "dolma_ccmain201930_cclicensed_697docs.jsonl.gz", "rt") as fh:
+        rows = [json.loads(line) for line in fh]
+    return [{"id": r["id"], "text": r["text"], "source": "cc"} for r in rows[:limit]]
+
+
+def _edited_copies(docs, count, every=150):
+    """Copies of the longest English-looking docs with one word in `every` replaced (Jaccard ~0.93)."""
+    long_docs = sorted((d for d in docs if len(minhash.words(d["text"])) > 400), key=lambda d: d["id"])[:count]
+    out = []
+    for d in long_docs:
+        ws = d["text"].split(" ")
+        ws = [("EDIT" + str(i) if i % every == 7 else w) for i, w in enumerate(ws)]
+        out.append({"id": "~edit-" + d["id"], "text": " ".join(ws), "source": "cc"})
+    return out
+
+
+def test_finds_edited_copies_and_exact_groups_in_real_web_docs(spark, shared_data, tmp_path):
+    docs = _web(shared_data)
+    edits = _edited_copies(docs, 5)
+    kept, rejected, stats = run_stage(spark, "dedup_minhash", {}, docs + edits, tmp_path)
+    assert len(kept) + len(rejected) == len(docs) + len(edits)
+    by_id = {r["id"]: r for r in kept + rejected}
+    texts = {d["id"]: d["text"] for d in docs + edits}
+
+    for e in edits:  # every edited copy points at its original, which stays
+        row = by_id[e["id"]]
+        assert row["drop_reason"] == "dup:near"
+        assert row["duplicate_of"] == e["id"][len("~edit-"):]
+        assert by_id[row["duplicate_of"]]["drop_reason"] is None
+
+    # documents with the same words (exact duplicates after normalization) end in one cluster
+    groups = defaultdict(list)
+    for d in docs:
+        w = minhash.words(d["text"])
+        if w:
+            groups[tuple(w)].append(d["id"])
+    dup_groups = [g for g in groups.values() if len(g) > 1]
+    assert dup_groups, "the web sample is known to hold exact duplicate groups"
+    for g in dup_groups:
+        assert len({by_id[i]["minhash_cluster"] for i in g}) == 1
+        assert sum(by_id[i]["drop_reason"] is None for i in g) == 1
+
+    # precision: whatever was removed really is close to the doc it points at
+    for r in rejected:
+        true = minhash.jaccard(minhash.shingle_set(texts[r["id"]]), minhash.shingle_set(texts[r["duplicate_of"]]))
+        assert true >= 0.6, (r["id"], r["duplicate_of"], true)
+
+    # empty documents are never clustered
+    for d in docs:
+        if not minhash.words(d["text"]):
+            assert by_id[d["id"]]["minhash_cluster"] is None and by_id[d["id"]]["drop_reason"] is None
+
+    assert stats["docs_removed"] == len(rejected)
+    assert stats["candidate_pairs"] >= stats["docs_removed"]
+    assert stats["clusters"] >= len(dup_groups) + len(edits)
+    assert stats["docs_without_shingles"] is None or stats["docs_without_shingles"] >= 0
+    assert (tmp_path / "stage-dedup_minhash" / "clusters").is_dir()
+
+
+def test_reruns_agree(spark, shared_data, tmp_path):
+    docs = _web(shared_data, 150)
+    rows = docs + _edited_copies(docs, 3, every=40)
+    runs = []
+    for i in range(2):
+        kept, rejected, _ = run_stage(spark, "dedup_minhash", {"threshold": 0.7}, rows, tmp_path / str(i))
+        runs.append(sorted((r["id"], r["minhash_cluster"], r["duplicate_of"]) for r in kept + rejected))
+    assert runs[0] == runs[1]
+    assert any(dup for _, _, dup in runs[0])
+
+
+def test_exact_verification_keeps_exactly_the_pairs_above_threshold(spark, shared_data, tmp_path):
+    import pyarrow.parquet as pq
+    docs = _web(shared_data, 200)
+    rows = docs + [dict(r, id=r["id"] + f"-{every}") for every in (60, 20, 12, 9)
+                   for r in _edited_copies(docs, 6, every=every)]
+    texts = {r["id"]: r["text"] for r in rows}
+    _, rejected, stats = run_stage(spark, "dedup_minhash", {"threshold": 0.8}, rows, tmp_path)
+    stage = tmp_path / "stage-dedup_minhash"
+
+    def edges(name):
+        t = pq.read_table(stage / name)
+        return set(zip(t.column("u").to_pylist(), t.column("v").to_pylist()))
+
+    def jac(u, v):
+        return minhash.jaccard(minhash.shingle_set(texts[u]), minhash.shingle_set(texts[v]))
+
+    candidates, verified = edges("candidates"), edges("verified")
+    scored = {e: jac(*e) for e in candidates}
+    assert verified == {e for e, j in scored.items() if j >= 0.8}
+    assert any(j < 0.8 for j in scored.values()), "the edit rates are chosen so some candidates fall below"
+    assert stats["verify"] == "exact" and stats["verified_edges"] == len(verified)
+    assert rejected
+
+
+def _edge_rows():
+    return [
+        {"id": "a1", "text": LONG, "source": "news", "quality_score": 0.2},
+        {"id": "a2", "text": LONG + " Minutes were taken.", "source": "blog", "quality_score": 0.9},
+        {"id": "a3", "text": LONG.replace("Tuesday", "Monday"), "source": "news", "quality_score": 0.5},
+        {"id": "s1", "text": "Hello world", "source": "news"},
+        {"id": "s2", "text": "hello, WORLD!", "source": "news"},
+        {"id": "s3", "text": "Hello there world", "source": "news"},
+        {"id": "e1", "text": "", "source": "news"},
+        {"id": "e2", "text": None, "source": "news"},
+        {"id": "e3", "text": "  ...  ", "source": "news"},
+        {"id": "u1", "text": "An unrelated note about gardening: water tomatoes early and mulch the beds "
+                             "before the first summer heat arrives in the valley.", "source": "news"},
+    ]
+
+
+def test_short_empty_and_keep_by_quality(spark, tmp_path):
+    kept, rejected, stats = run_stage(spark, "dedup_minhash", {"keep": "quality_score", "threshold": 0.7},
+                                      _edge_rows(), tmp_path)
+    by_id = {r["id"]: r for r in kept + rejected}
+    assert {r["id"] for r in rejected} == {"a1", "a3", "s1"}
+    assert by_id["a1"]["duplicate_of"] == by_id["a3"]["duplicate_of"] == "a2"  # highest quality_score stays
+    assert by_id["a2"]["minhash_cluster"] == "a1"  # cluster label: smallest id in the cluster
+    # identical short docs are one shingle each; no score on either, so the longer text stays
+    assert by_id["s1"]["duplicate_of"] == "s2"
+    for i in ("s3", "e1", "e2", "e3", "u1"):
+        assert by_id[i]["minhash_cluster"] is None and by_id[i]["drop_reason"] is None
+    assert stats["docs_removed"] == 3 and stats["clusters"] == 2
+
+
+def test_per_source_scope_keeps_copies_in_other_sources(spark, tmp_path):
+    kept, rejected, _ = run_stage(spark, "dedup_minhash", {"scope": "per_source", "keep": "longest",
+                                                           "threshold": 0.7}, _edge_rows(), tmp_path)
+    by_id = {r["id"]: r for r in kept + rejected}
+    assert by_id["a2"]["drop_reason"] is None  # its near copies are in another source
+    assert by_id["a2"]["minhash_cluster"] is None
+    assert by_id["a1"]["duplicate_of"] == "a3" or by_id["a3"]["duplicate_of"] == "a1"
+    # longest wins: a1 and a3 differ by Tuesday/Monday, a1 is one char longer
+    assert by_id["a3"]["duplicate_of"] == "a1"
+
+
+def test_ten_thousand_identical_docs_are_linear(spark, tmp_path):
+    rows = [{"id": f"d{i:05d}", "text": LONG, "source": "s"} for i in range(10_000)]
+    rows.append({"id": "z", "text": "something else entirely, written once and never copied anywhere", "source": "s"})
+    t0 = time.time()
+    kept, rejected, stats = run_stage(spark, "dedup_minhash", {}, rows, tmp_path)
+    elapsed = time.time() - t0
+    assert [r["id"] for r in kept] == ["d00000", "z"] or sorted(r["id"] for r in kept) == ["d00000", "z"]
+    assert len(rejected) == 9_999 and {r["duplicate_of"] for r in rejected} == {"d00000"}
+    # 14 bands x 9,999 members -> one edge per member, not 50 million pairs
+    assert stats["candidate_edges"] == 9_999
+    assert stats["candidate_pairs"] == 14 * 10_000 * 9_999 // 2
+    assert elapsed < 150
+
+
+def test_bad_configs_fail_before_spark_runs():
+    cls = get_stage("dedup_minhash")
+    with pytest.raises(ValidationError, match="multiple of bands"):
+        cls.Config.model_validate({"num_perm": 100, "bands": 14})
+    stage = cls(cls.Config.model_validate({"keep": "quality_score"}))
+    with pytest.raises(StageError, match="quality_score"):
+        stage.check_columns(["id", "text", "source"])
