@@ -24,8 +24,17 @@ class InputConfig(BaseModel):
     text_field: str = "text"
     id_field: str | None = "id"
     url_field: str | None = "url"
-    source_field: str | None = Field(None, description="field naming the source; default: the file's name")
+    source_field: str | None = Field(None, description="field naming the source; default: from the file's path")
     source: str | None = Field(None, description="fixed source name for every row")
+    source_from: Literal["path", "name", "folder"] = Field(
+        "path", description="source without a source_field: the file's path relative to the input root without "
+                            "its extension (dumpA/part-00000), its name only (part-00000), or its folder (dumpA)")
+    root: str | None = Field(None, description="folder that auto-ids and sources are relative to; default: the "
+                                               "deepest folder holding every input file. Set it to keep ids stable "
+                                               "when inputs are added elsewhere")
+    duplicate_ids: Literal["reject", "rename"] = Field(
+        "reject", description="a given id seen again: reject the later rows as read:duplicate_id (naming the first "
+                              "occurrence), or rename them to id~<hash of file and row>")
     keep_fields: list[str] = Field(default_factory=list, description="other fields copied as string columns")
     on_error: Literal["raise", "reject"] = "raise"
     max_doc_bytes: int = Field(64 * 1024 * 1024, ge=1, description="longer texts go to rejected as read:too_large")
@@ -117,11 +126,17 @@ def digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def stage_hashes(input_hash: str, stages: list) -> list[str]:
-    """Hash per stage: its own params and version plus everything upstream (chained)."""
+def stage_hashes(input_hash: str, stages: list, digest_cache: dict | None = None) -> list[str]:
+    """Hash per stage: its own params and version, the content of the files it reads (Stage.files: size,
+    mtime and sha256, cached by size+mtime in digest_cache), plus everything upstream (chained)."""
+    from .rundir import file_digest
+    cache = {} if digest_cache is None else digest_cache
     out, prev = [], input_hash
     for cls, params in stages:
-        prev = digest({"up": prev, "stage": cls.name, "version": cls.version,
-                       "params": params.model_dump(mode="json")})
+        files = [file_digest(f, cache) for f in cls(params).files()]
+        body = {"up": prev, "stage": cls.name, "version": cls.version, "params": params.model_dump(mode="json")}
+        if files:  # stages that read no files keep the hash they always had
+            body["files"] = [{k: v for k, v in f.items() if k != "mtime_ns"} for f in files]
+        prev = digest(body)
         out.append(prev)
     return out

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -49,9 +50,11 @@ def new_work_dir(run_dir: Path, dirname: str) -> Path:
 
 
 def clean_stale_tmp(run_dir: Path) -> None:
-    """Remove temp folders that a killed run left behind (they never look like a finished stage)."""
+    """Remove temp folders that a killed run left behind (they never look like a finished stage).
+    Only gristmill's own names: .<NN-stage>.tmp-<8 hex> and .<NN-stage>.tmp-old-<8 hex>."""
     for p in run_dir.glob(".*.tmp-*"):
-        shutil.rmtree(p, ignore_errors=True)
+        if re.match(r"^\.\d\d-[A-Za-z0-9_]+\.tmp-(old-)?[0-9a-f]{8}$", p.name):
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def write_split(df, work: Path, status_col: str = "_status") -> None:
@@ -99,3 +102,109 @@ def package_versions() -> dict:
         except metadata.PackageNotFoundError:
             pass
     return out
+
+
+# -- where a run may live ----------------------------------------------------------------------------
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def run_path(runs_dir: Path, name: str) -> Path:
+    """runs_dir/name, refusing names that would write anywhere else (../victim, /abs, a/b)."""
+    from .stage import StageError
+    if not _SAFE_NAME.match(name or "") or name in (".", ".."):
+        raise StageError(f"run name {name!r} is not allowed: use one folder name of letters, digits, '.', '_' "
+                         f"and '-' (the run lives in {runs_dir}/<name>; choose where with runs_dir/--runs-dir)")
+    base = Path(runs_dir).resolve()
+    path = (base / name).resolve()
+    if path.parent != base:
+        raise StageError(f"run name {name!r} resolves to {path}, outside runs_dir {base}")
+    if path.exists():
+        if not path.is_dir():
+            raise StageError(f"{path} exists and is not a folder; pick another run name")
+        manifest = read_json(path / "manifest.json")
+        if any(path.iterdir()) and not (isinstance(manifest, dict) and "format_version" in manifest
+                                        and isinstance(manifest.get("stages"), list)):
+            raise StageError(f"{path} exists and is not a gristmill run (no gristmill manifest.json); refusing to "
+                             f"write into it: pick another run name or runs_dir")
+    return path
+
+
+# -- one run at a time per folder --------------------------------------------------------------------
+LOCK = "_LOCK"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def acquire_lock(run_dir: Path, warn=print) -> Path:
+    """Create run_dir/_LOCK with our pid, host and start time; a live holder stops us at once, naming it;
+    a lock left by a dead process on this host is taken over with a warning."""
+    import socket
+    from .stage import StageError
+    lock = run_dir / LOCK
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            held = read_json(lock) or {}
+            pid, host = held.get("pid"), held.get("host")
+            if isinstance(pid, int) and host == me["host"] and not _pid_alive(pid):
+                warn(f"warning: taking over the lock of {run_dir}: its holder (pid {pid}, started "
+                     f"{held.get('started')}) is no longer running")
+                lock.unlink(missing_ok=True)
+                continue
+            if not held:  # being written this instant, or left empty by a crash
+                time.sleep(0.2)
+                held = read_json(lock)
+                if held is None:
+                    lock.unlink(missing_ok=True)
+                    continue
+            raise StageError(f"run {run_dir} is in use by pid {pid} on {host} (since {held.get('started')}). "
+                             f"Wait for it, use another --name, or if that process is gone, delete {lock}")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(me, fh)
+        return lock
+    raise StageError(f"could not take the lock {lock}; delete it if no run is using {run_dir}")
+
+
+def release_lock(lock: Path) -> None:
+    held = read_json(lock) or {}
+    if held.get("pid") == os.getpid():
+        lock.unlink(missing_ok=True)
+
+
+def stage_folders(run_dir: Path) -> list[str]:
+    """NN-name stage folders present in a run directory."""
+    return sorted(p.name for p in run_dir.iterdir() if p.is_dir() and re.match(r"^\d\d-[A-Za-z0-9_]+$", p.name))
+
+
+# -- the files a stage reads -------------------------------------------------------------------------
+def file_digest(path: str | Path, cache: dict) -> dict:
+    """size, mtime and a streamed sha256 of a file (or of every file under a folder); the digest is reused
+    while size and mtime stay the same, so a 2 GB model is hashed once, not per run."""
+    import hashlib
+    p = Path(path).expanduser()
+    if not p.exists():
+        return {"path": str(path), "missing": True}
+    files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
+    h, total, newest = hashlib.sha256(), 0, 0
+    for f in files:
+        st = f.stat()
+        key = f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+        if key not in cache:
+            d = hashlib.sha256()
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    d.update(block)
+            cache[key] = d.hexdigest()
+        h.update(f"{f.relative_to(p) if p.is_dir() else f.name}\0{cache[key]}\0".encode())
+        total, newest = total + st.st_size, max(newest, st.st_mtime_ns)
+    return {"path": str(path), "size": total, "mtime_ns": newest, "sha256": h.hexdigest()}

@@ -7,13 +7,23 @@ import time
 from pathlib import Path
 
 from .config import ConfigError, PipelineConfig, digest, load_config, stage_hashes
-from .inputs.readers import input_fingerprint, read_input, resolve_input
-from .rundir import (FORMAT_VERSION, clean_stale_tmp, commit_stage, is_complete, new_work_dir,
-                     package_versions, parquet_rows, read_json, stage_dirname, write_json_atomic,
-                     write_split)
+from .errors import explain
+from .inputs.readers import enforce_unique_ids, input_fingerprint, read_input, resolve_input
+from .rundir import (FORMAT_VERSION, acquire_lock, clean_stale_tmp, commit_stage, is_complete, new_work_dir,
+                     package_versions, parquet_rows, read_json, release_lock, run_path, stage_dirname,
+                     stage_folders, write_json_atomic, write_split)
 from .stage import DROP_REASON, StageContext, StageError
 
 READ_STAGE = "read"
+DIGESTS = "_file_digests.json"  # content digests of the files stages read, cached by size+mtime
+
+
+class AccountingError(StageError):
+    """A stage's rows in != kept + rejected: a row was lost or made up."""
+
+
+class RunFailed(StageError):
+    """A stage failed for a reason errors.explain() recognised; the message says what to do."""
 
 
 def _say(quiet: bool, msg: str) -> None:
@@ -37,7 +47,7 @@ class Runner:
         base = Path(runs_dir) if runs_dir else Path(config.runs_dir)
         if config_path and not base.is_absolute() and runs_dir is None:
             base = Path.cwd() / base
-        self.run_dir = base / self.name
+        self.run_dir = run_path(base, self.name)
         self.quiet = quiet
 
     # ------------------------------------------------------------------------------------------------
@@ -46,13 +56,23 @@ class Runner:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.input_cfg = resolve_input(self.cfg.input, self.run_dir)
         input_hash = digest({"input": self.input_cfg.model_dump(mode="json"),
-                             "files": input_fingerprint(self.input_cfg), "version": 1})
-        hashes = [input_hash] + stage_hashes(input_hash, self.stages)
+                             "files": input_fingerprint(self.input_cfg), "version": 2})
+        cache = read_json(self.run_dir / DIGESTS) or {}
+        hashes = [input_hash] + stage_hashes(input_hash, self.stages, cache)
+        write_json_atomic(self.run_dir / DIGESTS, cache)
         names = [READ_STAGE] + [cls.name for cls, _ in self.stages]
         return [{"index": i, "name": n, "dir": stage_dirname(i, n), "hash": h}
                 for i, (n, h) in enumerate(zip(names, hashes))]
 
     def run(self, from_stage: str | None = None, force: bool = False) -> Path:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        lock = acquire_lock(self.run_dir, warn=lambda m: print(m, file=sys.stderr, flush=True))
+        try:
+            return self._run(from_stage, force)
+        finally:
+            release_lock(lock)
+
+    def _run(self, from_stage: str | None, force: bool) -> Path:
         plan = self.plan()
         names = [p["name"] for p in plan]
         if from_stage is not None and from_stage not in names and from_stage not in [p["dir"] for p in plan]:
@@ -66,7 +86,6 @@ class Runner:
         spark = None
         forcing = force
         prev_dir = None
-        columns = None
         t_run = time.time()
         for i, step in enumerate(plan):
             if from_stage in (step["name"], step["dir"]):
@@ -79,17 +98,20 @@ class Runner:
                 _say(self.quiet, f"[{step['dir']}] up to date, skipped "
                                  f"(kept {stats.get('kept'):,}, rejected {stats.get('rejected'):,})")
                 prev_dir = final
-                columns = None
                 write_json_atomic(self.run_dir / "manifest.json", manifest)
                 continue
             forcing = True  # everything downstream of a rerun stage reruns too
-            if spark is None:
-                from .spark import get_spark
-                spark = get_spark(self.cfg.spark, checkpoint_dir=self.run_dir / "_checkpoints")
             entry.update(status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"))
             write_json_atomic(self.run_dir / "manifest.json", manifest)
             t0 = time.time()
-            stats = self._run_step(spark, i, step, prev_dir)
+            try:
+                if spark is None:
+                    from .spark import get_spark
+                    spark = get_spark(self.cfg.spark, checkpoint_dir=self.run_dir / "_checkpoints",
+                                      log_file=self.run_dir / "spark.log" if self.quiet else None)
+                stats = self._run_step(spark, i, step, prev_dir)
+            except BaseException as e:
+                self._failed(manifest, entry, step, e)
             stats["seconds"] = round(time.time() - t0, 3)
             entry.update(status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
                          **{k: stats.get(k) for k in ("in", "kept", "rejected", "seconds")})
@@ -104,6 +126,23 @@ class Runner:
         write_json_atomic(self.run_dir / "manifest.json", manifest)
         return self.run_dir
 
+    def _failed(self, manifest: dict, entry: dict, step: dict, e: BaseException):
+        """Mark the stage failed (or interrupted) in the manifest with the cause, then raise a clear error."""
+        msg = explain(e, step["dir"], str(self.run_dir), self.cfg.spark.driver_memory)
+        if msg is None and isinstance(e, StageError):
+            msg = f"stage {step['dir']}: {e}"
+        status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+        entry.update(status=status, finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                     error=msg or f"{type(e).__name__}: {e}")
+        try:
+            write_json_atomic(self.run_dir / "manifest.json", manifest)
+        except OSError:
+            pass  # a full disk may refuse even this; the message below still names the cause
+        if isinstance(e, KeyboardInterrupt) or msg is None:
+            e.stage = step["dir"]
+            raise e
+        raise RunFailed(msg) from e
+
     def _run_step(self, spark, i: int, step: dict, prev_dir: Path | None) -> dict:
         from .progress import Progress
         acc = spark.sparkContext.accumulator(0)
@@ -115,6 +154,7 @@ class Runner:
                 if i == 0:
                     df = read_input(spark, self.input_cfg, rows_acc=acc)
                     n_in, stage = None, None
+                    cls = None
                 else:
                     cls, params = self.stages[i - 1]
                     src = spark.read.parquet(str(prev_dir / "kept"))
@@ -131,17 +171,27 @@ class Runner:
                         df = df.withColumn(DROP_REASON, F.lit(None).cast("string"))
                 write_split(df, work)
                 extra = stage.stats() if stage is not None else {}
+                if i == 0:
+                    extra = {"repeated_ids": enforce_unique_ids(spark, work, self.input_cfg),
+                             "duplicate_ids": self.input_cfg.duplicate_ids}
+            kept, rejected = parquet_rows(work / "kept"), parquet_rows(work / "rejected")
+            n_in = n_in if n_in is not None else kept + rejected
+            check_balance(step["dir"], n_in, kept, rejected, getattr(cls, "adds_rows", False))
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
-        kept, rejected = parquet_rows(work / "kept"), parquet_rows(work / "rejected")
-        stats = {"stage": step["name"], "hash": step["hash"], "in": n_in if n_in is not None else kept + rejected,
-                 "kept": kept, "rejected": rejected}
+        stats = {"stage": step["name"], "hash": step["hash"], "in": n_in, "kept": kept, "rejected": rejected,
+                 "balanced": kept + rejected == n_in}
         stats.update(extra or {})
         return stats
 
     def _manifest(self, plan: list[dict]) -> dict:
         old = read_json(self.run_dir / "manifest.json") or {}
+        ours = {p["dir"] for p in plan}
+        # folders of stages this pipeline no longer has: listed as stale so nothing reads them as current
+        stale = [{"index": int(d[:2]), "name": d[3:], "dir": d, "status": "stale",
+                  "note": "not part of the current pipeline; left from an earlier config"}
+                 for d in stage_folders(self.run_dir) if d not in ours]
         return {
             "format_version": FORMAT_VERSION,
             "name": self.name,
@@ -152,5 +202,15 @@ class Runner:
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "versions": package_versions(),
             "stages": [{"index": p["index"], "name": p["name"], "dir": p["dir"], "hash": p["hash"],
-                        "status": "pending"} for p in plan],
+                        "status": "pending"} for p in plan] + stale,
         }
+
+
+def check_balance(stage: str, n_in: int, kept: int, rejected: int, adds_rows: bool = False) -> None:
+    """Every row in is kept or rejected (a stage that writes new rows, like rephrase, may only add)."""
+    ok = kept + rejected >= n_in if adds_rows else kept + rejected == n_in
+    if not ok:
+        raise AccountingError(
+            f"stage {stage} does not balance: {n_in:,} rows in but {kept:,} kept + {rejected:,} rejected = "
+            f"{kept + rejected:,}. A row was {'lost' if kept + rejected < n_in else 'duplicated'}; usually a join "
+            f"on a non-unique key. The stage was not committed; please report this with the run's manifest.json")

@@ -21,11 +21,13 @@ class SparkConfig(BaseModel):
     conf: dict[str, str] = Field(default_factory=dict, description="any other spark.* settings, passed through")
 
 
-def get_spark(cfg: SparkConfig | None = None, checkpoint_dir: str | Path | None = None):
+def get_spark(cfg: SparkConfig | None = None, checkpoint_dir: str | Path | None = None,
+              log_file: str | Path | None = None):
     """Return the active SparkSession, or build one tuned for a small machine.
 
     Under spark-submit (or when a notebook already made a session) the existing master and
-    settings win; we only add what gristmill needs (Arrow, worker Python)."""
+    settings win; we only add what gristmill needs (Arrow, worker Python). With log_file (--quiet), the
+    JVM we start writes its banner and logs there instead of the terminal."""
     from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
@@ -64,8 +66,23 @@ def get_spark(cfg: SparkConfig | None = None, checkpoint_dir: str | Path | None 
         for k, v in settings.items():
             if not preset.contains(k):
                 b = b.config(k, v)
-        spark = b.getOrCreate()
+        spark = _start_quietly(b, log_file) if log_file else b.getOrCreate()
     spark.sparkContext.setLogLevel(cfg.log_level)
     if checkpoint_dir is not None:
         spark.sparkContext.setCheckpointDir(str(checkpoint_dir))
     return spark
+
+
+def _start_quietly(builder, log_file: str | Path):
+    """Start the JVM with its stderr on log_file: the child inherits fd 2, ours is restored right after."""
+    Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    fd = os.open(str(log_file), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(fd, 2)
+        return builder.getOrCreate()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(fd)

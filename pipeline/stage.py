@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict
 from .registry import Registry
 
 DROP_REASON = "drop_reason"
+# Mark a config field that names a file or folder the stage reads: Field(..., json_schema_extra=FILE).
+# The file's size, mtime and content digest enter the stage hash, so editing it reruns the stage.
+FILE = {"gristmill_file": True}
 
 
 class StageConfig(BaseModel):
@@ -81,6 +84,26 @@ class Stage:
 
     def produced_columns(self) -> dict[str, str]:
         return dict(self.produces)
+
+    def files(self) -> list[str]:
+        """Files and folders this stage reads (config fields marked FILE); override to add derived ones."""
+        out: list[str] = []
+
+        def collect(v):
+            if isinstance(v, (str, Path)):
+                out.append(str(v))
+            elif isinstance(v, (list, tuple)):
+                for x in v:
+                    collect(x)
+            elif isinstance(v, dict):
+                for x in v.values():
+                    collect(x)
+
+        for name, field in type(self.config).model_fields.items():
+            extra = field.json_schema_extra
+            if isinstance(extra, dict) and extra.get("gristmill_file"):
+                collect(getattr(self.config, name))
+        return out
 
     def preflight(self) -> None:
         """Driver-side checks before Spark runs anything (model paths exist, files readable)."""

@@ -7,6 +7,9 @@ import os
 import pkgutil
 import sys
 
+from ..errors import spark_error_message  # noqa: F401  (moved; kept importable here)
+
+
 def commands() -> dict[str, object]:
     """Every module in this package that defines HELP, add_arguments and main is a command named after it."""
     out = {}
@@ -39,6 +42,7 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..errors import explain
     from ..stage import StageError
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -55,33 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `gristmill inspect ... | head` closed the pipe early
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume from the last finished stage", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"error: {explain(e, getattr(e, 'stage', None))}", file=sys.stderr)
         return 130
-    except Exception as e:  # Spark wraps worker errors; show the user's part, not 200 lines of JVM
-        msg = spark_error_message(e)
+    except Exception as e:  # Spark wraps worker errors; show the cause, not 200 lines of JVM
+        msg = explain(e, getattr(e, "stage", None), getattr(e, "where", None))
         if msg is None:
             raise
         print(f"error: {msg}", file=sys.stderr)
         return 1
-
-
-def spark_error_message(e: BaseException) -> str | None:
-    """Pull the Python error raised inside a Spark task out of the JVM wrapper, if this is one."""
-    name = type(e).__name__
-    if name not in ("PythonException", "Py4JJavaError", "SparkException", "AnalysisException",
-                    "SparkRuntimeException", "IllegalArgumentException"):
-        return None
-    text = str(e)
-    for marker in ("ReadError: ", "StageError: ", "ConfigError: "):
-        if marker in text:
-            tail = text.split(marker, 1)[1]
-            lines = []
-            for line in tail.splitlines():
-                if line.startswith("\tat ") or line.startswith("  File ") or "JVM stacktrace" in line:
-                    break
-                lines.append(line)
-            return "\n".join(lines).strip()
-    first = [ln for ln in text.splitlines() if ln.strip()]
-    return (first[-1] if name == "PythonException" and first else text.splitlines()[0] if first else name)
-

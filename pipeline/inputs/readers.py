@@ -6,11 +6,12 @@ ranges of large plain jsonl files) over Spark tasks with mapInArrow, so no docum
 from __future__ import annotations
 
 import glob
-import gzip
 import hashlib
-import io
 import json
 import os
+import re
+import shutil
+import zlib
 from pathlib import Path
 from typing import Iterator
 
@@ -53,29 +54,44 @@ def spark_schema(cfg: InputConfig) -> str:
 
 # -- finding files ---------------------------------------------------------------------------------
 def list_files(cfg: InputConfig) -> list[tuple[str, str]]:
-    """(absolute path, path relative to its input root) for every input file, sorted."""
+    """(absolute path, path relative to the input root) for every input file, sorted.
+
+    The root is input.root, else the deepest folder holding every input path (a folder given, a file's
+    folder, a glob's fixed part), so dumpA/part-00000.jsonl and dumpB/part-00000.jsonl keep their folder in
+    ids and sources whether given as one folder or two."""
     if not cfg.path:
         raise ReadError("input.path is required for format " + cfg.format)
-    found: list[tuple[str, str]] = []
+    found: list[str] = []
+    roots: list[str] = []
     for spec in cfg.path:
         spec = os.path.expanduser(spec)
         p = Path(spec)
         if cfg.format == "hf_disk" and p.is_dir():
             files = sorted(str(x) for x in p.rglob("*.arrow") if not x.name.startswith("cache-"))
-            root = p
+            roots.append(str(p))
         elif p.is_dir():
             files = sorted(str(x) for x in p.rglob("*") if x.is_file() and x.name.endswith(EXTS[cfg.format]))
-            root = p
+            roots.append(str(p))
         elif p.is_file():
-            files, root = [str(p)], p.parent
+            files = [str(p)]
+            roots.append(str(p.parent))
         else:
             files = sorted(x for x in glob.glob(spec, recursive=True) if os.path.isfile(x))
-            root = Path(glob.escape(spec).split("*")[0] or ".").parent if "*" in spec else p.parent
-            root = Path(os.path.commonpath(files)) if files and len(files) > 1 else (Path(files[0]).parent if files else root)
+            fixed = re.split(r"[*?\[]", spec, maxsplit=1)[0]
+            roots.append(fixed if fixed.endswith(os.sep) else os.path.dirname(fixed) or ".")
         if not files:
             raise ReadError(f"input path '{spec}' matches no {cfg.format} files; check input.path and input.format")
-        found += [(os.path.abspath(f), os.path.relpath(f, root)) for f in files]
-    return found
+        found += [os.path.abspath(f) for f in files]
+    found = sorted(dict.fromkeys(found))
+    if cfg.root:
+        root = os.path.abspath(os.path.expanduser(cfg.root))
+        outside = [f for f in found if os.path.commonpath([root, f]) != root]
+        if outside:
+            raise ReadError(f"input file {outside[0]} is not inside input.root {root}; set root to a folder "
+                            f"that holds every input, or leave it unset")
+    else:
+        root = os.path.commonpath([os.path.abspath(r) for r in roots])
+    return [(f, os.path.relpath(f, root)) for f in found]
 
 
 def plan_tasks(cfg: InputConfig) -> list[tuple[str, str, int, int]]:
@@ -97,25 +113,25 @@ def input_fingerprint(cfg: InputConfig) -> list:
 
 
 # -- per-file reading ------------------------------------------------------------------------------
-def _open(path: str):
-    if path.endswith(".gz"):
-        return gzip.open(path, "rb")
-    if path.endswith((".zst", ".zstd")):
-        import zstandard
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(path, "rb")))
-    return open(path, "rb")
+def _doc_id(rel: str, row_key) -> str:
+    """Auto-id: the file's path relative to the input root and the row's offset (never the basename, which
+    repeats across folders: part-00000.jsonl)."""
+    return hashlib.sha1(f"{rel}\x00{row_key}".encode()).hexdigest()[:20]
 
 
-def _doc_id(source: str, rel: str, row: int) -> str:
-    return hashlib.sha1(f"{source}\x00{rel}\x00{row}".encode()).hexdigest()[:20]
-
-
-def _source_name(rel: str) -> str:
-    name = os.path.basename(rel)
+def _strip_ext(name: str) -> str:
     for ext in sorted({e for v in EXTS.values() for e in v}, key=len, reverse=True):
         if name.endswith(ext):
             return name[: -len(ext)]
     return name
+
+
+def _source_name(rel: str, how: str = "path") -> str:
+    if how == "folder":
+        return os.path.dirname(rel).replace(os.sep, "/") or _strip_ext(os.path.basename(rel))
+    if how == "name":
+        return _strip_ext(os.path.basename(rel))
+    return _strip_ext(rel).replace(os.sep, "/")
 
 
 def _get(obj: dict, dotted: str | None):
@@ -170,10 +186,10 @@ def _fail(cfg: InputConfig, row: dict, reason: str, message: str) -> dict:
 
 
 def _record_row(cfg, obj, rel, path, row_key, where) -> dict:
-    source = cfg.source or _as_str(_get(obj, cfg.source_field)) or _source_name(rel)
+    source = cfg.source or _as_str(_get(obj, cfg.source_field)) or _source_name(rel, cfg.source_from)
     given = _get(obj, cfg.id_field)
     row = {
-        "id": _as_str(given) if given is not None else _doc_id(source, rel, row_key),
+        "id": _as_str(given) if given is not None else _doc_id(rel, row_key),
         "source": source,
         "url": _as_str(_get(obj, cfg.url_field)),
         "src_file": path,
@@ -194,45 +210,131 @@ def _record_row(cfg, obj, rel, path, row_key, where) -> dict:
     return row
 
 
-def iter_jsonl(cfg: InputConfig, path: str, rel: str, start: int = 0, end: int = -1) -> Iterator[dict]:
-    with _open(path) as fh:
-        offset, lineno = start, 0
+class ArchiveBreak(Exception):
+    """A compressed file that cannot be read to its end: cut short (truncated) or not what its name says."""
+
+    def __init__(self, kind: str, offset: int, detail: str, partial: bytes = b""):
+        super().__init__(detail)
+        self.kind, self.offset, self.detail, self.partial = kind, offset, detail, partial
+
+
+CHUNK = 1 << 20
+
+
+def _plain_lines(path: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+    """(offset, line) for the lines that start inside [start, end) of an uncompressed file."""
+    with open(path, "rb") as fh:
+        offset = start
         if start > 0:  # the task owns lines that start inside [start, end)
             fh.seek(start - 1)
             if fh.read(1) != b"\n":
                 offset += len(fh.readline())
-        count = 0
         while end < 0 or offset < end:
             raw = fh.readline()
             if not raw:
-                break
-            lineno += 1
-            row_key, line_start = offset, offset
+                return
+            yield offset, raw
             offset += len(raw)
-            where = f"{path}:{lineno}" if start == 0 else f"{path}: byte {line_start}"
-            if not raw.strip():
-                continue
-            try:
-                line = raw.decode("utf-8")  # strict, so invalid bytes are reported rather than replaced
-            except UnicodeDecodeError as e:
-                row = {"id": _doc_id(rel, rel, row_key), "source": cfg.source or _source_name(rel),
-                       "text": raw.decode("utf-8", "replace"), "src_file": path, "src_row": row_key}
-                yield _fail(cfg, row, "read:invalid_utf8",
-                            f"{where}: invalid UTF-8 at byte {e.start} of the line")
-                continue
-            try:
-                obj = orjson.loads(raw)
-                if not isinstance(obj, dict):
-                    raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
-            except (ValueError, orjson.JSONDecodeError) as e:
-                row = {"id": _doc_id(rel, rel, row_key), "source": cfg.source or _source_name(rel),
-                       "text": line, "src_file": path, "src_row": row_key}
-                yield _fail(cfg, row, "read:malformed", f"{where}: malformed JSON line ({e})")
-                continue
-            yield _record_row(cfg, obj, rel, path, row_key, where)
-            count += 1
-            if cfg.limit and count >= cfg.limit:
+
+
+def _decompressor(path: str):
+    if path.endswith(".gz"):
+        return zlib.decompressobj(wbits=31)  # 31: expect a gzip header and trailer
+    import zstandard
+    return zstandard.ZstdDecompressor().decompressobj()
+
+
+def _archive_lines(path: str) -> Iterator[tuple[int, bytes]]:
+    """(offset in the decompressed stream, line) of a .gz or .zst file, member after member / frame after
+    frame. A file that ends inside a member or frame raises ArchiveBreak('truncated'); bytes that do not
+    decompress raise ArchiveBreak('corrupt_archive'); both carry the compressed offset and the partial line."""
+    import zstandard
+    pending, offset, pos = b"", 0, 0
+    dec, fed = _decompressor(path), False  # fed: the current member/frame has consumed input
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(CHUNK)
+            if not chunk:
+                if fed and not dec.eof:
+                    raise ArchiveBreak("truncated", pos, "the file ends before the archive's end-of-stream marker",
+                                       pending)
                 break
+            data = chunk
+            while data:
+                try:
+                    out = dec.decompress(data)
+                except (zlib.error, zstandard.ZstdError) as e:
+                    raise ArchiveBreak("corrupt_archive", pos, f"the bytes do not decompress ({e})", pending) from None
+                fed = True
+                data = b""
+                if dec.eof:  # a member or frame ended: the rest starts a new one
+                    data = dec.unused_data
+                    dec, fed = _decompressor(path), False
+                if out:
+                    pending += out
+                    *whole, pending = pending.split(b"\n")
+                    for line in whole:
+                        yield offset, line + b"\n"
+                        offset += len(line) + 1
+            pos += len(chunk)
+    if pending:
+        yield offset, pending
+
+
+def _raw_lines(path: str, start: int, end: int):
+    if path.endswith((".gz", ".zst", ".zstd")):
+        return _archive_lines(path)
+    return _plain_lines(path, start, end)
+
+
+def iter_jsonl(cfg: InputConfig, path: str, rel: str, start: int = 0, end: int = -1) -> Iterator[dict]:
+    source = cfg.source or _source_name(rel, cfg.source_from)
+    lineno, count, next_offset = 0, 0, start
+    lines = _raw_lines(path, start, end)
+    while True:
+        try:
+            row_key, raw = next(lines)
+        except StopIteration:
+            return
+        except ArchiveBreak as b:
+            yield _archive_break(cfg, b, path, rel, source, lineno, count, next_offset)
+            return
+        lineno += 1
+        next_offset = row_key + len(raw)
+        where = f"{path}:{lineno}" if start == 0 else f"{path}: byte {row_key}"
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")  # strict, so invalid bytes are reported rather than replaced
+        except UnicodeDecodeError as e:
+            row = {"id": _doc_id(rel, row_key), "source": source,
+                   "text": raw.decode("utf-8", "replace"), "src_file": path, "src_row": row_key}
+            yield _fail(cfg, row, "read:invalid_utf8", f"{where}: invalid UTF-8 at byte {e.start} of the line")
+            continue
+        try:
+            obj = orjson.loads(raw)
+            if not isinstance(obj, dict):
+                raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+        except (ValueError, orjson.JSONDecodeError) as e:
+            row = {"id": _doc_id(rel, row_key), "source": source, "text": line, "src_file": path,
+                   "src_row": row_key}
+            yield _fail(cfg, row, "read:malformed", f"{where}: malformed JSON line ({e})")
+            continue
+        yield _record_row(cfg, obj, rel, path, row_key, where)
+        count += 1
+        if cfg.limit and count >= cfg.limit:
+            return
+
+
+def _archive_break(cfg, b: ArchiveBreak, path, rel, source, lineno, count, offset) -> dict:
+    """The rejected record that stands for everything after the break (its text: the partial line)."""
+    what = "is cut short" if b.kind == "truncated" else "is corrupt or not the archive its name says"
+    msg = (f"{path} {what}: {b.detail}, at compressed byte {b.offset}, after line {lineno} (the last good "
+           f"line); the {count} documents before it were read and the rest of the file is missing. "
+           f"Re-download or recompress the file")
+    row = {"id": _doc_id(rel, f"break:{offset}"), "source": source,
+           "text": b.partial.decode("utf-8", "replace") if b.partial else None, "src_file": path, "src_row": offset}
+    return _fail(cfg, row, f"read:{b.kind}", msg)
 
 
 def _iter_arrow_tables(cfg: InputConfig, path: str):
@@ -267,7 +369,7 @@ def iter_columnar(cfg: InputConfig, path: str, rel: str) -> Iterator[dict]:
 def iter_txt(cfg: InputConfig, path: str, rel: str) -> Iterator[dict]:
     raw = open(path, "rb").read()
     source = cfg.source or (Path(rel).parts[0] if len(Path(rel).parts) > 1 else "txt")
-    row = {"id": hashlib.sha1(f"{source}\x00{rel}".encode()).hexdigest()[:20], "source": source,
+    row = {"id": _doc_id(rel, 0), "source": source,
            "url": None, "src_file": path, "src_row": 0}
     try:
         row["text"] = raw.decode("utf-8")
@@ -329,3 +431,50 @@ def read_input(spark, cfg: InputConfig, rows_acc=None):
     rdd = spark.sparkContext.parallelize(tasks, max(1, min(len(tasks), 4096)))
     tdf = spark.createDataFrame(rdd, "path string, rel string, start bigint, end bigint")
     return tdf.mapInArrow(_spark_read_fn(cfg.model_dump_json(), rows_acc), spark_schema(cfg))
+
+
+# -- unique ids ------------------------------------------------------------------------------------
+def enforce_unique_ids(spark, work: Path, cfg: InputConfig) -> int:
+    """Check, inside Spark, that the read stage's kept rows have unique ids; returns how many repeated.
+
+    Only (id, src_file, src_row) are grouped, so the common case (no repeats) costs a columnar scan of the
+    ids. Repeats are rejected as read:duplicate_id naming the first occurrence (smallest file, row), or
+    renamed id~2, id~3... in that order with input.duplicate_ids: rename; then kept/ is rewritten."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+    from ..rundir import write_split
+    from ..stage import BROADCAST_BYTES, folder_bytes
+
+    kept = work / "kept"
+    table = work / "_repeated_ids"
+    (spark.read.parquet(str(kept)).select("id", "src_file", "src_row").groupBy("id")
+          .agg(F.count("*").alias("_n"), F.min(F.struct("src_file", "src_row")).alias("_first"))
+          .where("_n > 1").write.parquet(str(table)))
+    reps = spark.read.parquet(str(table))
+    extra = int(reps.agg(F.sum(F.col("_n") - 1)).first()[0] or 0)
+    if not extra:
+        shutil.rmtree(table)
+        return 0
+    docs = spark.read.parquet(str(kept))
+    cols = docs.columns
+    j = docs.join(F.broadcast(reps) if folder_bytes(table) <= BROADCAST_BYTES else reps, "id", "left")
+    first = (F.col("src_file") == F.col("_first.src_file")) & (F.col("src_row") == F.col("_first.src_row"))
+    repeat = j.where(F.col("_first").isNotNull())
+    if cfg.duplicate_ids == "rename":
+        rank = F.row_number().over(Window.partitionBy("id").orderBy("src_file", "src_row"))
+        repeat = repeat.withColumn("id", F.when(first, F.col("id")).otherwise(F.concat_ws("~", "id", rank)))
+    else:
+        where = F.concat(F.col("_first.src_file"), F.lit(" row "), F.col("_first.src_row").cast("string"))
+        repeat = (repeat.withColumn("drop_reason", F.when(~first, F.lit("read:duplicate_id")))
+                        .withColumn("read_error", F.when(~first, F.concat(
+                            F.lit("id "), F.col("id"), F.lit(" was seen first at "), where, F.lit("; this copy is at "),
+                            F.col("src_file"), F.lit(" row "), F.col("src_row").cast("string"),
+                            F.lit(". Give every document its own id, or set input.duplicate_ids: rename")))))
+    redo = work / "_redo"
+    write_split(j.where(F.col("_first").isNull()).select(*cols).unionByName(repeat.select(*cols)), redo)
+    shutil.rmtree(kept)
+    (redo / "kept").rename(kept)
+    for f in (redo / "rejected").glob("*.parquet"):
+        f.rename(work / "rejected" / f"repeated-id-{f.name}")
+    shutil.rmtree(redo)
+    return extra

@@ -64,6 +64,8 @@ class StageInfo:
 
 def _status(run: Path, entry: dict, stats: dict | None) -> str:
     d = run / entry["dir"]
+    if entry.get("status") in ("stale", "failed", "interrupted"):
+        return entry["status"]
     if (d / "_SUCCESS").exists():
         # a finished folder from an earlier config is not this run's output
         if entry.get("hash") and stats and stats.get("hash") and stats["hash"] != entry["hash"]:

@@ -128,7 +128,7 @@ def test_spark_read_with_50mb_document(spark, tmp_path):
 
 
 def test_spark_read_error_surfaces_file_and_line(spark, tmp_path):
-    from gristmill.pipeline.cli import spark_error_message
+    from gristmill.pipeline.errors import spark_error_message
     write_jsonl(tmp_path / "bad.jsonl", [{"text": "ok"}, "not json"])
     with pytest.raises(Exception) as e:
         read_input(spark, InputConfig(path=str(tmp_path / "bad.jsonl"))).collect()
