@@ -2,8 +2,11 @@
 
 A shard is two files in an embeddings folder: `shard-<key>.ids.parquet` (one `id` column) and
 `shard-<key>.npy` (rows in the same order). The .npy is renamed into place last, so a shard is complete
-exactly when its .npy exists; reruns skip complete shards. The key hashes the shard's ids, so the same
-input batches give the same shards whichever process embeds them.
+exactly when its .npy exists; reruns skip complete shards. The key is `<ids>-<content>`: a hash of the
+shard's ids, then a hash of its texts and of the model and settings (model files' sizes and mtimes,
+window, dtype), so the same input batches give the same shards whichever process embeds them, and a batch
+whose texts changed upstream (normalize settings, rephrasing) or whose model changed is embedded again:
+`embed_df` names those and deletes the shards they replace.
 """
 from __future__ import annotations
 
@@ -110,12 +113,26 @@ class Embedder:
 
 
 # -- shards -----------------------------------------------------------------------------------------
-def shard_key(ids: list[str]) -> str:
+def shard_key(ids: list[str], texts: list[str | None] | None = None, tag: str = "") -> str:
     h = hashlib.sha1()
     for i in ids:
         h.update(i.encode("utf-8"))
         h.update(b"\0")
-    return h.hexdigest()[:20]
+    if texts is None:
+        return h.hexdigest()[:20]
+    c = hashlib.sha1(tag.encode())
+    for t in texts:
+        c.update(hashlib.sha1((t or "").encode("utf-8", "surrogatepass")).digest())
+    return f"{h.hexdigest()[:20]}-{c.hexdigest()[:12]}"
+
+
+def settings_tag(settings: "EmbedSettings") -> str:
+    """What besides the texts decides the vectors: the model's files (name, size, mtime) and the settings."""
+    path = resolve_model_path(settings.model_path)
+    files = sorted((str(f.relative_to(path)), f.stat().st_size, f.stat().st_mtime_ns)
+                   for f in path.rglob("*") if f.is_file())
+    return hashlib.sha1(json.dumps([str(path), files, settings.max_tokens, settings.long_docs,
+                                    settings.max_windows, settings.dtype]).encode()).hexdigest()[:16]
 
 
 def shard_done(folder: Path, key: str) -> bool:
@@ -172,10 +189,10 @@ def load_embeddings(folder: Path, keys: list[str] | None = None) -> tuple[list[s
 
 
 def embed_batch_to_shard(embedder_factory, folder: Path, ids: list[str], texts: list[str],
-                         dtype: str) -> tuple[str, int, bool]:
-    """Embed one batch unless its shard exists; returns (key, rows, skipped). The model loads lazily,
-    so a rerun where every shard is done never loads it."""
-    key = shard_key(ids)
+                         dtype: str, tag: str = "") -> tuple[str, int, bool]:
+    """Embed one batch unless its shard (same ids, texts, model and settings) exists; returns (key, rows,
+    skipped). The model loads lazily, so a rerun where every shard is done never loads it."""
+    key = shard_key(ids, texts, tag)
     if shard_done(folder, key):
         return key, len(ids), True
     vecs = embedder_factory().embed(texts)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field, field_validator
 
-from gristmill.pipeline.stage import StageConfig
+from gristmill.pipeline.stage import FILE, StageConfig
 
 from .base import Selection, SelectorError, get_selector, known_selectors, resolve_budget
 from .embed import EmbedSettings, Embedder, load_embeddings
@@ -28,7 +28,7 @@ class SelectConfig(StageConfig):
     budget: int | float = Field(..., description="documents to keep: a count, or a fraction in (0, 1]")
     params: dict[str, Any] = Field(default_factory=dict, description="selector parameters (see its class)")
     target: str | None = Field(None, description="jsonl/parquet/txt file of target examples (dsir, zipfit, "
-                                                  "target_knn)")
+                                                  "target_knn)", json_schema_extra=FILE)
     seed: int = 0
     model_path: str | None = Field(None, description="sentence-transformers folder; default all-MiniLM-L6-v2")
     max_tokens: int = Field(256, ge=8)

@@ -14,7 +14,7 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import ConfigDict, Field, model_validator
 
-from gristmill.pipeline.stage import BatchStage, StageConfig, StageError, set_drop
+from gristmill.pipeline.stage import FILE, BatchStage, StageConfig, StageError, set_drop
 
 LABEL = "__label__"
 
@@ -24,7 +24,7 @@ class DomainConfig(StageConfig):
     from_: Literal["source", "column", "url", "fasttext"] = Field("source", alias="from")
     column: str | None = Field(None, description="the column for from: column")
     rules: dict[str, str] = Field(default_factory=dict, description="regex -> domain, first match wins")
-    model: str | None = Field(None, description="fastText model path for from: fasttext")
+    model: str | None = Field(None, description="fastText model path for from: fasttext", json_schema_extra=FILE)
     min_score: float = Field(0.0, ge=0, le=1, description="fastText predictions below this get `default`")
     default: str | None = Field("other", description="domain for rows no rule or model labels")
     drop_unlabelled: bool = False

@@ -19,7 +19,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from gristmill.pipeline.rundir import write_json_atomic
-from gristmill.pipeline.stage import FitStage, StageConfig, StageError, worker_cached
+from gristmill.pipeline.stage import FILE, FitStage, StageConfig, StageError, worker_cached
 from gristmill.trainer_hooks.mixture import FORMAT, VERSION
 from gristmill.trainer_hooks.schedules import (MixtureWarning, ScheduleError, normalize_weights,
                                                temperature_weights)
@@ -33,8 +33,8 @@ class MixConfig(StageConfig):
     weights: Literal["natural", "temperature", "regmix"] | dict[str, float] = Field(
         "natural", description="explicit {domain: weight}, or natural | temperature | regmix")
     temperature: float = Field(2.0, gt=0, description="tau for weights: temperature")
-    regmix_result: str | None = Field(None, description="regmix.json written by `gristmill regmix`")
-    tokenizer: str | None = Field(None, description="tokenizer.json (or folder); empty: train BPE on the data")
+    regmix_result: str | None = Field(None, description="regmix.json written by `gristmill regmix`", json_schema_extra=FILE)
+    tokenizer: str | None = Field(None, description="tokenizer.json (or folder); empty: train BPE on the data", json_schema_extra=FILE)
     vocab_size: int = Field(8192, ge=256, le=1 << 20, description="for a tokenizer trained on the data")
     tokenizer_sample_docs: int = Field(20000, ge=1, description="documents streamed to train the tokenizer")
     budget_tokens: int | None = Field(None, ge=1, description="tokens one pass of the mixture covers; "

@@ -1,4 +1,4 @@
-"""gristmill inspect RUN [summary|reasons|dist|sample|show|dups|sql|diff] ..."""
+"""gristmill inspect RUN [summary|accounting|reasons|dist|sample|show|dups|sql|diff] ..."""
 from __future__ import annotations
 
 HELP = "what happened to my data: counts, drop reasons, distributions, documents, SQL (DuckDB, no Spark)"
@@ -17,6 +17,8 @@ def add_arguments(p):
     p.add_argument("run", help="run folder (runs/<name>)")
     sub = p.add_subparsers(dest="action", metavar="COMMAND")
     sub.add_parser("summary", help="per stage: documents and ~tokens in/kept/rejected, time, top drop reasons")
+    sub.add_parser("accounting", help="does every row add up: per stage in = kept + rejected (Parquet footers), "
+                                      "and per input file the rows read, kept and rejected")
 
     r = sub.add_parser("reasons", help="drop reasons with counts and one example each")
     r.add_argument("--stage", help="one stage (name, folder like 02-length, or index); default: all")
@@ -47,7 +49,8 @@ def add_arguments(p):
     u.add_argument("--chars", type=int, default=600, help="characters of each text/diff shown")
     u.add_argument("--limit", type=int, default=20, help="members shown")
 
-    q = sub.add_parser("sql", help="run SQL over the run's views")
+    q = sub.add_parser("sql", help="run a read-only SQL query over the run's views (files outside the run, "
+                                   "COPY, ATTACH and INSTALL are refused)")
     q.add_argument("query")
     q.add_argument("--format", choices=["table", "csv", "json"], default="table")
     q.add_argument("--max-rows", type=int, default=200, help="rows printed in table format")
@@ -65,6 +68,9 @@ def main(args) -> int:
     if action in (None, "summary"):
         print_summary(args.run)
         return 0
+    if action == "accounting":
+        from ..inspection.accounting import print_accounting
+        return 0 if print_accounting(args.run) else 1
     run = Run(args.run)
     if action == "reasons":
         c.reasons(run, args.stage, args.chars)

@@ -162,7 +162,7 @@ def sample(run: Run, stage: str | None = None, rejected: bool = False, where: st
 
 # --- sql ---------------------------------------------------------------------------------------------
 def sql(run: Run, query: str, fmt: str = "table", max_rows: int = 200) -> None:
-    names, rows = run.query(query)
+    names, rows = run.user_query(query)
     if not names:
         print("ok")
         return

@@ -39,8 +39,21 @@ def open_run(run_dir: str | Path) -> tuple[Path, dict]:
     return run, manifest
 
 
-def parquet_glob(folder: Path) -> str | None:
-    return str(folder / "*.parquet") if folder.exists() and any(folder.glob("*.parquet")) else None
+def parquet_files(folder: Path, warn=None) -> list[Path]:
+    """The Parquet files of a folder whose footer reads; a damaged one is named (warn) and left out, so
+    one truncated file does not take the healthy stages down with it."""
+    import pyarrow.parquet as pq
+    good = []
+    for f in sorted(folder.glob("*.parquet")) if folder.exists() else []:
+        try:
+            pq.read_metadata(f)
+        except Exception as e:  # pyarrow raises ArrowInvalid / OSError for cut or foreign files
+            if warn is not None:
+                warn(f"warning: skipping {f}: not a readable Parquet file ({str(e).splitlines()[0][:120]}); "
+                     f"its rows are missing from what follows. Rerun that stage (--from-stage) to rewrite it")
+            continue
+        good.append(f)
+    return good
 
 
 def sql_str(s: str) -> str:
@@ -99,6 +112,44 @@ class Run:
         self.path, self.manifest = open_run(run_dir)
         self.stages = stage_infos(self.path, self.manifest)
         self._con = None
+        self.warnings: list[str] = []
+
+    def warn(self, msg: str) -> None:
+        import sys
+        if msg not in self.warnings:
+            self.warnings.append(msg)
+            print(msg, file=sys.stderr, flush=True)
+
+    def lock_down(self) -> None:
+        """From here on the connection reads only files inside this run and writes nowhere: DuckDB's
+        external access is limited to the run folder and the configuration locked (no read_text('/etc/..'),
+        ATTACH, INSTALL or COPY TO elsewhere); `user_query` also refuses statements other than queries."""
+        con = self.con
+        con.execute(f"SET allowed_directories=[{sql_str(str(self.path.resolve()) + '/')}]")
+        con.execute("SET enable_external_access=false")
+        con.execute("SET lock_configuration=true")
+
+    def user_query(self, sql: str) -> tuple[list[str], list[tuple]]:
+        """A user's SQL: read-only statements only, over a locked-down connection."""
+        import duckdb
+        self.lock_down()
+        allowed = {"SELECT", "EXPLAIN", "PRAGMA"}
+        try:
+            kinds = [st.type.name for st in self.con.extract_statements(sql)]
+        except duckdb.Error as e:
+            raise StageError(f"SQL failed: {e}\nviews: {', '.join(self.views())}") from None
+        refused = [k for k in kinds if k not in allowed]
+        if refused:
+            raise StageError(f"inspect sql runs read-only queries over the run's views; {refused[0]} statements are "
+                             f"refused (no COPY, ATTACH, INSTALL, SET, CREATE or writes). To export, use "
+                             f"--format csv/json and redirect the output")
+        try:
+            return self.query(sql)
+        except StageError as e:
+            if "disabled by configuration" in str(e) or "Permission Error" in str(e):
+                raise StageError("inspect sql reads only the files of this run (external access is disabled): "
+                                 + str(e).split("\n")[0]) from None
+            raise
 
     @property
     def name(self) -> str:

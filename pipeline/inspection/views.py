@@ -6,34 +6,38 @@ rows), `manifest` (one row per stage: status, counts, seconds), and `selection` 
 """
 from __future__ import annotations
 
-from .run import parquet_glob, sql_str
+from .run import parquet_files, sql_str
 
 
-def _parquet(glob: str) -> str:
+def _parquet(files) -> str:
     # union_by_name: Spark may write partitions whose schemas differ only in column order or nullability
-    return f"read_parquet({sql_str(glob)}, union_by_name=true)"
+    if isinstance(files, str):
+        return f"read_parquet({sql_str(files)}, union_by_name=true)"
+    return f"read_parquet([{', '.join(sql_str(str(f)) for f in files)}], union_by_name=true)"
 
 
 def register_views(con, run, prefix: str = "") -> None:
     """Create the views in `con`; `prefix` lets a second run share the connection (inspect diff)."""
     done = run.done()
     rejected_parts = []
+    made = set()
     for s in done:
         for part in ("kept", "rejected"):
-            glob = parquet_glob(s.path / part)
-            if glob:
-                con.execute(f'CREATE VIEW "{prefix}{s.view}_{part}" AS SELECT * FROM {_parquet(glob)}')
-        if parquet_glob(s.path / "rejected"):
+            files = parquet_files(s.path / part, run.warn)  # unreadable files are named and skipped
+            if files:
+                con.execute(f'CREATE VIEW "{prefix}{s.view}_{part}" AS SELECT * FROM {_parquet(files)}')
+                made.add((s.view, part))
+        if (s.view, "rejected") in made:
             rejected_parts.append(f"SELECT {sql_str(s.view)} AS stage, * FROM \"{prefix}{s.view}_rejected\"")
     if rejected_parts:
         con.execute(f"CREATE VIEW {prefix}rejected AS " + " UNION ALL BY NAME ".join(rejected_parts))
-    kept = [s for s in done if parquet_glob(s.path / "kept")]
+    kept = [s for s in done if (s.view, "kept") in made]
     if kept:
         con.execute(f'CREATE VIEW {prefix}final AS SELECT * FROM "{prefix}{kept[-1].view}_kept"')
     if prefix:
         return
     _manifest_table(con, run)
-    sel = parquet_glob(run.path / "selection")
+    sel = parquet_files(run.path / "selection", run.warn)
     if sel:
         con.execute(f"CREATE VIEW selection AS SELECT * FROM {_parquet(sel)}")
 

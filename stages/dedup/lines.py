@@ -1,8 +1,17 @@
 """dedup_lines: remove boilerplate lines that repeat across many documents (menus, footers, cookie notes).
 
-Lines are compared after normalization (lower case, whitespace collapsed, digits mapped to 0 as CCNet
-does, so "Copyright 2019" and "Copyright 2020" count as one line). A line found in at least `min_docs`
-different documents is boilerplate and is removed from every document. Blank lines are never counted.
+The method is CCNet's line deduplication (Wenzek et al. 2020, "CCNet", §3.1): lines are compared after
+normalization (leading/trailing whitespace including tabs and \r trimmed, lower case, whitespace collapsed,
+digits mapped to 0, so "Copyright 2019" and "Copyright 2020" count as one line), and a repeated line is
+removed from every document. Blank lines are never counted.
+
+Defaults, and where they depart from CCNet: CCNet removes a line seen in any two documents of a shard,
+whatever its length; on code and on documents with headings that deletes `}`, `return 0;`, `else:` and
+section titles ("References") from every file. So by default a line counts only if it has at least
+`min_line_words` (3) words with a letter and appears in at least `min_docs` (10) documents: menus, cookie
+and copyright lines still go, short structural lines stay. `min_docs: 2, min_line_words: 0` is CCNet's rule.
+Like CCNet and Dolma's paragraph dedup, this is meant for web text: repeated multi-word code lines
+(`import numpy as np`) would still count, so run code corpora through exact/near dedup instead.
 A document that loses lines is kept if at least `min_remaining_chars` characters and
 `min_remaining_fraction` of its characters remain; otherwise it goes to rejected as `dup:lines` with
 its original text. Counting happens in Spark with hashed lines (xxhash64); artifacts under the stage
@@ -19,6 +28,8 @@ from gristmill.pipeline.stage import DROP_REASON, FitStage, StageConfig
 
 class DedupLinesConfig(StageConfig):
     min_docs: int = Field(10, ge=2, description="a line in at least this many documents is boilerplate")
+    min_line_words: int = Field(3, ge=0, description="lines with fewer words containing a letter are never "
+                                                     "removed (`}`, `return 0;`, titles); 0: CCNet")
     min_line_chars: int = Field(1, ge=1, description="shorter (normalized) lines are never removed")
     normalize: bool = Field(True, description="lower-case, collapse whitespace, digits -> 0 before comparing")
     min_remaining_chars: int = Field(50, ge=0, description="drop a changed doc left with fewer characters")
@@ -45,10 +56,13 @@ class DedupLines(FitStage):
         scope = [F.coalesce(F.col("source"), F.lit("")).alias("_scope")] if cfg.scope == "per_source" else []
         rows = df.select("id", *scope, F.posexplode(F.split(F.coalesce(F.col("text"), F.lit("")), "\n"))
                          .alias("pos", "line"))
-        norm = F.trim(F.col("line"))
+        norm = F.regexp_replace(F.col("line"), r"^\s+|\s+$", "")  # \s: tabs and \r too, not only spaces
         if cfg.normalize:
             norm = F.regexp_replace(F.regexp_replace(F.lower(norm), r"\s+", " "), r"[0-9]", "0")
         rows = rows.withColumn("_norm", norm).where(F.length("_norm") >= cfg.min_line_chars)
+        if cfg.min_line_words > 0:
+            words = F.expr("size(filter(split(_norm, '\\\\s+'), w -> w rlike '\\\\p{L}'))")
+            rows = rows.where(words >= cfg.min_line_words)
         key_cols = ([F.col("_scope")] if scope else []) + [F.col("_norm")]
         return rows.withColumn("key", F.xxhash64(*key_cols)).drop("_norm")
 

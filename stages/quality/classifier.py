@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from gristmill.pipeline.stage import StageConfig
+from gristmill.pipeline.stage import FILE, StageConfig
 
 from ..fasttext_model import one_line, predict
 
@@ -15,7 +15,7 @@ POSITIVE, NEGATIVE = "hq", "lq"
 
 
 class ClassifierConfig(StageConfig):
-    model_path: str = Field(..., description="fastText model from `gristmill train-quality`")
+    model_path: str = Field(..., description="fastText model from `gristmill train-quality`", json_schema_extra=FILE)
     positive_label: str = Field(POSITIVE, description="label whose probability becomes quality_score")
     threshold: float | None = Field(None, ge=0.0, le=1.0, description="drop when quality_score is below")
     top_fraction: float | None = Field(None, gt=0.0, le=1.0,

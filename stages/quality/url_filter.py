@@ -14,15 +14,15 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 from pydantic import Field
 
-from gristmill.pipeline.stage import DROP_REASON, BatchStage, StageConfig, StageError
+from gristmill.pipeline.stage import DROP_REASON, FILE, BatchStage, StageConfig, StageError
 
 REASON = "url:blocklist"
 _TOKENS = re.compile(r"[a-z0-9]+")
 
 
 class UrlFilterConfig(StageConfig):
-    domain_lists: list[str] = Field(default_factory=list, description="files of blocked domains")
-    word_lists: list[str] = Field(default_factory=list, description="files of blocked URL words")
+    domain_lists: list[str] = Field(default_factory=list, description="files of blocked domains", json_schema_extra=FILE)
+    word_lists: list[str] = Field(default_factory=list, description="files of blocked URL words", json_schema_extra=FILE)
 
 
 def read_list(path: str, what: str) -> set[str]:

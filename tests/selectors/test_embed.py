@@ -65,7 +65,7 @@ def test_shards_resume(tmp_path, embedder, docs):
         raise AssertionError("a complete shard was embedded again")
     assert embed_batch_to_shard(must_not_load, folder, ids[:6], texts[:6], "float16")[2] is True
     # a shard killed before its .npy landed is redone
-    (folder / f"shard-{shard_key(ids[6:])}.ids.parquet").write_bytes(b"partial")
+    (folder / f"shard-{shard_key(ids[6:], texts[6:])}.ids.parquet").write_bytes(b"partial")
     assert embed_batch_to_shard(lambda: embedder, folder, ids[6:], texts[6:], "float16")[2] is False
     got_ids, X = load_embeddings(folder)
     assert sorted(got_ids) == sorted(ids) and X.shape == (12, 384) and X.dtype == np.float32
@@ -89,3 +89,24 @@ def test_embed_stage_missing_model_fails_before_work(spark, tmp_path):
     cls = get_stage("embed")
     with pytest.raises(StageError, match="does not exist"):
         cls(cls.Config.model_validate({"model_path": str(tmp_path / "missing")})).preflight()
+
+
+def test_changed_texts_with_same_ids_are_embedded_again(tmp_path, embedder, docs):
+    """Issue 13, item 4: shards were keyed by ids only, so vectors of old texts were reused."""
+    folder = tmp_path / "emb"
+    ids, texts = [d["id"] for d in docs[:4]], [d["text"] for d in docs[:4]]
+    embed_batch_to_shard(lambda: embedder, folder, ids, texts, "float16")
+    changed = [t.upper() + " (rephrased)" for t in texts]
+    key, _, skipped = embed_batch_to_shard(lambda: embedder, folder, ids, changed, "float16")
+    assert skipped is False
+    assert embed_batch_to_shard(lambda: embedder, folder, ids, changed, "float16", tag="other model")[2] is False
+
+
+def test_embed_stage_replaces_stale_shards_and_says_so(spark, tmp_path, docs, capsys):
+    params = {"max_tokens": 32}
+    run_stage(spark, "embed", params, docs, tmp_path)
+    edited = [{**d, "text": d["text"] + " Edited."} if i % 2 else d for i, d in enumerate(docs)]
+    _, _, stats = run_stage(spark, "embed", params, edited, tmp_path)
+    assert stats["shards_replaced"] > 0 and "re-embedded" in capsys.readouterr().err
+    ids, X = load_embeddings(tmp_path / "stage-embed" / "embeddings" / "all-MiniLM-L6-v2-t32-first")
+    assert sorted(ids) == sorted(d["id"] for d in docs)  # one vector per id: the old ones are gone

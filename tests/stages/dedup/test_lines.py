@@ -61,3 +61,47 @@ def test_boilerplate_lines_removed_and_stats(spark, shared_data, tmp_path):
         else:
             assert len(r["text"]) < len(original[r["id"]])
     assert all(r["drop_reason"] == "dup:lines" for r in rejected)
+
+
+C_FILE = """#include <stdio.h>
+
+/* {name}: prints its argument */
+int main(int argc, char **argv)
+{{
+    if (argc < 2) {{
+        return 1;
+    }}
+    printf("%s\\n", argv[1]);
+    return 0;
+}}
+"""
+
+
+def test_code_and_titles_survive_default_settings(spark, tmp_path):
+    """Issue 14: `}`, `return 0;` and section titles are not boilerplate; a menu repeated in 12 docs is."""
+    import inspect
+    import json as json_mod
+    import textwrap
+    import string
+    nav = "Home | About us | Contact the editors | Privacy policy"
+    rows = [{"id": f"c{i}", "text": C_FILE.format(name=f"tool{i}")} for i in range(12)]
+    rows += [{"id": f"p{i}", "text": f"{nav}\nReferences\n" + inspect.getsource(m)}
+             for i, m in enumerate([textwrap, string, json_mod] * 4)]
+    kept, rejected, stats = run_stage(spark, "dedup_lines", {}, rows, tmp_path)
+    by_id = {r["id"]: r for r in kept + rejected}
+    for i in range(12):
+        assert by_id[f"c{i}"]["text"] == C_FILE.format(name=f"tool{i}").strip() and by_id[f"c{i}"]["lines_removed"] == 0
+        text = by_id[f"p{i}"]["text"]
+        assert nav not in text and text.startswith("References\n")
+        assert "        return text\n" in text or "return" in text  # short code lines stay
+    compile(by_id["p0"]["text"].split("\n", 1)[1], "textwrap", "exec")
+
+
+def test_tabs_and_carriage_returns_do_not_change_line_keys(spark, tmp_path):
+    line = "Subscribe to our newsletter for weekly updates"
+    variants = [line, f"\t{line}", f"{line}\r", f"  {line}\t\r", line.upper()]
+    rows = [{"id": f"d{i}", "text": f"{v}\nUnique body text number {i} about something else entirely."}
+            for i, v in enumerate(variants)]
+    kept, rejected, stats = run_stage(spark, "dedup_lines", {"min_docs": 5, "min_remaining_chars": 10}, rows, tmp_path)
+    assert stats["repeated_lines"] == 1
+    assert all(r["lines_removed"] == 1 and r["text"].startswith("Unique body") for r in kept) and len(kept) == 5
