@@ -65,8 +65,8 @@ def test_boilerplate_lines_removed_and_stats(spark, shared_data, tmp_path):
 
 C_FILE = """#include <stdio.h>
 
-/* {name}: prints its argument */
-int main(int argc, char **argv)
+/* {name} */
+int {name}_main(int argc, char **argv)
 {{
     if (argc < 2) {{
         return 1;
@@ -84,13 +84,14 @@ def test_code_and_titles_survive_default_settings(spark, tmp_path):
     import textwrap
     import string
     nav = "Home | About us | Contact the editors | Privacy policy"
-    rows = [{"id": f"c{i}", "text": C_FILE.format(name=f"tool{i}")} for i in range(12)]
+    names = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+    rows = [{"id": f"c{i}", "text": C_FILE.format(name=names[i])} for i in range(12)]
     rows += [{"id": f"p{i}", "text": f"{nav}\nReferences\n" + inspect.getsource(m)}
              for i, m in enumerate([textwrap, string, json_mod] * 4)]
     kept, rejected, stats = run_stage(spark, "dedup_lines", {}, rows, tmp_path)
     by_id = {r["id"]: r for r in kept + rejected}
     for i in range(12):
-        assert by_id[f"c{i}"]["text"] == C_FILE.format(name=f"tool{i}").strip() and by_id[f"c{i}"]["lines_removed"] == 0
+        assert by_id[f"c{i}"]["text"] == C_FILE.format(name=names[i]).strip() and by_id[f"c{i}"]["lines_removed"] == 0
         text = by_id[f"p{i}"]["text"]
         assert nav not in text and text.startswith("References\n")
         assert "        return text\n" in text or "return" in text  # short code lines stay
@@ -100,8 +101,9 @@ def test_code_and_titles_survive_default_settings(spark, tmp_path):
 def test_tabs_and_carriage_returns_do_not_change_line_keys(spark, tmp_path):
     line = "Subscribe to our newsletter for weekly updates"
     variants = [line, f"\t{line}", f"{line}\r", f"  {line}\t\r", line.upper()]
-    rows = [{"id": f"d{i}", "text": f"{v}\nUnique body text number {i} about something else entirely."}
+    topics = ["gardening", "astronomy", "baking", "sailing", "chess"]
+    rows = [{"id": f"d{i}", "text": f"{v}\nA body about {topics[i]} that no other document shares."}
             for i, v in enumerate(variants)]
     kept, rejected, stats = run_stage(spark, "dedup_lines", {"min_docs": 5, "min_remaining_chars": 10}, rows, tmp_path)
     assert stats["repeated_lines"] == 1
-    assert all(r["lines_removed"] == 1 and r["text"].startswith("Unique body") for r in kept) and len(kept) == 5
+    assert all(r["lines_removed"] == 1 and r["text"].startswith("A body about") for r in kept) and len(kept) == 5
