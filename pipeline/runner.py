@@ -121,6 +121,9 @@ class Runner:
             _say(self.quiet, f"[{step['dir']}] in {stats['in']:,}  kept {stats['kept']:,}  "
                              f"rejected {stats['rejected']:,}  {stats['seconds']:.1f}s")
             prev_dir = final
+        broken = (read_json(self.run_dir / plan[0]["dir"] / "stats.json") or {}).get("broken_files") or []
+        for msg in broken:
+            _say(self.quiet, f"warning: {msg}")
         manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         manifest["seconds"] = round(time.time() - t_run, 3)
         write_json_atomic(self.run_dir / "manifest.json", manifest)
@@ -173,7 +176,8 @@ class Runner:
                 extra = stage.stats() if stage is not None else {}
                 if i == 0:
                     extra = {"repeated_ids": enforce_unique_ids(spark, work, self.input_cfg),
-                             "duplicate_ids": self.input_cfg.duplicate_ids}
+                             "duplicate_ids": self.input_cfg.duplicate_ids,
+                             "broken_files": broken_files(work / "rejected")}
             kept, rejected = parquet_rows(work / "kept"), parquet_rows(work / "rejected")
             n_in = n_in if n_in is not None else kept + rejected
             check_balance(step["dir"], n_in, kept, rejected, getattr(cls, "adds_rows", False))
@@ -204,6 +208,17 @@ class Runner:
             "stages": [{"index": p["index"], "name": p["name"], "dir": p["dir"], "hash": p["hash"],
                         "status": "pending"} for p in plan] + stale,
         }
+
+
+def broken_files(rejected: Path, limit: int = 50) -> list[str]:
+    """The read errors that stand for a whole file's tail (truncated or corrupt archives), for the summary."""
+    import pyarrow.dataset as ds
+    files = sorted(rejected.glob("*.parquet"))
+    if not files:
+        return []
+    table = ds.dataset([str(f) for f in files], format="parquet").to_table(
+        columns=["read_error"], filter=ds.field("drop_reason").isin(["read:truncated", "read:corrupt_archive"]))
+    return table.column("read_error").to_pylist()[:limit]
 
 
 def check_balance(stage: str, n_in: int, kept: int, rejected: int, adds_rows: bool = False) -> None:

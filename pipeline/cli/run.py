@@ -12,7 +12,8 @@ def add_arguments(p):
     p.add_argument("--runs-dir", help="where runs live (default: the config's runs_dir, 'runs')")
     p.add_argument("--from-stage", metavar="S", help="rerun from this stage (name or folder) onward")
     p.add_argument("--force", action="store_true", help="rerun every stage")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress or summary, for scripts")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="for scripts: only errors and a one-line summary (Spark's own output goes to RUN/spark.log)")
 
 
 def main(args) -> int:
@@ -20,7 +21,15 @@ def main(args) -> int:
     from ..runner import Runner
     runner = Runner(args.config, name=args.name, runs_dir=args.runs_dir, quiet=args.quiet)
     run_dir = runner.run(from_stage=args.from_stage, force=args.force)
-    if not args.quiet:
+    if args.quiet:
+        from ..rundir import read_json
+        stages = (read_json(run_dir / "manifest.json") or {}).get("stages", [])
+        live = [s for s in stages if s.get("status") in ("done", "skipped")]
+        if live:
+            rejected = sum(s.get("rejected") or 0 for s in live)
+            print(f"{run_dir}: read {live[0].get('in') or 0:,}, kept {live[-1].get('kept') or 0:,}, "
+                  f"rejected {rejected:,}")
+    else:
         print()
         print_summary(run_dir)
         print(f"\noutputs: {run_dir}")

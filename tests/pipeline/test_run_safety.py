@@ -173,5 +173,5 @@ def test_quiet_prints_nothing_and_the_jvm_banner_goes_to_the_log(tmp_path):
     out = subprocess.run([sys.executable, "-m", "gristmill.pipeline.cli", "run", str(cfg), "--quiet",
                           "--runs-dir", str(tmp_path / "runs")], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
-    assert out.stdout == "" and out.stderr == ""
+    assert out.stderr == "" and out.stdout == f"{tmp_path / 'runs' / 'q'}: read 5, kept 5, rejected 0\n"
     assert (tmp_path / "runs" / "q" / "spark.log").exists()
