@@ -94,12 +94,13 @@ def stage_infos(run: Path, manifest: dict) -> list[StageInfo]:
     entries = [e for e in manifest.get("stages", []) if isinstance(e, dict) and "dir" in e]
     counts: dict[str, int] = {}
     for e in entries:
-        counts[e.get("name", "")] = counts.get(e.get("name", ""), 0) + 1
+        if e.get("status") != "stale":  # a stale folder does not rename the current stage's views
+            counts[e.get("name", "")] = counts.get(e.get("name", ""), 0) + 1
     out = []
     for e in entries:
         name = e.get("name") or e["dir"].split("-", 1)[-1]
         stats = read_json(run / e["dir"] / "stats.json") or {}
-        view = name if counts.get(name, 0) <= 1 else f"{name}_{e.get('index', 0)}"
+        view = name if counts.get(name, 0) <= 1 and e.get("status") != "stale" else f"{name}_{e.get('index', 0)}"
         out.append(StageInfo(index=e.get("index", len(out)), name=name, dir=e["dir"], view=view,
                              path=run / e["dir"], status=_status(run, e, stats), stats=stats))
     return out

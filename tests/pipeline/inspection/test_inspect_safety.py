@@ -80,9 +80,9 @@ def test_truncated_parquet_file_is_named_and_skipped(run, capsys):
 @pytest.mark.parametrize("query, word", [
     ("SELECT * FROM read_text('/etc/passwd')", "reads only the files of this run"),
     ("SELECT * FROM read_csv('/etc/hostname')", "reads only the files of this run"),
-    ("COPY (SELECT * FROM final) TO '/tmp/gristmill-stolen.csv'", "COPY"),
+    ("COPY (SELECT * FROM final) TO '{run}/../stolen.csv'", "COPY"),
     ("COPY (SELECT * FROM final) TO '{run}/00-read/kept/evil.parquet'", "COPY"),
-    ("ATTACH '/tmp/gristmill-other.db' AS other", "ATTACH"),
+    ("ATTACH '{run}/../other.db' AS other", "ATTACH"),
     ("INSTALL httpfs", "INSTALL"),
     ("SET enable_external_access = true", "SET"),
     ("CREATE TABLE x AS SELECT 1", "CREATE"),
@@ -90,7 +90,8 @@ def test_truncated_parquet_file_is_named_and_skipped(run, capsys):
 def test_sql_is_read_only_inside_the_run(run, capsys, query, word):
     rc, out, err = gm(capsys, run, "sql", query.format(run=run))
     assert rc == 2 and word in err and "Traceback" not in err
-    assert not Path("/tmp/gristmill-stolen.csv").exists() and not (run / "00-read/kept/evil.parquet").exists()
+    assert not (run.parent / "stolen.csv").exists() and not (run / "00-read/kept/evil.parquet").exists()
+    assert not (run.parent / "other.db").exists()
     rc, out, _ = gm(capsys, run, "sql", "SELECT count(*) AS n FROM rejected", "--format", "csv")
     assert rc == 0 and out.split() == ["n", "5"]
 
