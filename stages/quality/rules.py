@@ -13,16 +13,15 @@ from functools import cached_property
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-# Scripts written without spaces between words: each character counts as a word, so word counts and
-# n-gram statistics stay meaningful instead of one "word" per line.
-_NO_SPACE = ("\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u0f00-\u0fff"  # Thai, Lao, Myanmar, Khmer, Tibetan
-             "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f")  # kana, Han
-# [^\W...] is "a word character that is not of a no-space script", without a lookahead per character
-_WORDS = re.compile(rf"[{_NO_SPACE}]|[^\W{_NO_SPACE}]+(?:['’.][^\W{_NO_SPACE}]+)*|[^\w\s]+")
+from ..scripts import NO_SPACE
+
+# In scripts written without spaces each character counts as a word, so word counts and n-gram
+# statistics stay meaningful instead of one "word" per line. [^\W...] is "a word character that is not
+# of a no-space script", without a lookahead per character.
+_WORDS = re.compile(rf"[{NO_SPACE}]|[^\W{NO_SPACE}]+(?:['’.][^\W{NO_SPACE}]+)*|[^\w\s]+")
 _LETTER = re.compile(r"[^\W\d_]")
 _PARAGRAPHS = re.compile(r"\n{2,}")
 _LINES = re.compile(r"\n+")
-_SENTENCE_END = re.compile(r"[.!?。！？։؟।॥።][\"'”’»)\]]*(?=\s|$)")
 # Sentence-final marks across scripts (Latin, CJK full-width, Arabic, Devanagari, Ethiopic, Armenian, ...).
 TERMINAL_PUNCTUATION = tuple(".!?。！？｡؟۔।॥።፧፨։჻။᙮᠃᠉‼‽⁇⁈⁉")
 BULLETS = ("•", "-")
