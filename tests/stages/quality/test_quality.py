@@ -15,7 +15,7 @@ from gristmill.stages.quality import url_filter
 from gristmill.pipeline.cli.train_quality import train
 from gristmill.stages.quality.stage import Quality, QualityConfig, QualityScorer
 from gristmill.stages.quality import c4 as c4_rules
-from gristmill.stages.quality.c4 import C4Config, c4, clean
+from gristmill.stages.quality.c4 import C4Config, c4
 from gristmill.stages.quality.rules import (Doc, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig,
                                             fineweb, gopher_quality, gopher_repetition, split_words)
 from gristmill.stages.quality.url_filter import UrlFilter, UrlFilterConfig
