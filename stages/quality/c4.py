@@ -13,8 +13,8 @@ C4 is mostly a *line* filter. Each line is stripped, then, in this order:
 7. a line with a curly bracket `{` drops the whole page;
 8. a line with a policy phrase ("terms of use", "cookie policy", ...) is removed.
 
-The page is then dropped when the kept lines hold fewer than `min_sentences` (3) sentences, and otherwise
-its text becomes the kept lines joined by newlines. The TFDS values are the default (`preset: tfds`);
+The page is then dropped when the kept lines hold fewer than `min_sentences` (3) sentences (or, with that
+rule off, when no line is left), and otherwise its text becomes the kept lines joined by newlines. The TFDS values are the default (`preset: tfds`);
 `preset: datatrove` gives datatrove's `C4QualityFilter` values (5 sentences, 3 words per line, `'` also an
 end mark). Any single value can still be set beside the preset.
 
@@ -140,6 +140,8 @@ def clean(doc: Doc, cfg: C4Config) -> C4Result:
         out.kept.append(line)
     if cfg.min_sentences is not None and out.sentences < cfg.min_sentences:
         out.reason = "c4:too_few_sentences"
+    elif not out.kept:
+        out.reason = "c4:no_lines_left"  # with the sentence rule off, an emptied page must still go
     return out
 
 

@@ -42,6 +42,7 @@ def test_tfds_values_by_default_and_datatrove_as_a_preset():
     assert (dt.min_sentences, dt.min_words_per_line) == (5, 3)
     assert C4Config(preset="datatrove", min_sentences=2).min_sentences == 2
     assert C4Config(min_sentences=None).min_sentences is None  # explicit null turns the rule off
+    assert clean(Doc("Home\nAbout us"), C4Config(min_sentences=None)).reason == "c4:no_lines_left"
     four_words = "Short lines say little."
     quoted = "He said it was 'the best mill in the county'"
     text = "\n".join(PROSE + [four_words, quoted])
