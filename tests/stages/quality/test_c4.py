@@ -86,3 +86,13 @@ def test_alpha_words_ratio_ignores_punctuation_tokens():
     signals, reason = gopher_quality(Doc(text), GopherQualityConfig(min_words=10))
     assert signals["gopher_alpha_words_ratio"] == pytest.approx(1.0)
     assert reason != "gopher:alpha_words"
+
+
+def test_describe_says_the_quality_stage_rewrites_text(tmp_path, capsys):
+    from gristmill.pipeline.cli import main
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"name: x\ninput: {{format: jsonl, path: '{tmp_path}/*.jsonl'}}\n"
+                   "stages:\n  - quality: {rules: [c4]}\n  - quality: {rules: [c4], c4: {remove_lines: false}}\n")
+    assert main(["describe", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("rewrites text") == 1 and "c4_removed_lines" in out
