@@ -30,7 +30,7 @@ import re
 import numpy as np
 import xxhash
 
-from ..scripts import no_space_share, word_chars
+from ..scripts import code_points, in_no_space_blocks, word_chars
 
 EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a document without shingles (callers mask those rows)
 _SHIFT = np.uint64(32)
@@ -64,7 +64,10 @@ def uses_chars(text: str | None, mode: str = "auto") -> bool:
         raise ValueError(f"shingles must be one of {MODES}, got {mode!r}")
     if not text or mode == "words":
         return False
-    return mode == "chars" or no_space_share(text) >= CHAR_SHARE
+    if mode == "chars":
+        return True
+    cps = code_points(word_chars(text))
+    return bool(len(cps)) and float(in_no_space_blocks(cps).mean()) >= CHAR_SHARE
 
 
 def _mix64(h: np.ndarray) -> np.ndarray:
@@ -79,8 +82,7 @@ def _mix64(h: np.ndarray) -> np.ndarray:
 
 def _token_hashes(text: str | None, chars: bool) -> np.ndarray:
     if chars:
-        cps = np.frombuffer("".join(word_chars(text.lower())).encode("utf-32-le"), dtype=np.uint32)
-        return _mix64(cps.astype(np.uint64) ^ _CHAR_SALT)
+        return _mix64(code_points(word_chars(text.lower())).astype(np.uint64) ^ _CHAR_SALT)
     ws = words(text)
     return np.fromiter((xxhash.xxh3_64_intdigest(w) for w in ws), dtype=np.uint64, count=len(ws))
 

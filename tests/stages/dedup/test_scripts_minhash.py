@@ -85,3 +85,12 @@ def test_stage_removes_edited_copies_in_chinese_japanese_thai(spark, tmp_path):
     # forced word shingles miss the Chinese and Japanese copies (the departure the issue measured)
     kept, rejected, _ = run_stage(spark, "dedup_minhash", {"shingles": "words"}, rows, tmp_path / "w")
     assert not {r["id"] for r in rejected} & {"cmn_hans-b", "jpn-b"}
+
+
+def test_script_helpers_doctests():
+    import doctest
+
+    from gristmill.stages import scripts
+    assert doctest.testmod(scripts).failed == 0
+    zh = _docs()["cmn_hans"][0]
+    assert scripts.no_space_share(zh) == 1.0 and scripts.no_space_share("Paris, 2024!") == 0.0
