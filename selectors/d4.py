@@ -1,5 +1,8 @@
-"""D4 (Tirumala et al. 2023): SemDeDup first, then re-cluster what is left and prune the most
-prototypical documents (closest to their centroid) until the budget is met."""
+"""D4 (Tirumala et al. 2023, "D4: Improving LLM Pretraining via Document De-Duplication and
+Diversification"): SemDeDup as published first (`semdedup.py`: drop an item whose cosine to any earlier
+item of its cluster exceeds 1 - eps), then k-means again on what is left and prune with SSL Prototypes
+(Sorscher et al. 2022): the documents closest to their new centroid (most prototypical) go first, one
+ranking over all clusters, until the budget is met."""
 from __future__ import annotations
 
 import numpy as np

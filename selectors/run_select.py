@@ -4,7 +4,6 @@ Embedding selectors get their matrix from shards the workers wrote; text selecto
 documents inside the workers. Only ids, scores and vectors reach the driver, never document text."""
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import shutil
@@ -15,7 +14,8 @@ from typing import Any
 import numpy as np
 from pydantic import Field, field_validator
 
-from gristmill.pipeline.stage import FILE, StageConfig
+from gristmill.pipeline.inputs.examples import read_texts
+from gristmill.pipeline.stage import FILE, StageConfig, StageError
 
 from .base import Selection, SelectorError, get_selector, known_selectors, resolve_budget
 from .embed import EmbedSettings, Embedder, load_embeddings
@@ -51,36 +51,13 @@ class SelectConfig(StageConfig):
 
 
 def read_target_texts(path: str) -> list[str]:
-    """Target examples: jsonl(.gz) or parquet with a `text` field, or .txt with one example per line."""
-    import pyarrow.parquet as pq
-    p = Path(path)
-    if not p.is_file():
-        raise SelectorError(f"target file {p} does not exist")
-    name = p.name.lower()
-    if name.endswith(".parquet"):
-        table = pq.read_table(p)
-        if "text" not in table.column_names:
-            raise SelectorError(f"{p}: no `text` column (columns: {table.column_names})")
-        texts = [t for t in table.column("text").to_pylist() if t]
-    elif name.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".json")):
-        opener = gzip.open if name.endswith(".gz") else open
-        texts = []
-        with opener(p, "rt", encoding="utf-8") as fh:
-            for row, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except ValueError as e:
-                    raise SelectorError(f"{p}, line {row}: not valid JSON ({e})") from None
-                if not isinstance(obj, dict) or "text" not in obj:
-                    raise SelectorError(f"{p}, line {row}: expected an object with a `text` field")
-                if obj["text"]:
-                    texts.append(obj["text"])
-    else:
-        texts = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    """Target examples (pipeline/inputs/examples.py: jsonl(.gz), Parquet or .txt with a `text` field)."""
+    try:
+        texts = read_texts(path, "text")
+    except StageError as e:
+        raise SelectorError(f"target file: {e}") from None
     if not texts:
-        raise SelectorError(f"target file {p} holds no non-empty examples; the target set must not be empty")
+        raise SelectorError(f"target file {path} holds no non-empty examples; the target set must not be empty")
     return texts
 
 

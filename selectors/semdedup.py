@@ -1,6 +1,16 @@
-"""SemDeDup (Abbas et al. 2023): k-means the embeddings, then inside each cluster drop every item whose
-cosine to an already kept item exceeds 1 - eps. Within a cluster, items farthest from the centroid are
-considered first (the paper's default: keep the less prototypical copy)."""
+"""SemDeDup (Abbas et al. 2023, "SemDeDup: Data-efficient learning at web-scale through semantic
+deduplication", Algorithm 1), as the authors' code and NeMo Curator run it.
+
+k-means the (unit) embeddings; inside each cluster order the items by cosine distance to the centroid,
+farthest first (`order: hard`, the paper's default; `easy` puts the most prototypical first), and drop
+item j when its cosine to ANY earlier item of the cluster exceeds 1 - eps (the column maximum of the upper
+triangle of the cluster's similarity matrix), whether or not that earlier item was itself dropped. The
+first item of every cluster is kept.
+
+The similarity matrix is never built whole: `max_earlier_similarity` walks it in square blocks of
+`block` x `block`, so memory stays O(block^2) however large a cluster grows (the work is still the
+cluster's pairs, as in the paper).
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -8,29 +18,54 @@ import numpy as np
 from .base import Selection, Selector, SelectorError, check_embeddings, resolve_budget, topk
 from .knn import kmeans
 
+BLOCK = 2048
+
 
 def auto_clusters(n: int, per_cluster: int) -> int:
     return max(1, min(n, n // max(per_cluster, 1)))
 
 
-def semdedup_mask(X: np.ndarray, eps: float, n_clusters: int, seed: int = 0, order: str = "hard"):
-    """Returns (keep mask, uniqueness = 1 - max cosine to an earlier kept item, cluster id, cosine to centroid)."""
+def max_earlier_similarity(Y: np.ndarray, block: int = BLOCK) -> np.ndarray:
+    """For each row j of Y (unit rows, in order): max over i < j of Y[i] . Y[j]; -1 for the first row.
+
+    >>> Y = np.array([[1, 0], [0, 1], [1, 0]], dtype=np.float32)
+    >>> max_earlier_similarity(Y, block=1).tolist()
+    [-1.0, 0.0, 1.0]
+    """
+    m = len(Y)
+    out = np.full(m, -1.0, dtype=np.float32)
+    for lo in range(0, m, block):
+        hi = min(m, lo + block)
+        cols = Y[lo:hi].T
+        best = np.full(hi - lo, -np.inf, dtype=np.float32)
+        for r in range(0, hi, block):  # only rows before the column block's end can be earlier
+            r2 = min(hi, r + block)
+            S = Y[r:r2] @ cols
+            if r2 > lo:  # the diagonal block: keep i < j only
+                i = np.arange(r, r2)[:, None]
+                j = np.arange(lo, hi)[None, :]
+                S = np.where(i < j, S, -np.inf)
+            best = np.maximum(best, S.max(axis=0))
+        out[lo:hi] = np.where(np.isfinite(best), best, -1.0)
+    return out
+
+
+def semdedup_mask(X: np.ndarray, eps: float, n_clusters: int, seed: int = 0, order: str = "hard",
+                  block: int = BLOCK):
+    """Returns (keep mask, uniqueness = 1 - max cosine to any earlier item of the cluster, cluster id,
+    cosine to centroid)."""
     _, assign, to_centroid = kmeans(X, n_clusters, seed=seed)
     keep = np.zeros(len(X), bool)
     unique = np.ones(len(X), np.float32)
     limit = 1.0 - eps
     for c in np.unique(assign):
         members = np.flatnonzero(assign == c)
+        # hard: smallest cosine to the centroid (largest distance) first; ties by row number
         key = to_centroid[members] if order == "hard" else -to_centroid[members]
         members = members[np.lexsort((members, key))]
-        sims = X[members] @ X[members].T
-        kept = []
-        for pos in range(len(members)):
-            best = sims[pos, kept].max() if kept else -1.0
-            unique[members[pos]] = 1.0 - max(best, 0.0)
-            if best <= limit:
-                kept.append(pos)
-        keep[members[kept]] = True
+        best = max_earlier_similarity(X[members], block)
+        unique[members] = 1.0 - np.maximum(best, 0.0)
+        keep[members] = best <= limit
     return keep, unique, assign, to_centroid
 
 

@@ -1,6 +1,18 @@
-"""Target similarity, as RDS+ (Ivison et al. 2025): cosine of each document's (mean-pooled) embedding
-to a target set, top-k. `aggregate: mean` compares with the target's mean embedding, `max` with its
-nearest target example."""
+"""Target similarity selection, RDS+ (Ivison et al. 2025, "Large-Scale Data Selection for Instruction
+Tuning"): score every pool document by cosine similarity to every target example and select round-robin
+over the target examples: each example in turn takes its most similar document not yet taken, until the
+budget is met (`aggregate: round_robin`, the default).
+
+Other settings: `max` ranks the pool by its best similarity to any target example (one global top-k, so a
+target example with many close documents can take most of the budget); `mean` compares with the mean
+target embedding (the centroid; what this selector did before, kept for comparison).
+
+Representation, plainly: RDS+ embeds with the model being trained (position-weighted mean of its final
+hidden states). gristmill embeds with the select stage's `model_path`, all-MiniLM-L6-v2 by default, a
+generic sentence encoder, NOT the trained model. Point `model_path` at a local Hugging Face causal-LM
+folder (config.json + weights + tokenizer) to use that model's own hidden states: sentence-transformers
+wraps such a folder with a plain (unweighted) mean over the last hidden states.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -8,15 +20,52 @@ import numpy as np
 from .base import Selection, Selector, SelectorError, check_embeddings, check_target, resolve_budget, topk
 from .knn import knn
 
+AGGREGATES = ("round_robin", "max", "mean")
+
+
+def round_robin(sims: np.ndarray, idx: np.ndarray, budget: int) -> tuple[list[int], list[float], bool]:
+    """Picks from per-target ranked lists (rows of idx, best first; -1 = none): target examples take
+    turns, each taking its best item not yet taken. Returns (picks, their similarity to the target that
+    took them, whether some list ran out before the budget was met).
+
+    >>> idx = np.array([[0, 1, 2], [0, 2, 1]])
+    >>> sims = np.array([[0.9, 0.8, 0.1], [0.7, 0.6, 0.5]])
+    >>> round_robin(sims, idx, 3)[:2]
+    ([0, 2, 1], [0.9, 0.6, 0.8])
+    """
+    taken: set[int] = set()
+    picks, scores = [], []
+    ptr = np.zeros(len(idx), dtype=np.int64)
+    ran_out = False
+    while len(picks) < budget:
+        moved = False
+        for t in range(len(idx)):
+            row = idx[t]
+            while ptr[t] < len(row) and (row[ptr[t]] < 0 or int(row[ptr[t]]) in taken):
+                ptr[t] += 1
+            if ptr[t] == len(row):
+                ran_out = True
+                continue
+            j = int(row[ptr[t]])
+            taken.add(j)
+            picks.append(j)
+            scores.append(float(sims[t, ptr[t]]))
+            moved = True
+            if len(picks) == budget:
+                break
+        if not moved:
+            break
+    return picks, scores, ran_out
+
 
 class TargetKNN(Selector):
     name = "target_knn"
     needs_target = True
 
-    def __init__(self, aggregate: str = "mean", seed: int = 0):
+    def __init__(self, aggregate: str = "round_robin", seed: int = 0):
         super().__init__(seed)
-        if aggregate not in ("mean", "max"):
-            raise SelectorError(f"target_knn aggregate must be 'mean' or 'max', got {aggregate!r}")
+        if aggregate not in AGGREGATES:
+            raise SelectorError(f"target_knn aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
         self.aggregate = aggregate
 
     def select(self, X, budget, target=None) -> Selection:
@@ -25,15 +74,37 @@ class TargetKNN(Selector):
         if T.shape[1] != X.shape[1]:
             raise SelectorError(f"target embeddings have {T.shape[1]} dimensions but the corpus has "
                                 f"{X.shape[1]}; embed both with the same model")
-        b = resolve_budget(budget, len(X))
-        if self.aggregate == "mean":
-            centre = T.mean(axis=0)
-            score = X @ (centre / max(np.linalg.norm(centre), 1e-12))
+        n = len(X)
+        b = resolve_budget(budget, n)
+        if self.aggregate == "round_robin":
+            picks, score = self._round_robin(X, T, b)
         else:
-            sims, _ = knn(T, 1, index="flat", queries=X)
-            score = sims[:, 0]
-        score = score.astype(np.float64)
-        picks = topk(score, b)
-        diag = {"n": len(X), "budget": b, "target_size": len(T), "aggregate": self.aggregate,
-                "mean_score_selected": float(score[picks].mean()), "mean_score_all": float(score.mean())}
-        return Selection(picks, score[picks], np.ones(b), diag)
+            if self.aggregate == "mean":
+                centre = T.mean(axis=0)
+                all_scores = X @ (centre / max(np.linalg.norm(centre), 1e-12))
+            else:
+                sims, _ = knn(T, 1, index="flat", queries=X)
+                all_scores = sims[:, 0]
+            all_scores = all_scores.astype(np.float64)
+            picks = topk(all_scores, b)
+            score = all_scores[picks]
+        picks = np.asarray(picks, dtype=np.int64)
+        diag = {"n": n, "budget": b, "target_size": len(T), "aggregate": self.aggregate,
+                "mean_score_selected": float(np.mean(score)) if len(score) else 0.0}
+        if self.aggregate != "round_robin":
+            diag["mean_score_all"] = float(all_scores.mean())
+        return Selection(picks, np.asarray(score, dtype=np.float64), np.ones(len(picks)), diag)
+
+    @staticmethod
+    def _round_robin(X: np.ndarray, T: np.ndarray, b: int):
+        """Each target example's nearest documents (exact search), deep enough for its share of the budget;
+        searched again twice as deep when overlaps between the examples' lists exhaust one."""
+        n = len(X)
+        depth = min(n, -(-b // len(T)) * 2 + 8)
+        while True:
+            sims, idx = knn(X, depth, index="flat", queries=T)
+            picks, score, ran_out = round_robin(sims, idx, b)
+            # an example whose list ran out lost turns: the order is only right when none did
+            if not ran_out or depth >= n:
+                return picks, np.asarray(score)
+            depth = min(n, depth * 2)

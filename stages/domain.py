@@ -8,15 +8,14 @@ wins); `from: url` applies `rules` to the URL; `from: fasttext` predicts with a 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
 from pydantic import ConfigDict, Field, model_validator
 
-from gristmill.pipeline.stage import FILE, BatchStage, StageConfig, StageError, set_drop
+from gristmill.pipeline.stage import FILE, BatchStage, StageConfig, set_drop
 
-LABEL = "__label__"
+from .fasttext_model import load_fasttext, predict
 
 
 class DomainConfig(StageConfig):
@@ -45,26 +44,17 @@ class DomainConfig(StageConfig):
         return self
 
 
-def load_fasttext(path: str):
-    """Load with whichever fastText build is installed (fasttext-predict and the full package share the name)."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise StageError(f"fastText model {p} does not exist; train one with `gristmill train-domain`")
-    import fasttext
-    if hasattr(fasttext, "FastText") and hasattr(fasttext.FastText, "eprint"):
-        fasttext.FastText.eprint = lambda *a, **k: None  # silence the load_model deprecation banner
-    return fasttext.load_model(str(p))
+def predict_labels(model, texts: list[str | None]) -> tuple[list[str | None], list[float]]:
+    """One batched fastText call: the best label (None when the model gives none) and its probability."""
+    # fastText reads one line per text: newlines would cut the document short
+    labels, probs = predict(model, [" ".join((t or "").split()) for t in texts], 1)
+    return [row[0] if row else None for row in labels], [p[0] if p else 0.0 for p in probs]
 
 
-def predict_labels(model, texts: list[str]) -> tuple[list[str], list[float]]:
-    # fastText reads one line per call: newlines would cut the document short
-    clean = [" ".join((t or "").split()) for t in texts]
-    labels, scores = [], []
-    for t in clean:
-        lab, prob = model.predict(t, k=1)
-        labels.append(lab[0][len(LABEL):] if lab else None)
-        scores.append(float(prob[0]) if len(prob) else 0.0)
-    return labels, scores
+def _load(path: str):
+    return load_fasttext(path, "domain model (train one with `gristmill train-domain`)")
+
+
 class Domain(BatchStage):
     name = "domain"
     Config = DomainConfig
@@ -77,11 +67,11 @@ class Domain(BatchStage):
 
     def preflight(self):
         if self.config.from_ == "fasttext":
-            load_fasttext(self.config.model)
+            _load(self.config.model)
 
     def setup(self):
         self._rules = [(re.compile(p), d) for p, d in self.config.rules.items()]
-        self._model = load_fasttext(self.config.model) if self.config.from_ == "fasttext" else None
+        self._model = _load(self.config.model) if self.config.from_ == "fasttext" else None
 
     def _by_rules(self, values: list) -> tuple[list, list]:
         if not self._rules:  # from source/column without rules: the value is the domain

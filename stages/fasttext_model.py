@@ -39,7 +39,7 @@ def one_line(text: str) -> str:
 
 def load_fasttext(path: str | Path, what: str = "model"):
     """Load a fastText model file; a missing or unreadable file is a StageError naming it."""
-    p = Path(path)
+    p = Path(path).expanduser()
     if not p.is_file():
         raise StageError(f"{what} file {p} does not exist (or is not a file); pass the path of a fastText "
                          f".bin/.ftz model")

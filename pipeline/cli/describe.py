@@ -19,9 +19,12 @@ def main(args) -> int:
         stage = cls(params)
         stage.check_columns(cols)
         new = [c for c in stage.produced_columns() if c not in cols]
+        rewritten = [c for c in stage.produced_columns() if c in cols]  # e.g. quality's C4 line removal
         cols += new
         shown = ", ".join(f"{k}={v}" for k, v in params.model_dump().items())
         print(f"  {i:02d}-{cls.name:<8} {shown}")
         if new:
             print(f"              adds {', '.join(new)}")
+        if rewritten:
+            print(f"              rewrites {', '.join(rewritten)}")
     return 0

@@ -1,14 +1,15 @@
 """`gristmill train-domain`: train a fastText domain classifier from labelled documents (jsonl or Parquet)."""
 from __future__ import annotations
 
-import gzip
+import argparse
 import json
 import random
 import sys
 import tempfile
 from pathlib import Path
 
-from gristmill.pipeline.stage import StageError
+from ...stages.fasttext_model import require_training_api
+from ..inputs.examples import read_labelled
 
 HELP = "train a fastText domain classifier for the `domain` stage (from: fasttext)"
 
@@ -18,8 +19,10 @@ def add_arguments(p):
     p.add_argument("-o", "--output", required=True, help="model file to write (.bin)")
     p.add_argument("--label-field", default="domain", help="field holding the domain (default: domain)")
     p.add_argument("--text-field", default="text")
-    p.add_argument("--valid-fraction", type=float, default=0.1, help="held out to report precision")
-    p.add_argument("--epoch", type=int, default=25)
+    p.add_argument("--holdout", type=float, default=0.1, help="fraction held out to report accuracy")
+    p.add_argument("--epochs", type=int, default=25)
+    p.add_argument("--valid-fraction", type=float, dest="holdout", action=Deprecated, help=argparse.SUPPRESS)
+    p.add_argument("--epoch", type=int, dest="epochs", action=Deprecated, help=argparse.SUPPRESS)
     p.add_argument("--lr", type=float, default=0.5)
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--word-ngrams", type=int, default=2)
@@ -28,28 +31,14 @@ def add_arguments(p):
     p.add_argument("--quiet", action="store_true")
 
 
-def read_labelled(paths: list[str], text_field: str, label_field: str) -> list[tuple[str, str]]:
-    rows = []
-    for path in paths:
-        p = Path(path)
-        if not p.exists():
-            raise StageError(f"train-domain: input {p} does not exist")
-        if p.suffix == ".parquet":
-            import pyarrow.parquet as pq
-            t = pq.read_table(p, columns=[text_field, label_field]).to_pylist()
-            items = enumerate(t, 1)
-        else:
-            opener = gzip.open if p.name.endswith(".gz") else open
-            with opener(p, "rt", encoding="utf-8") as fh:
-                items = list(enumerate((json.loads(line) for line in fh if line.strip()), 1))
-        for i, obj in items:
-            text, label = obj.get(text_field), obj.get(label_field)
-            if not isinstance(label, str) or not label.strip():
-                raise StageError(f"{p} row {i}: no {label_field!r}; every training row needs a domain label")
-            rows.append((" ".join(label.split()), text or ""))
-    if len({lab for lab, _ in rows}) < 2:
-        raise StageError("train-domain needs at least two different domains in the inputs")
-    return rows
+class Deprecated(argparse.Action):
+    """An old flag name kept for one release: sets the new option and says so on stderr."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        new = "--" + self.dest.replace("_", "-")
+        print(f"train-domain: {option_string} is deprecated and will be removed in the next release; "
+              f"use {new} (the same flag as train-quality)", file=sys.stderr)
+        setattr(namespace, self.dest, values)
 
 
 def _write(rows, path: Path, max_chars: int) -> None:
@@ -58,20 +47,17 @@ def _write(rows, path: Path, max_chars: int) -> None:
             fh.write(f"__label__{label.replace(' ', '_')} {' '.join(text[:max_chars].split())}\n")
 
 
-def train_domain_classifier(rows: list[tuple[str, str]], output: Path, *, valid_fraction=0.1, epoch=25,
+def train_domain_classifier(rows: list[tuple[str, str]], output: Path, *, holdout=0.1, epochs=25,
                             lr=0.5, dim=64, word_ngrams=2, max_chars=4000, seed=0) -> dict:
-    import fasttext
-    if not hasattr(fasttext, "train_supervised"):
-        raise StageError("the installed `fasttext` module can only predict (fasttext-predict); "
-                         "`pip install fasttext-numpy2-wheel` to train")
+    fasttext = require_training_api()
     rows = list(rows)
     random.Random(seed).shuffle(rows)
-    n_valid = int(len(rows) * valid_fraction)
+    n_valid = int(len(rows) * holdout)
     valid, train = rows[:n_valid], rows[n_valid:]
     with tempfile.TemporaryDirectory() as tmp:
         train_file, valid_file = Path(tmp) / "train.txt", Path(tmp) / "valid.txt"
         _write(train, train_file, max_chars)
-        model = fasttext.train_supervised(str(train_file), epoch=epoch, lr=lr, dim=dim, wordNgrams=word_ngrams,
+        model = fasttext.train_supervised(str(train_file), epoch=epochs, lr=lr, dim=dim, wordNgrams=word_ngrams,
                                           minCount=1, verbose=0, seed=seed, thread=1)
         metrics = {"train_docs": len(train), "valid_docs": len(valid)}
         if valid:
@@ -86,8 +72,8 @@ def train_domain_classifier(rows: list[tuple[str, str]], output: Path, *, valid_
 
 def main(args) -> int:
     rows = read_labelled(args.inputs, args.text_field, args.label_field)
-    metrics = train_domain_classifier(rows, Path(args.output), valid_fraction=args.valid_fraction,
-                                      epoch=args.epoch, lr=args.lr, dim=args.dim, word_ngrams=args.word_ngrams,
+    metrics = train_domain_classifier(rows, Path(args.output), holdout=args.holdout,
+                                      epochs=args.epochs, lr=args.lr, dim=args.dim, word_ngrams=args.word_ngrams,
                                       max_chars=args.max_chars, seed=args.seed)
     if not args.quiet:
         print(json.dumps({"model": args.output, **metrics}, indent=2), file=sys.stderr)

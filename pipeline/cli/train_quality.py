@@ -1,8 +1,6 @@
 """gristmill train-quality: train a fastText quality classifier from positive and negative documents."""
 from __future__ import annotations
 
-import gzip
-import json
 import random
 import tempfile
 from pathlib import Path
@@ -11,13 +9,16 @@ from gristmill.pipeline.stage import StageError
 
 from ...stages.fasttext_model import require_training_api
 from ...stages.quality.classifier import NEGATIVE, POSITIVE, prepare, scores
+from ..inputs.examples import read_texts
 
 HELP = "train a fastText quality classifier (positive vs negative documents) for the quality stage"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--positive", required=True, nargs="+", help="jsonl(.gz) or .txt files of good documents")
-    p.add_argument("--negative", required=True, nargs="+", help="jsonl(.gz) or .txt files of bad documents")
+    p.add_argument("--positive", required=True, nargs="+",
+                   help="jsonl(.gz), Parquet or .txt (one per line) files of good documents")
+    p.add_argument("--negative", required=True, nargs="+",
+                   help="jsonl(.gz), Parquet or .txt (one per line) files of bad documents")
     p.add_argument("-o", "--output", required=True, help="where to write the model (.bin)")
     p.add_argument("--text-field", default="text", help="jsonl field holding the text")
     p.add_argument("--holdout", type=float, default=0.1, help="fraction held out for precision/recall")
@@ -27,28 +28,6 @@ def add_arguments(p) -> None:
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--max-chars", type=int, default=20_000, help="characters of each document used")
     p.add_argument("--seed", type=int, default=0)
-
-
-def read_texts(path: str, field: str = "text") -> list[str]:
-    """Documents from .jsonl/.jsonl.gz (one object per line) or .txt (one document per line)."""
-    p = Path(path)
-    if not p.is_file():
-        raise StageError(f"{p} does not exist")
-    opener = gzip.open if p.suffix == ".gz" else open
-    out = []
-    with opener(p, "rt", encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            if ".jsonl" not in p.name and ".json" not in p.name:
-                out.append(line)
-                continue
-            try:
-                out.append(json.loads(line)[field] or "")
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise StageError(f"{p}:{n}: not a JSON object with a '{field}' field ({e}); "
-                                 f"use --text-field to name the text field") from None
-    return out
 
 
 def split(docs: list[tuple[str, str]], holdout: float, seed: int):

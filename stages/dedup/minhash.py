@@ -1,6 +1,10 @@
 """dedup_minhash: near-duplicate removal with MinHash-LSH, every step inside Spark.
 
-1. signatures: mapInArrow over Arrow batches (stages/minhash.py), written to <stage>/signatures/
+Each numbered step is one method of DedupMinhash (`_signatures`, `_candidates`, `_verify`,
+`_components`, `tag`).
+
+1. signatures: mapInArrow over Arrow batches (signatures.py: word or character shingles by script),
+   written to <stage>/signatures/
 2. candidates: one row per (band, bucket, doc); a group-by finds buckets with two or more docs.
    Buckets up to `max_bucket_pairs` docs give all their pairs; larger ones connect each member to the
    bucket's smallest id, so 10k identical docs make 10k edges, not 50M pairs.
@@ -9,14 +13,14 @@
    candidate and compares them (vectorized NumPy over Arrow batches); `verify: signature` uses the
    share of equal signature positions, cheaper but about +-0.04 noisy at 112 permutations, so it drops
    many true pairs just above the threshold and keeps some just below.
-4. clusters: connected components (stages/components.py) -> <stage>/clusters/ with one row per doc
+4. clusters: connected components (components.py) -> <stage>/clusters/ with one row per doc
    that has a near duplicate.
 5. tag: the representative of each cluster (by `keep`) stays; the others get drop_reason `dup:near`
    and `duplicate_of` = the representative's id.
 
 `minhash_cluster` is the smallest id in the doc's cluster, and null for a doc with no near
-duplicate. Short and empty documents follow the rule in stages/minhash.py: fewer than `ngram` words
-make a single shingle; no words at all means no signature, so the doc is always kept here.
+duplicate. Short and empty documents follow the rule in signatures.py: fewer than `ngram` tokens
+make a single shingle; no tokens at all means no signature, so the doc is always kept here.
 """
 from __future__ import annotations
 
@@ -36,6 +40,11 @@ class DedupMinhashConfig(StageConfig):
     num_perm: int = Field(112, ge=2, description="MinHash permutations; must equal bands x rows")
     bands: int = Field(14, ge=1, description="LSH bands (rows per band = num_perm / bands)")
     ngram: int = Field(5, ge=1, le=64, description="words per shingle")
+    shingles: Literal["auto", "words", "chars"] = Field(
+        "auto", description="auto: character n-grams for documents mostly in scripts without word spaces "
+                            "(Chinese, Japanese, Thai, Lao, Khmer, Myanmar), word n-grams otherwise; "
+                            "words or chars force one tokenization")
+    char_ngram: int = Field(5, ge=1, le=64, description="characters per shingle for character shingles")
     seed: int = Field(42, description="permutation seed; keep it fixed so reruns and workers agree")
     threshold: float | None = Field(
         0.8, gt=0, le=1,
@@ -86,7 +95,8 @@ def _signature_batches(cfg: DedupMinhashConfig, with_scope: bool, batches):
         n = batch.num_rows
         if not n:
             continue
-        hashes, doc = minhash.shingle_hashes_batch(batch.column("text").to_pylist(), cfg.ngram)
+        hashes, doc = minhash.shingle_hashes_batch(batch.column("text").to_pylist(), cfg.ngram,
+                                                   cfg.shingles, cfg.char_ngram)
         if device == "cpu":
             sig = minhash.signatures(hashes, doc, n, a, b)
         else:
@@ -111,13 +121,14 @@ def _signature_batches(cfg: DedupMinhashConfig, with_scope: bool, batches):
         yield pa.RecordBatch.from_pydict(cols)
 
 
-def _shingle_sets(ngram: int, batches):
+def _shingle_sets(cfg: DedupMinhashConfig, batches):
     """mapInArrow body: (id, text) -> (id, distinct shingle hashes) for exact Jaccard."""
     for batch in batches:
         n = batch.num_rows
         if not n:
             continue
-        hashes, doc = minhash.shingle_hashes_batch(batch.column("text").to_pylist(), ngram)
+        hashes, doc = minhash.shingle_hashes_batch(batch.column("text").to_pylist(), cfg.ngram,
+                                                   cfg.shingles, cfg.char_ngram)
         # one sort of (doc, hash) keys and a drop of repeats leaves each document's set, in order
         keys = np.unique((doc.astype(np.uint64) << np.uint64(32)) | hashes)
         doc = (keys >> np.uint64(32)).astype(np.int64)
@@ -148,6 +159,8 @@ def _pair_jaccard(batches):
         union = sizes[0] + sizes[1] - inter
         jac = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
         yield pa.RecordBatch.from_pydict({"u": batch.column("u"), "v": batch.column("v"), "jaccard": jac})
+
+
 class DedupMinhash(FitStage):
     name = "dedup_minhash"
     Config = DedupMinhashConfig
@@ -166,23 +179,37 @@ class DedupMinhash(FitStage):
         return tuple(cols)
 
     def fit(self, df) -> None:
+        sigs = self._signatures(df)
+        shared, candidates = self._candidates(sigs)
+        edges = self._verify(df, sigs, candidates)
+        clusters, rounds = self._components(df, edges)
+        self._stats = self._summary(df, sigs, shared, candidates, edges, clusters, rounds)
+
+    def _scope_cols(self) -> list[str]:
+        return ["_scope"] if self.config.scope == "per_source" else []
+
+    def _signatures(self, df):
+        """Step 1: one MinHash signature and its LSH band keys per document with shingles."""
         from pyspark.sql import functions as F
-        from pyspark.sql import Window
-
-        from .components import connected_components
-
         cfg = self.config
         per_source = cfg.scope == "per_source"
         src = df.select("id", "text", *([F.coalesce(F.col("source"), F.lit("")).alias("_scope")] if per_source else []))
         schema = ("id string, " + ("_scope string, " if per_source else "")
                   + "sig array<int>, buckets array<bigint>")
-        sigs = self.save_artifact(src.mapInArrow(lambda it: _signature_batches(cfg, per_source, it), schema),
+        return self.save_artifact(src.mapInArrow(lambda it: _signature_batches(cfg, per_source, it), schema),
                                   "signatures")
 
-        keys = (["_scope"] if per_source else []) + ["band", "bucket"]
+    def _bucket_keys(self) -> list[str]:
+        return self._scope_cols() + ["band", "bucket"]
+
+    def _candidates(self, sigs):
+        """Step 2: documents sharing a band bucket become candidate edges (pairs, or stars for big buckets)."""
+        from pyspark.sql import functions as F
+        from pyspark.sql import Window
+        cfg = self.config
+        keys = self._bucket_keys()
         bucket = Window.partitionBy(*keys)
-        shared = (sigs.select("id", *(["_scope"] if per_source else []),
-                              F.posexplode("buckets").alias("band", "bucket"))
+        shared = (sigs.select("id", *self._scope_cols(), F.posexplode("buckets").alias("band", "bucket"))
                       .withColumn("k", F.count("*").over(bucket))
                       .where(F.col("k") >= 2)
                       .withColumn("head", F.min("id").over(bucket)))
@@ -196,20 +223,33 @@ class DedupMinhash(FitStage):
                        .select("e.u", "e.v"))
         stars = (shared.where((F.col("k") > cfg.max_bucket_pairs) & (F.col("id") != F.col("head")))
                        .select(F.col("id").alias("u"), F.col("head").alias("v")))
-        candidates = edges = self.save_artifact(pairs.unionByName(stars).distinct(), "candidates")
+        return shared, self.save_artifact(pairs.unionByName(stars).distinct(), "candidates")
 
-        if cfg.threshold is not None and cfg.verify == "exact":
-            edges = self._verify_exact(df, edges)
-        elif cfg.threshold is not None:
+    def _verify(self, df, sigs, candidates):
+        """Step 3: keep the candidate edges whose Jaccard reaches `threshold` (all of them without one)."""
+        from pyspark.sql import functions as F
+        cfg = self.config
+        if cfg.threshold is None:
+            return candidates
+        if cfg.verify == "exact":
+            edges = self._verify_exact(df, candidates)
+        else:
             s = sigs.select("id", "sig")
             same = F.expr("aggregate(zip_with(su, sv, (x, y) -> if(x = y, 1, 0)), 0, (acc, z) -> acc + z)")
-            edges = (edges.join(s.select(F.col("id").alias("u"), F.col("sig").alias("su")), "u")
-                          .join(s.select(F.col("id").alias("v"), F.col("sig").alias("sv")), "v")
-                          .where(same >= F.lit(cfg.threshold * cfg.num_perm))
-                          .select("u", "v"))
-        if cfg.threshold is not None:
-            edges = self.save_artifact(edges, "verified")
+            edges = (candidates.join(s.select(F.col("id").alias("u"), F.col("sig").alias("su")), "u")
+                               .join(s.select(F.col("id").alias("v"), F.col("sig").alias("sv")), "v")
+                               .where(same >= F.lit(cfg.threshold * cfg.num_perm))
+                               .select("u", "v"))
+        return self.save_artifact(edges, "verified")
 
+    def _components(self, df, edges):
+        """Step 4: connected components of the edges are the clusters; each cluster's representative
+        (by `keep`) stays and the others point at it in `duplicate_of`. Returns (clusters, rounds)."""
+        from pyspark.sql import functions as F
+        from pyspark.sql import Window
+
+        from .components import connected_components
+        cfg = self.config
         comps, rounds = connected_components(edges)
         info = [F.col("id"), F.length(F.coalesce(F.col("text"), F.lit(""))).alias("_len")]
         if cfg.keep == "quality_score":
@@ -221,23 +261,30 @@ class DedupMinhash(FitStage):
         members = comps.withColumnRenamed("node", "id")
         if cfg.keep != "first_id":  # only these rules need the text length or the score
             members = members.join(df.select(*info), "id")
-        clusters = self.save_artifact(
+        return self.save_artifact(
             members.withColumn("_keep", F.first("id").over(w))
                    .select("id", F.col("component").alias("minhash_cluster"),
                            F.when(F.col("id") != F.col("_keep"), F.col("_keep")).alias("duplicate_of")),
-            "clusters")
-        bucket_stats = (shared.groupBy(*keys).agg(F.first("k").alias("k"))
+            "clusters"), rounds
+
+    def _summary(self, df, sigs, shared, candidates, edges, clusters, rounds) -> dict:
+        from pyspark.sql import functions as F
+        cfg = self.config
+        bucket_stats = (shared.groupBy(*self._bucket_keys()).agg(F.first("k").alias("k"))
                               .agg(F.count("*").alias("b"), F.sum(F.col("k") * (F.col("k") - 1) / 2).alias("p"))
                               .first())
         cl = clusters.agg(F.count("*").alias("n"), F.countDistinct("minhash_cluster").alias("c"),
                           F.count("duplicate_of").alias("d")).first()
         n_signed = sigs.count()
-        n_in = self.ctx.extra.get("input_rows")
-        self._stats = {
+        n_in = self.ctx.extra.get("input_rows") if self.ctx else None
+        if n_in is None:
+            n_in = df.count()  # the runner passes it; a direct call counts (no document leaves Spark)
+        return {
             "scope": cfg.scope, "num_perm": cfg.num_perm, "bands": cfg.bands, "ngram": cfg.ngram,
+            "shingles": cfg.shingles, "char_ngram": cfg.char_ngram,
             "threshold": cfg.threshold, "keep": cfg.keep,
             "docs_signed": n_signed,
-            "docs_without_shingles": (n_in - n_signed) if n_in is not None else None,
+            "docs_without_shingles": n_in - n_signed,
             "shared_buckets": int(bucket_stats["b"] or 0),
             "candidate_pairs": int(bucket_stats["p"] or 0),
             "candidate_edges": candidates.count(),
@@ -260,7 +307,7 @@ class DedupMinhash(FitStage):
                                    .unionByName(edges.select(F.col("v").alias("id"))).distinct(), "candidate_docs")
         docs = df.select("id", "text").join(F.broadcast(nodes) if self._small("candidate_docs") else nodes,
                                             "id", "left_semi")
-        shingles = self.save_artifact(docs.mapInArrow(lambda it: _shingle_sets(cfg.ngram, it),
+        shingles = self.save_artifact(docs.mapInArrow(lambda it: _shingle_sets(cfg, it),
                                                       "id string, sh array<int>"), "candidate_shingles")
         pairs = (edges.join(shingles.select(F.col("id").alias("u"), F.col("sh").alias("su")), "u")
                       .join(shingles.select(F.col("id").alias("v"), F.col("sh").alias("sv")), "v"))
@@ -270,6 +317,7 @@ class DedupMinhash(FitStage):
                      .select("u", "v"))
 
     def tag(self, df):
+        """Step 5: join the clusters back; a document with a `duplicate_of` is dropped as `dup:near`."""
         from pyspark.sql import functions as F
         base = df.drop(*[c for c in ("minhash_cluster", "duplicate_of", DROP_REASON) if c in df.columns])
         out = self.join_artifact(base, "clusters")

@@ -1,13 +1,22 @@
-"""MinHash maths as pure functions over NumPy arrays: shingles, signatures, LSH bands.
+r"""MinHash maths as pure functions over NumPy arrays: shingles, signatures, LSH bands.
 
-Shingles are word n-grams of normalized text (lower-cased, words = runs of letters/digits, so
-punctuation and whitespace differences do not matter). Each word is hashed once with xxh3-64;
-n-gram hashes are combined from the word hashes with vectorized arithmetic, so the per-shingle
-work never touches Python objects.
+Shingles (Broder 1997, "On the resemblance and containment of documents") are n-grams of tokens of
+normalized text (lower-cased; punctuation and whitespace differences do not matter). The token depends on
+the script, chosen per document (`mode="auto"`):
 
-Rule for short documents: a document with fewer than `n` words (but at least one) becomes one
-shingle made of all its words, so two identical short documents still match. A document with no
-words has no shingles and no signature; it never joins a cluster.
+- words (runs of letters/digits) for scripts that separate words with spaces: `n` words per shingle;
+- characters for scripts without word spaces (Han, kana, Thai, Lao, Khmer, Myanmar, Tibetan: half or more
+  of the document's word characters, see `stages/scripts.py`): `char_n` characters per shingle, spaces
+  and punctuation removed. With `\w+` a Chinese clause is one "word", so a one-character edit changed
+  every shingle; with character 5-grams it changes five.
+
+`mode="words"` or `"chars"` forces one tokenization for every document. Each word is hashed once with
+xxh3-64, each character from its code point; n-gram hashes are combined from the token hashes with
+vectorized arithmetic, so the per-shingle work never touches Python objects.
+
+Rule for short documents: a document with fewer than `n` tokens (but at least one) becomes one
+shingle made of all its tokens, so two identical short documents still match. A document with no
+tokens has no shingles and no signature; it never joins a cluster.
 
 Permutations are multiply-add-shift hashes of the 32-bit shingle hash x (Dietzfelbinger 1996):
 h(x) = ((a*x + b) mod 2**64) >> 32 with random 64-bit a and b, a strongly universal family from 32 to
@@ -21,13 +30,18 @@ import re
 import numpy as np
 import xxhash
 
+from ..scripts import code_points, in_no_space_blocks, word_chars
+
 EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a document without shingles (callers mask those rows)
 _SHIFT = np.uint64(32)
 _WORD = re.compile(r"\w+")
 _M64 = (1 << 64) - 1
 # odd multipliers per n-gram position, so "a b" and "b a" hash differently
 _POS = np.array([(0x9E3779B97F4A7C15 * (2 * k + 1)) & _M64 for k in range(64)], dtype=np.uint64)
+_CHAR_SALT = np.uint64(0x5851F42D4C957F2D)  # keeps a character's hash apart from a word's
 CHUNK = 8192  # shingles per (num_perm x chunk) matrix: ~7 MB of uint64 at 112 permutations
+CHAR_SHARE = 0.5  # documents with at least this share of no-space-script characters get character shingles
+MODES = ("auto", "words", "chars")
 
 
 def words(text: str | None) -> list[str]:
@@ -40,6 +54,22 @@ def words(text: str | None) -> list[str]:
     return _WORD.findall(text.lower()) if text else []
 
 
+def uses_chars(text: str | None, mode: str = "auto") -> bool:
+    """Whether a document is shingled by characters.
+
+    >>> uses_chars("人人生而自由,在尊严和权利上一律平等。"), uses_chars("All human beings are born free.")
+    (True, False)
+    """
+    if mode not in MODES:
+        raise ValueError(f"shingles must be one of {MODES}, got {mode!r}")
+    if not text or mode == "words":
+        return False
+    if mode == "chars":
+        return True
+    cps = code_points(word_chars(text))
+    return bool(len(cps)) and float(in_no_space_blocks(cps).mean()) >= CHAR_SHARE
+
+
 def _mix64(h: np.ndarray) -> np.ndarray:
     """splitmix64 finalizer: spreads bits so the low 32 bits are as good as the high ones."""
     with np.errstate(over="ignore"):
@@ -50,7 +80,15 @@ def _mix64(h: np.ndarray) -> np.ndarray:
         return h ^ (h >> np.uint64(31))
 
 
-def shingle_hashes_batch(texts: list[str | None], n: int = 5) -> tuple[np.ndarray, np.ndarray]:
+def _token_hashes(text: str | None, chars: bool) -> np.ndarray:
+    if chars:
+        return _mix64(code_points(word_chars(text.lower())).astype(np.uint64) ^ _CHAR_SALT)
+    ws = words(text)
+    return np.fromiter((xxhash.xxh3_64_intdigest(w) for w in ws), dtype=np.uint64, count=len(ws))
+
+
+def shingle_hashes_batch(texts: list[str | None], n: int = 5, mode: str = "auto",
+                         char_n: int = 5) -> tuple[np.ndarray, np.ndarray]:
     """32-bit shingle hashes of many documents, concatenated, and the document index of each.
 
     >>> h, doc = shingle_hashes_batch(["a b c d e f", "", "short doc"], n=5)
@@ -58,37 +96,43 @@ def shingle_hashes_batch(texts: list[str | None], n: int = 5) -> tuple[np.ndarra
     (3, [0, 0, 2])
     >>> bool(h.max() < 2**32)
     True
+    >>> shingle_hashes_batch(["人人生而自由"], n=5)[1].tolist()  # 6 characters: two 5-grams
+    [0, 0]
     """
-    if not 1 <= n <= len(_POS):
-        raise ValueError(f"ngram must be between 1 and {len(_POS)}, got {n}")
-    toks = [words(t) for t in texts]
+    for name, v in (("ngram", n), ("char_ngram", char_n)):
+        if not 1 <= v <= len(_POS):
+            raise ValueError(f"{name} must be between 1 and {len(_POS)}, got {v}")
+    by_chars = [uses_chars(t, mode) for t in texts]
+    toks = [_token_hashes(t, c) for t, c in zip(texts, by_chars)]
+    ns = np.where(np.array(by_chars, dtype=bool), char_n, n).astype(np.int64)
     lens = np.fromiter((len(w) for w in toks), dtype=np.int64, count=len(toks))
-    total = int(lens.sum())
-    flat = np.fromiter((xxhash.xxh3_64_intdigest(w) for ws in toks for w in ws), dtype=np.uint64, count=total)
+    flat = np.concatenate(toks) if toks else np.zeros(0, dtype=np.uint64)
     offs = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
-    # zero padding at the end lets short documents reuse the same window sum (their tail words are 0)
-    padded = np.concatenate([flat, np.zeros(n, dtype=np.uint64)])
-    counts = np.where(lens >= n, lens - n + 1, np.where(lens > 0, 1, 0))
+    width = int(ns.max()) if len(ns) else n
+    # zero padding at the end lets short documents reuse the same window sum (their tail tokens are 0)
+    padded = np.concatenate([flat.astype(np.uint64), np.zeros(width, dtype=np.uint64)])
+    counts = np.where(lens >= ns, lens - ns + 1, np.where(lens > 0, 1, 0))
     doc = np.repeat(np.arange(len(texts), dtype=np.int64), counts)
     starts = np.repeat(offs, counts) + (np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts))
     acc = np.zeros(len(starts), dtype=np.uint64)
-    short = lens[doc] < n
+    span = np.minimum(lens, ns)[doc]  # tokens in each shingle
     with np.errstate(over="ignore"):
-        for k in range(n):
+        for k in range(width):
             w = padded[starts + k]
-            if short.any():  # a short document's window runs into the next document: mask it
-                w = np.where(short & (k >= lens[doc]), np.uint64(0), w)
+            cut = k >= span  # past a short document's end, or past a word document's n < width
+            if cut.any():
+                w = np.where(cut, np.uint64(0), w)
             acc += w * _POS[k]
     return _mix64(acc) & np.uint64(0xFFFFFFFF), doc
 
 
-def shingle_set(text: str | None, n: int = 5) -> set[int]:
+def shingle_set(text: str | None, n: int = 5, mode: str = "auto", char_n: int = 5) -> set[int]:
     """Distinct shingle hashes of one document (for exact Jaccard in tests and benchmarks).
 
     >>> len(shingle_set("the cat sat on the mat today", 5))
     3
     """
-    return set(shingle_hashes_batch([text], n)[0].tolist())
+    return set(shingle_hashes_batch([text], n, mode, char_n)[0].tolist())
 
 
 def jaccard(a: set, b: set) -> float:

@@ -93,6 +93,22 @@ def vote(pieces: list[str], labels: list[str], probs: list[float]) -> tuple[str,
     return best, mass[best] / total
 
 
+def vote_top_k(pieces: list[str], labels: list[list[str]], probs: list[list[float]], k: int) -> dict[str, float]:
+    """The k labels with the most length-weighted probability over every chunk's top-k predictions, each
+    as its share of the document's characters (so the shares sum to at most 1), best first.
+
+    >>> vote_top_k(["aaaa", "bb"], [["en", "de"], ["de", "en"]], [[0.9, 0.1], [0.8, 0.2]], 2)
+    {'en': 0.6666666666666666, 'de': 0.3333333333333333}
+    """
+    mass: dict[str, float] = {}
+    total = sum(map(len, pieces)) or 1
+    for piece, labs, ps in zip(pieces, labels, probs):
+        for lab, p in zip(labs, ps):
+            mass[lab] = mass.get(lab, 0.0) + len(piece) * p
+    ranked = sorted(mass.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+    return {lab: m / total for lab, m in ranked}
+
+
 class LangIdentifier:
     """The per-document logic, usable without Spark (the accuracy eval calls it directly)."""
 
@@ -127,9 +143,10 @@ class LangIdentifier:
             i, end = owners[start], start
             while end < len(owners) and owners[end] == i:
                 end += 1
+            # the label comes from the chunks' first choices, whatever top_k is
             langs[i], scores[i] = vote(pieces[start:end], [lab[0] for lab in labels[start:end]],
                                        [p[0] for p in probs[start:end]])
-            topk[i] = {langs[i]: scores[i]}
+            topk[i] = vote_top_k(pieces[start:end], labels[start:end], probs[start:end], k)
             start = end
         return langs, scores, topk
 

@@ -3,7 +3,7 @@
 Each rule set takes a `Doc` and its thresholds and returns (signals, failing rule or None). Signals are
 all computed (they become columns); the first failing check in the published order names the reason.
 Thresholds default to the papers' values (Gopher: Rae et al. 2021, Table A1 and section A.1.1; C4:
-Raffel et al. 2020 plus the TFDS c4_utils line rules; FineWeb: Penedo et al. 2024).
+Raffel et al. 2020, in `c4.py`, which also removes lines; FineWeb: Penedo et al. 2024).
 """
 from __future__ import annotations
 
@@ -13,24 +13,19 @@ from functools import cached_property
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-# Scripts written without spaces between words: each character counts as a word, so word counts and
-# n-gram statistics stay meaningful instead of one "word" per line.
-_NO_SPACE = ("\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u0f00-\u0fff"  # Thai, Lao, Myanmar, Khmer, Tibetan
-             "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f")  # kana, Han
-# [^\W...] is "a word character that is not of a no-space script", without a lookahead per character
-_WORDS = re.compile(rf"[{_NO_SPACE}]|[^\W{_NO_SPACE}]+(?:['’.][^\W{_NO_SPACE}]+)*|[^\w\s]+")
+from ..scripts import NO_SPACE
+
+# In scripts written without spaces each character counts as a word, so word counts and n-gram
+# statistics stay meaningful instead of one "word" per line. [^\W...] is "a word character that is not
+# of a no-space script", without a lookahead per character.
+_WORDS = re.compile(rf"[{NO_SPACE}]|[^\W{NO_SPACE}]+(?:['’.][^\W{NO_SPACE}]+)*|[^\w\s]+")
 _LETTER = re.compile(r"[^\W\d_]")
 _PARAGRAPHS = re.compile(r"\n{2,}")
 _LINES = re.compile(r"\n+")
-_SENTENCE_END = re.compile(r"[.!?。！？։؟।॥።][\"'”’»)\]]*(?=\s|$)")
-_CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
 # Sentence-final marks across scripts (Latin, CJK full-width, Arabic, Devanagari, Ethiopic, Armenian, ...).
 TERMINAL_PUNCTUATION = tuple(".!?。！？｡؟۔।॥።፧፨։჻။᙮᠃᠉‼‽⁇⁈⁉")
 BULLETS = ("•", "-")
 ELLIPSES = ("...", "…")
-POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies",
-                  "use cookies")
-C4_LINE_END = (".", "?", "!", '"', "'")
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 
 
@@ -140,8 +135,9 @@ def gopher_quality(doc: Doc, cfg: GopherQualityConfig) -> tuple[dict, str | None
         "gopher_ellipsis_ratio": (doc.text.count("...") + doc.text.count("…")) / n_words,
         "gopher_bullet_lines_ratio": sum(ln.lstrip().startswith(BULLETS) for ln in lines) / len(lines),
         "gopher_ellipsis_lines_ratio": sum(ln.rstrip().endswith(ELLIPSES) for ln in lines) / len(lines),
-        "gopher_alpha_words_ratio": v.total([w.isalpha() or _LETTER.search(w) is not None for w in v.words])
-        / n_words,
+        # Gopher: "80% of words contain an alphabetic character"; punctuation tokens are not words
+        "gopher_alpha_words_ratio": v.total([_LETTER.search(w) is not None for w in v.words])
+        / max(n_content, 1),
         "gopher_stop_words": float(len(set(cfg.stop_words).intersection(v.words))),
     }
     checks = [
@@ -317,62 +313,6 @@ def gopher_repetition(doc: Doc, cfg: GopherRepetitionConfig) -> tuple[dict, str 
     return s, next((f"gopher:{name}" for name, limit, v in checks if limit is not None and v > limit), None)
 
 
-# -- C4 ----------------------------------------------------------------------------------------------
-class C4Config(Thresholds):
-    min_sentences: int | None = Field(5, ge=0, description="in the lines C4 keeps")
-    min_words_per_line: int | None = Field(3, ge=0)
-    max_word_length: int | None = Field(1000, ge=1, description="lines with a longer word are dropped")
-    require_terminal_punct: bool = True
-    remove_citations: bool = True
-    lorem_ipsum: bool = True
-    javascript: bool = True
-    curly_bracket: bool = True
-    policy: bool = True
-
-
-def count_sentences(line: str) -> int:
-    """Sentence ends (., !, ? and their CJK/Arabic/Indic forms before a space or the end); at least 1."""
-    return max(len(_SENTENCE_END.findall(line)), 1)
-
-
-def c4_lines(doc: Doc, cfg: C4Config) -> tuple[list[str], str | None]:
-    """The lines C4 keeps, or a whole-document reason (lorem ipsum, curly bracket)."""
-    kept = []
-    for line in doc.lines:
-        line = line.strip()
-        words = line.split()
-        # a word longer than the limit needs a line longer than it: most lines skip the scan
-        if (cfg.max_word_length is not None and len(line) > cfg.max_word_length
-                and any(len(w) > cfg.max_word_length for w in words)):
-            continue
-        if cfg.remove_citations:
-            line = _CITATION.sub("", line)
-        if cfg.require_terminal_punct and (not line.endswith(C4_LINE_END) or line.endswith("...")):
-            continue
-        if cfg.min_words_per_line is not None and len(words) < cfg.min_words_per_line:
-            continue
-        lower = line.lower()
-        if cfg.lorem_ipsum and "lorem ipsum" in lower:
-            return kept, "c4:lorem_ipsum"
-        if cfg.javascript and "javascript" in lower:
-            continue
-        if cfg.curly_bracket and "{" in line:
-            return kept, "c4:curly_bracket"
-        if cfg.policy and any(p in lower for p in POLICY_PHRASES):
-            continue
-        kept.append(line)
-    return kept, None
-
-
-def c4(doc: Doc, cfg: C4Config) -> tuple[dict, str | None]:
-    kept, reason = c4_lines(doc, cfg)
-    sentences = sum(count_sentences(line) for line in kept)
-    s = {"c4_kept_lines": float(len(kept)), "c4_sentences": float(sentences)}
-    if reason is None and cfg.min_sentences is not None and sentences < cfg.min_sentences:
-        reason = "c4:too_few_sentences"
-    return s, reason
-
-
 # -- FineWeb -----------------------------------------------------------------------------------------
 class FineWebConfig(Thresholds):
     min_line_punct_ratio: float | None = Field(0.12, ge=0, le=1, description="lines ending in punctuation")
@@ -409,6 +349,5 @@ def fineweb(doc: Doc, cfg: FineWebConfig) -> tuple[dict, str | None]:
 RULE_SETS = {
     "gopher_repetition": (gopher_repetition, GopherRepetitionConfig),
     "gopher_quality": (gopher_quality, GopherQualityConfig),
-    "c4": (c4, C4Config),
     "fineweb": (fineweb, FineWebConfig),
 }

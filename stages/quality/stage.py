@@ -1,8 +1,13 @@
 """quality: heuristic rule sets (Gopher, C4, FineWeb) and an optional fastText quality classifier.
 
 Every signal of every enabled rule set becomes a float column; `drop_reason` names the first failing
-rule (`gopher:mean_word_length`) in the order of `rules`. Importing this module also registers
-`url_filter` (the registry maps both names here).
+rule (`gopher:mean_word_length`) in the order of `rules`.
+
+C4 removes lines (as published, `c4.remove_lines`, on by default): this stage then REWRITES `text` of the
+documents it keeps to the lines C4 keeps, declares `text` among its output columns, and records every
+removed line with its reason in `c4_removed_lines` (JSON, null when nothing was removed) so
+`gristmill inspect show` displays what went. Rule sets after `c4` in `rules` see the cleaned text, as in
+a pipeline of filters; rejected documents keep their original text.
 """
 from __future__ import annotations
 
@@ -16,8 +21,8 @@ from gristmill.pipeline.stage import DROP_REASON, BatchStage, StageConfig
 from ..langid.stage import merge_columns
 from ..fasttext_model import load_fasttext
 from .classifier import ClassifierConfig, scores
-from .rules import (RULE_SETS, C4Config, Doc, FineWebConfig, GopherQualityConfig,
-                            GopherRepetitionConfig)
+from .c4 import C4Config, c4_signals, clean
+from .rules import RULE_SETS, Doc, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig
 
 RuleName = Literal["gopher", "gopher_repetition", "gopher_quality", "c4", "fineweb"]
 EMPTY = "quality:empty"
@@ -50,31 +55,63 @@ class QualityScorer:
 
     def __init__(self, config: QualityConfig):
         self.config = config
-        self.sets = [(RULE_SETS[r][0], getattr(config, r)) for r in config.rules]
+        self.sets = [(r, getattr(config, r)) for r in config.rules]
+        self.rewrites = "c4" in config.rules and config.c4.remove_lines
+
+    def _run(self, name: str, doc: Doc, cfg):
+        """(signals, reason, cleaned C4 result or None) of one rule set."""
+        if name == "c4":
+            result = clean(doc, cfg)
+            return c4_signals(result), result.reason, result
+        signals, reason = RULE_SETS[name][0](doc, cfg)
+        return signals, reason, None
 
     def signal_names(self) -> list[str]:
         # Running each rule on an empty document lists its signals exactly as it will emit them.
-        return [k for fn, cfg in self.sets for k in fn(Doc(""), cfg)[0]]
+        return [k for name, cfg in self.sets for k in self._run(name, Doc(""), cfg)[0]]
 
     def score(self, texts: list[str | None]) -> tuple[dict[str, list[float]], list[str | None]]:
+        columns, reasons, _ = self.score_and_clean(texts)
+        return columns, reasons
+
+    def score_and_clean(self, texts: list[str | None]):
+        """(signals, reasons, C4 edits): edits are None unless C4 removes lines, else per document
+        (new text or None when unchanged, removed lines as JSON or None)."""
         columns: dict[str, list[float]] = {name: [] for name in self.signal_names()}
         reasons: list[str | None] = []
+        edits: list[tuple[str | None, str | None]] | None = [] if self.rewrites else None
         for text in texts:
             doc = Doc(text)
             reason = EMPTY if not doc.text.strip() else None
-            for fn, cfg in self.sets:
-                signals, failed = fn(doc, cfg)
+            cleaned = None
+            for name, cfg in self.sets:
+                signals, failed, result = self._run(name, doc, cfg)
                 for k, v in signals.items():
                     columns[k].append(v)
                 reason = reason or failed
+                if result is not None and self.rewrites:
+                    cleaned = result
+                    if failed is None:
+                        doc = Doc(result.text)  # later rule sets judge the text C4 keeps
             reasons.append(reason)
-        return columns, reasons
+            if edits is not None:
+                new_text = cleaned.text if cleaned is not None and reason is None else None
+                if new_text == text:
+                    new_text = None
+                edits.append((new_text, cleaned.removed_json() if cleaned is not None else None))
+        return columns, reasons, edits
+
+
 class Quality(BatchStage):
     name = "quality"
     Config = QualityConfig
 
     def produced_columns(self):
-        cols = {name: "double" for name in QualityScorer(self.config).signal_names()}
+        scorer = QualityScorer(self.config)
+        cols = {name: "double" for name in scorer.signal_names()}
+        if scorer.rewrites:
+            cols["text"] = "string"  # C4 line removal rewrites the kept documents' text
+            cols["c4_removed_lines"] = "string"
         if self.config.classifier is not None:
             cols["quality_score"] = "float"
         return cols
@@ -91,8 +128,12 @@ class Quality(BatchStage):
 
     def process_batch(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         texts = batch.column("text").to_pylist()
-        columns, reasons = self.scorer.score(texts)
+        columns, reasons, edits = self.scorer.score_and_clean(texts)
         new = {k: pa.array(v, pa.float64()) for k, v in columns.items()}
+        if edits is not None:
+            texts = [t if e[0] is None else e[0] for t, e in zip(texts, edits)]  # the classifier scores these
+            new["text"] = pa.array(texts, pa.string())
+            new["c4_removed_lines"] = pa.array([e[1] for e in edits], pa.string())
         clf = self.config.classifier
         if clf is not None:
             qs = scores(self.model, texts, clf.positive_label, clf.max_chars)

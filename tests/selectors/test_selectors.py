@@ -109,14 +109,6 @@ def test_semdedup_finds_planted_duplicates(X):
     assert loose.diagnostics["removed_fraction"] > sel.diagnostics["removed_fraction"]
 
 
-def test_d4_prunes_prototypes_after_dedup(X):
-    sel = get_selector("d4", eps=0.02, n_clusters=6).select(X, 100)
-    assert len(sel) == 100
-    dedup = get_selector("semdedup", eps=0.02, n_clusters=6).select(X, 1.0)
-    assert set(sel.indices.tolist()) <= set(dedup.indices.tolist())
-    assert np.all(np.diff(sel.scores) <= 1e-9)  # least prototypical first
-
-
 def test_target_knn_prefers_target_topic(X, sentences):
     T = X[:5]
     for agg in ("mean", "max"):

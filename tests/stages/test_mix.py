@@ -58,7 +58,7 @@ def test_train_domain_then_classify_with_fasttext(spark, sample, tmp_path):
     from gristmill.pipeline.cli.train_domain import train_domain_classifier
     train_rows = [(r["label"], r["text"]) for r in sample]
     model = tmp_path / "dom.bin"
-    metrics = train_domain_classifier(train_rows, model, valid_fraction=0.0, epoch=50, lr=1.0, max_chars=1500)
+    metrics = train_domain_classifier(train_rows, model, holdout=0.0, epochs=50, lr=1.0, max_chars=1500)
     assert metrics["labels"] == ["code", "math", "news", "review", "web"]
     kept, _, _ = run_stage(spark, "domain", {"from": "fasttext", "model": str(model)}, sample, tmp_path)
     right = sum(r["domain"] == r["label"] for r in kept)

@@ -26,3 +26,26 @@ def test_long_chain_and_separate_groups(spark):
 def test_no_edges_and_self_loops(spark):
     comp, _ = _components(spark, [("a", "a")])
     assert comp == {}
+
+
+def _reference(edges):
+    """Union-find by networkx: each node's component labelled by its smallest id."""
+    import networkx as nx
+    g = nx.Graph()
+    g.add_edges_from((u, v) for u, v in edges if u != v)
+    return {n: min(c) for c in nx.connected_components(g) for n in c}
+
+
+def test_matches_networkx_on_random_graphs_and_a_big_star(spark):
+    import random
+    rng = random.Random(0)
+    edges = []
+    for g in range(4):  # random sparse graphs of varying density, ids not in path order
+        nodes = [f"g{g}-{rng.randrange(10**6):06d}" for _ in range(150)]
+        edges += [(rng.choice(nodes), rng.choice(nodes)) for _ in range(40 + 50 * g)]
+    # a 10,000-leaf star whose centre is not the smallest id, plus a path hanging off one leaf
+    edges += [("star-5000", f"star-{i:05d}") for i in range(10_001) if i != 5000]
+    edges += [("star-00007", "tail-a"), ("tail-a", "tail-b"), ("tail-b", "a-first")]
+    comp, rounds = _components(spark, edges)
+    assert comp == _reference(edges)
+    assert comp["star-09999"] == "a-first"

@@ -106,3 +106,35 @@ def test_band_hashes_need_equal_bands():
     assert bh[0, 0] == bh[1, 0] and (bh[0, 1:] != bh[1, 1:]).all()
     with pytest.raises(ValueError, match="multiple of bands"):
         minhash.band_hashes(sig, 5)
+
+
+def test_estimates_within_the_binomial_bound_on_random_real_text_pairs(shared_data):
+    # Broder: each permutation agrees with probability J, so the estimate over k permutations has standard
+    # deviation sqrt(J(1 - J) / k); pairs from real pages with random edits cover J from 0 to 1.
+    texts = _web_texts(shared_data, 80)
+    rng = np.random.default_rng(11)
+    pairs = []
+    for _ in range(60):
+        a = texts[rng.integers(len(texts))]
+        ws = a.split()
+        rate = rng.uniform(0.0, 0.4)
+        ws = [("x%d" % i if rng.random() < rate else w) for i, w in enumerate(ws)]
+        b = " ".join(ws) if rng.random() < 0.8 else texts[rng.integers(len(texts))]
+        pairs.append((a, b))
+    k = 256
+    a_, b_ = minhash.permutations(k, seed=5)
+    flat = [t for p in pairs for t in p]
+    h, d = minhash.shingle_hashes_batch(flat, 5)
+    sig = minhash.signatures(h, d, len(flat), a_, b_)
+    js, z = [], []
+    for i, (a, b) in enumerate(pairs):
+        exact = minhash.jaccard(minhash.shingle_set(a), minhash.shingle_set(b))
+        est = minhash.estimate_jaccard(sig[2 * i], sig[2 * i + 1])
+        sd = max(np.sqrt(exact * (1 - exact) / k), 1 / k)
+        js.append(exact)
+        z.append((est - exact) / sd)
+    z = np.array(z)
+    assert np.abs(z).max() < 4.5  # 60 pairs: a 4.5-sigma miss has odds ~1e-4
+    assert abs(z.mean()) < 0.6  # unbiased (the mean of 60 z-scores has sd ~0.13)
+    assert min(js) < 0.2 and max(js) > 0.8  # the pairs span the range
+

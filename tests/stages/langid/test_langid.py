@@ -112,3 +112,17 @@ def test_ethiopic_word_separator_is_read_as_a_space(shared_data):
     assert len(paras) == 6
     langs, _, _ = LangIdentifier(LangIdConfig()).classify([d["text"] for d in paras])
     assert langs == ["am"] * 6
+
+
+def test_chunk_mode_honours_top_k():
+    english = "The river flooded the lower town after three days of heavy rain in the hills. " * 4
+    german = "Der Fluss überschwemmte nach drei Tagen Regen die untere Stadt am Ufer des Sees. " * 2
+    text = english + german
+    one = LangIdentifier(LangIdConfig(mode="chunks", chunk_chars=100, max_chars=2000))
+    three = LangIdentifier(LangIdConfig(mode="chunks", chunk_chars=100, max_chars=2000, top_k=3))
+    (lang1,), (score1,), _ = one.classify([text])
+    (lang3,), (score3,), (topk,) = three.classify([text])
+    assert (lang3, score3) == (lang1, score1) == ("en", score1)  # top_k never changes the vote
+    assert len(topk) == 3 and {"en", "de"} <= set(topk)
+    assert list(topk) == sorted(topk, key=topk.get, reverse=True)
+    assert topk["en"] > topk["de"] > 0.2 and sum(topk.values()) <= 1.0 + 1e-6
