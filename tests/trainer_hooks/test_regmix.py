@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from gristmill.pipeline.cli import main as cli_main
-from gristmill.trainer_hooks.mixture import write_mixture
 from gristmill.trainer_hooks.regmix import propose, sample_mixtures
 from gristmill.trainer_hooks.schedules import ScheduleError
 
@@ -30,12 +29,12 @@ def test_regression_finds_the_domain_that_lowers_the_loss(prefer):
     assert out["proposal"]["c"] > 0.5 and out["predicted_target"] < y.min() + 0.2
 
 
-def test_regmix_command_end_to_end(tmp_path, capsys):
+def test_regmix_command_end_to_end(tmp_path, capsys, make_mixture):
     import yaml
     rng = np.random.default_rng(0)
     doms = {d: (rng.integers(lo, lo + 20, 4000), rng.integers(lo, lo + 20, 400))
             for d, lo in (("a", 0), ("b", 20))}
-    mix = write_mixture(tmp_path / "mix", doms, vocab_size=40)
+    mix = make_mixture(tmp_path / "mix", doms, vocab_size=40)
     cfg = {"mixture": str(mix), "batch_size": 4, "block_size": 16, "model": {"n_layer": 1, "n_head": 2, "n_embd": 16},
            "eval_batches": 1, "log_every": 5, "eval_every": 5, "ckpt_every": 5}
     path = tmp_path / "train.yaml"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from gristmill.trainer_hooks.mixture import MixtureError, load_mixture, write_mixture
+from gristmill.trainer_hooks.mixture import MixtureError, load_mixture
 from gristmill.trainer_hooks.sampler import MixtureSampler
 from gristmill.trainer_hooks.schedules import EndUpsample, ScheduleError, Static
 
@@ -19,9 +19,9 @@ def _ids(domain, n, seed=0):
 
 
 @pytest.fixture
-def mixture_path(tmp_path):
+def mixture_path(tmp_path, make_mixture):
     doms = {d: (_ids(d, n), _ids(d, 500, 1)) for d, n in (("web", 20000), ("code", 6000), ("math", 3000))}
-    return write_mixture(tmp_path / "mix", doms, vocab_size=300, weights={"web": 0.6, "code": 0.3, "math": 0.1})
+    return make_mixture(tmp_path / "mix", doms, vocab_size=300, weights={"web": 0.6, "code": 0.3, "math": 0.1})
 
 
 def _domain_of_rows(x):
@@ -76,10 +76,10 @@ def test_resume_continues_the_identical_stream(mixture_path):
         assert (x1 == x2).all() and (y1 == y2).all() and (d1 == d2).all()
 
 
-def test_resume_with_a_different_mixture_or_settings_is_refused(mixture_path, tmp_path):
+def test_resume_with_a_different_mixture_or_settings_is_refused(mixture_path, tmp_path, make_mixture):
     s = MixtureSampler(mixture_path, batch_size=4, block_size=8, total_steps=10)
     state = s.state_dict()
-    other = write_mixture(tmp_path / "other", {"web": (_ids("web", 5000), _ids("web", 100)),
+    other = make_mixture(tmp_path / "other", {"web": (_ids("web", 5000), _ids("web", 100)),
                                                "code": (_ids("code", 5000), _ids("code", 100))}, vocab_size=300)
     with pytest.raises(MixtureError, match="refusing to resume.*different mixture"):
         MixtureSampler(other, batch_size=4, block_size=8, total_steps=10).load_state_dict(state)
@@ -104,8 +104,8 @@ def test_old_or_broken_mixture_files_give_clear_errors(mixture_path):
         load_mixture(mixture_path.parent / "nope.json")
 
 
-def test_zero_token_domain_with_weight_is_refused(tmp_path):
-    path = write_mixture(tmp_path / "m", {"web": (_ids("web", 5000), _ids("web", 100)),
+def test_zero_token_domain_with_weight_is_refused(tmp_path, make_mixture):
+    path = make_mixture(tmp_path / "m", {"web": (_ids("web", 5000), _ids("web", 100)),
                                           "math": (np.array([], dtype=np.int64), np.array([], dtype=np.int64))},
                          vocab_size=300, weights={"web": 0.9, "math": 0.1})
     with pytest.raises(MixtureError, match=r"\['math'\] get weight.*no train window"):

@@ -7,14 +7,13 @@ import torch
 
 from gristmill.pipeline.cli import main as cli_main
 from gristmill.stages.text_tokenizer import train_tokenizer
-from gristmill.trainer_hooks.mixture import write_mixture
 from gristmill.trainer_hooks.train import TrainConfig, train
 
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 32}
 
 
 @pytest.fixture(scope="module")
-def real_mixture(shared_data, tmp_path_factory):
+def real_mixture(shared_data, tmp_path_factory, make_mixture):
     """Three real domains from the shared domain mix, tokenized with a BPE trained on them."""
     import gzip
     docs = {"code": [], "math": [], "news": []}
@@ -29,7 +28,7 @@ def real_mixture(shared_data, tmp_path_factory):
     for name, texts in docs.items():
         ids = [np.array(e.ids + [0]) for e in tok.encode_batch(texts)]
         arrays[name] = (np.concatenate(ids[:-5]), np.concatenate(ids[-5:]))
-    return write_mixture(folder, arrays, vocab_size=tok.get_vocab_size())
+    return make_mixture(folder, arrays, vocab_size=tok.get_vocab_size())
 
 
 def _cfg(mixture, out, **kw):
@@ -43,9 +42,9 @@ def _log(out):
     return [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
 
 
-def test_loss_decreases_on_repeated_data(tmp_path):
+def test_loss_decreases_on_repeated_data(tmp_path, make_mixture):
     text = np.tile(np.arange(50), 200)  # a short sequence repeated: easy to memorise
-    path = write_mixture(tmp_path / "rep", {"rep": (text, text[:500])}, vocab_size=64)
+    path = make_mixture(tmp_path / "rep", {"rep": (text, text[:500])}, vocab_size=64)
     out = tmp_path / "run"
     summary = train(_cfg(path, out, steps=60, lr=1e-2, log_every=10, eval_every=30), quiet=True)
     losses = [r["loss"] for r in _log(out) if "loss" in r]
