@@ -161,3 +161,57 @@ def test_hf_callback_switches_weights_with_the_trainer_step(mixture_path, tmp_pa
     cb.on_save(args, state, control)
     saved = json.loads((tmp_path / "hf" / "checkpoint-6" / "mixture_sampler.json").read_text())
     assert saved["step"] == 6 and saved["mixture"] == m.fingerprint()
+
+
+# -- epochs: a seeded permutation per epoch, no replacement inside one ------------------------------------------
+def _counting_mixture(make_mixture, folder, n_windows, block):
+    """One domain whose window j starts with token j*block (tokens are 0, 1, 2, ...), so a row names its window."""
+    ids = np.arange(n_windows * block + 1)
+    return make_mixture(folder, {"count": (ids, ids[:50])}, vocab_size=int(ids.max()) + 1)
+
+
+def test_one_nominal_epoch_covers_every_window_exactly_once(tmp_path, make_mixture):
+    block, n = 8, 240
+    path = _counting_mixture(make_mixture, tmp_path / "m", n, block)
+    s = MixtureSampler(path, batch_size=16, block_size=block, total_steps=2 * n // 16, seed=4)
+    assert s.windows.tolist() == [n]
+    starts = [int(r[0]) // block for x, _, _ in s for r in x]
+    first, second = starts[:n], starts[n:]
+    assert sorted(first) == list(range(n))  # 100% of the windows in epoch 1, none twice
+    assert sorted(second) == list(range(n))  # and again in epoch 2 ...
+    assert first != second  # ... in a fresh order
+    assert s.plan()["count"] == {"rows": 2 * n, "tokens": 2 * n * block, "windows": n, "epochs": 2.0}
+
+
+def test_plan_counts_upsampled_tokens_before_step_zero(mixture_path):
+    m = load_mixture(mixture_path)
+    sched = EndUpsample(Static(m.weights), domains=["math"], factor=5.0, last_fraction=0.25)
+    s = MixtureSampler(m, batch_size=32, block_size=16, total_steps=80, schedule=sched, seed=2)
+    plan = s.plan()  # known before any batch is drawn
+    seen = dict.fromkeys(s.domains, 0)
+    for _, _, dom in s:
+        for k in dom:
+            seen[s.domains[k]] += 1
+    assert {d: v["rows"] for d, v in plan.items()} == seen
+    math_windows = (3000 - 1) // 16
+    assert plan["math"]["epochs"] == pytest.approx(seen["math"] / math_windows)
+    # the upsampled phase raises math's share above its base weight of 0.1
+    assert seen["math"] / (32 * 80) > 0.15
+    assert s.epochs_seen() == {d: pytest.approx(v["epochs"]) for d, v in plan.items()}
+
+
+def test_state_carries_cursors_and_epochs_and_a_tampered_state_is_refused(tmp_path, make_mixture):
+    block, n = 8, 40
+    path = _counting_mixture(make_mixture, tmp_path / "m", n, block)
+    s = MixtureSampler(path, batch_size=16, block_size=block, total_steps=10, seed=1)
+    for _ in range(3):
+        next(s)
+    st = json.loads(json.dumps(s.state_dict()))
+    assert st["cursors"] == {"count": {"epoch": 1, "position": 8}} and st["epochs_seen"] == {"count": 1.2}
+    rest = [x for x, _, _ in s]
+    r = MixtureSampler(path, batch_size=16, block_size=block, total_steps=10, seed=1)
+    r.load_state_dict(st)
+    assert all((a == b).all() for (a, _, _), b in zip(r, rest))
+    st["cursors"]["count"]["position"] = 0
+    with pytest.raises(MixtureError, match="saved domain cursors"):
+        MixtureSampler(path, batch_size=16, block_size=block, total_steps=10, seed=1).load_state_dict(st)
