@@ -13,7 +13,8 @@ import numpy as np
 
 from .mixture import load_mixture
 from .schedules import ScheduleError
-from .train import ScheduleSpec, TrainConfig, train
+from .train import train
+from .train_config import ScheduleSpec, TrainConfig
 
 
 def sample_mixtures(natural: dict[str, float], k: int, concentration: float = 1.0,
