@@ -41,29 +41,32 @@ class UpsampleSpec(_Strict):
 _TAU_KEYS = ("tau_start", "tau_end", "cooldown")
 
 
+def _or(value, default):
+    return default if value is None else value
+
+
 class BaseScheduleSpec(_Strict):
     """A static or temperature mixture; what each type does not read must not be set."""
     type: Literal["static", "temperature"] = "static"
     weights: dict[str, float] | None = Field(None, description="static weights; default: the mixture's")
-    tau_start: float = 3.0
-    tau_end: float = 1.0
-    cooldown: float = 0.2
+    tau_start: float | None = Field(None, description="temperature only (default 3.0)")
+    tau_end: float | None = Field(None, description="temperature only (default 1.0)")
+    cooldown: float | None = Field(None, description="temperature only (default 0.2)")
 
     @model_validator(mode="after")
     def _keys_of_the_type(self):
-        given = self.model_fields_set
-        if self.type == "temperature" and "weights" in given:
+        if self.type == "temperature" and self.weights is not None:
             raise ValueError("type: temperature computes weights from the mixture's token counts and ignores "
                              "`weights`; remove `weights` or use type: static")
-        if self.type == "static" and given & set(_TAU_KEYS):
-            raise ValueError(f"type: static does not read {sorted(given & set(_TAU_KEYS))}; remove them or use "
-                             f"type: temperature")
+        taus = sorted(k for k in _TAU_KEYS if getattr(self, k) is not None)
+        if self.type != "temperature" and taus:
+            raise ValueError(f"type: {self.type} does not read {taus}; remove them or use type: temperature")
         return self
 
     def build(self, mixture: Mixture):
         if self.type == "static":
             return Static(self.weights or mixture.weights)
-        return Temperature(mixture.tokens, self.tau_start, self.tau_end, self.cooldown)
+        return Temperature(mixture.tokens, _or(self.tau_start, 3.0), _or(self.tau_end, 1.0), _or(self.cooldown, 0.2))
 
 
 class PhaseSpec(BaseScheduleSpec):
@@ -77,23 +80,22 @@ class ScheduleSpec(BaseScheduleSpec):
     upsample: UpsampleSpec | None = None
     mode: Literal["sample", "upweight"] = Field(
         "sample", description="upweight: sample by `sampling`, scale losses towards this schedule")
-    sampling: Literal["natural", "base"] | BaseScheduleSpec = Field(
-        "natural", description="mode: upweight only. natural: by tokens; base: this schedule without its "
-                               "upsampling; or a static/temperature schedule")
+    sampling: Literal["natural", "base"] | BaseScheduleSpec | None = Field(
+        None, description="mode: upweight only. natural (the default): by tokens; base: this schedule without "
+                          "its upsampling; or a static/temperature schedule")
 
     @model_validator(mode="after")
     def _phases_and_modes(self):
-        given = self.model_fields_set
         if self.type == "phases":
             if not self.phases:
                 raise ValueError("type: phases needs `phases: [{start, end, type, ...}, ...]`")
-            stray = given & {"weights", *_TAU_KEYS}
+            stray = [k for k in ("weights", *_TAU_KEYS) if getattr(self, k) is not None]
             if stray:
                 raise ValueError(f"type: phases reads its settings from each phase; move {sorted(stray)} into "
                                  f"the phases")
         elif self.phases is not None:
             raise ValueError(f"`phases` is only read with type: phases (type is {self.type})")
-        if self.mode == "sample" and "sampling" in given:
+        if self.mode == "sample" and self.sampling is not None:
             raise ValueError("`sampling` is only read with mode: upweight")
         if self.sampling == "base" and self.upsample is None:
             raise ValueError("sampling: base samples by the schedule without its upsampling, so it needs "
@@ -113,7 +115,7 @@ class ScheduleSpec(BaseScheduleSpec):
             full = EndUpsample(base, u.domains, u.factor, u.weights, u.last_fraction)
         if self.mode == "sample":
             return full
-        if self.sampling == "natural":
+        if self.sampling in (None, "natural"):
             sampling = Static(temperature_weights(mixture.tokens, 1.0))
         elif self.sampling == "base":
             sampling = base
