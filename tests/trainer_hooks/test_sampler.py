@@ -131,38 +131,6 @@ def test_torch_iterable_dataset_matches_the_sampler(mixture_path):
         assert isinstance(x2, torch.Tensor) and (x2.numpy() == x1).all() and (d2.numpy() == d1).all()
 
 
-def test_hf_callback_switches_weights_with_the_trainer_step(mixture_path, tmp_path):
-    from types import SimpleNamespace
-
-    from transformers import TrainerControl, TrainerState
-
-    from gristmill.trainer_hooks.adapters import MixtureExamples
-    from gristmill.trainer_hooks.hf import MixtureCallback
-    m = load_mixture(mixture_path)
-    sched = EndUpsample(Static(m.weights), weights={"math": 1.0}, last_fraction=0.5)
-    s = MixtureSampler(m, batch_size=4, block_size=8, total_steps=999, schedule=sched)
-    cb = MixtureCallback(s)
-    # TrainingArguments needs `accelerate`, which is not installed; the callback only reads output_dir
-    args = SimpleNamespace(output_dir=str(tmp_path / "hf"))
-    state, control = TrainerState(max_steps=10, global_step=0), TrainerControl()
-    cb.on_train_begin(args, state, control)
-    assert s.total_steps == 10
-    examples = iter(MixtureExamples(s))
-    early = [next(examples)["domain"] for _ in range(40)]
-    assert {s.domains[k] for k in early} != {"math"}
-    state.global_step = 6
-    cb.on_step_begin(args, state, control)
-    late = [next(examples) for _ in range(20)]
-    assert {s.domains[e["domain"]] for e in late} == {"math"}
-    assert all(200 <= int(t) < 300 for e in late for t in e["input_ids"])
-    logs = {}
-    cb.on_log(args, state, control, logs=logs)
-    assert logs["mix/math"] == 1.0
-    cb.on_save(args, state, control)
-    saved = json.loads((tmp_path / "hf" / "checkpoint-6" / "mixture_sampler.json").read_text())
-    assert saved["step"] == 6 and saved["mixture"] == m.fingerprint()
-
-
 # -- epochs: a seeded permutation per epoch, no replacement inside one ------------------------------------------
 def _counting_mixture(make_mixture, folder, n_windows, block):
     """One domain whose window j starts with token j*block (tokens are 0, 1, 2, ...), so a row names its window."""
