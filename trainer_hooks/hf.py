@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 
 class MixtureDataset(IterableDataset):
-    """Examples {input_ids, labels} (plus `domain` when with_domain=True) for micro-batches start..total-1; the
+    """Examples {input_ids, labels} (plus `domain` when with_domain=True: then set remove_unused_columns=False and
+    pop it before the model, see examples/hf_trainer.py) for micro-batches start..total-1; the
     Trainer's batch size must equal sampler.batch_size so one DataLoader batch is one sampler batch."""
 
     def __init__(self, sampler: MixtureSampler, with_domain: bool = False):
