@@ -1,8 +1,14 @@
 """mix: tokenize each domain into packed token shards and write RUN/mixture.json.
 
-Spark workers tokenize their own partitions and each writes its own shard file per (split, domain), so no
-document passes the driver; only per-file token counts come back. Weights: explicit, natural (by tokens),
-temperature (p ∝ n^(1/τ)) or a RegMix proposal; a token budget; a per-domain epoch cap.
+Spark workers tokenize their own partitions and each writes its own shard file per (split, mixture domain), so
+no document passes the driver; only per-file token counts come back. Weights: explicit, natural (by tokens),
+temperature (p ∝ n^(1/τ)) or a RegMix proposal; a token budget; a per-domain epoch cap that the trainer enforces.
+
+Rephrased data (WRAP, Maini et al. 2024, "Rephrasing the Web"): when the input has an `origin` column, origin
+and style are mixing dimensions. Each domain's share is split real:synthetic by `origin_ratio` (WRAP's 1:1 by
+default) and the synthetic part across styles by `style_weights` (equal by default); each (domain, origin,
+style) cell is its own mixture domain (`web`, `web:synthetic:qa`; see trainer_hooks/mixture.py). Without an
+`origin` column mix behaves as before: one mixture domain per domain.
 """
 from __future__ import annotations
 
@@ -18,15 +24,15 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from gristmill.pipeline.rundir import write_json_atomic
 from gristmill.pipeline.stage import FILE, FitStage, StageConfig, StageError, worker_cached
-from gristmill.trainer_hooks.mixture import FORMAT, VERSION
+from gristmill.trainer_hooks.mixture import DomainEntry, MixtureSpec, cell_name, save_mixture
 from gristmill.trainer_hooks.schedules import (MixtureWarning, ScheduleError, normalize_weights,
                                                temperature_weights)
 
 from .text_tokenizer import eos_id, load_tokenizer, train_tokenizer
 
 REPEAT_WARN = 4.0  # "To Repeat or Not To Repeat" (2023): returns fall off quickly past ~4 epochs
+ORIGINS = ("real", "synthetic")
 
 
 class MixConfig(StageConfig):
@@ -36,12 +42,21 @@ class MixConfig(StageConfig):
     regmix_result: str | None = Field(None, description="regmix.json written by `gristmill regmix`", json_schema_extra=FILE)
     tokenizer: str | None = Field(None, description="tokenizer.json (or folder); empty: train BPE on the data", json_schema_extra=FILE)
     vocab_size: int = Field(8192, ge=256, le=1 << 20, description="for a tokenizer trained on the data")
-    tokenizer_sample_docs: int = Field(20000, ge=1, description="documents streamed to train the tokenizer")
+    tokenizer_sample_docs: int = Field(20000, ge=1, description="about this many documents, sampled across the "
+                                       "whole corpus (seeded), train the tokenizer")
+    seed: int = Field(0, description="seed of the tokenizer's document sample")
     budget_tokens: int | None = Field(None, ge=1, description="tokens one pass of the mixture covers; "
                                                                 "default: all training tokens")
     max_epochs: float = Field(4.0, gt=0, description="cap on repetitions of any domain within the budget")
     heldout_fraction: float = Field(0.05, ge=0, lt=1, description="documents kept out for held-out loss")
     domain_column: str = "domain"
+    origin_column: str = Field("origin", description="real | synthetic (rephrase writes it); absent: all real")
+    style_column: str = "style"
+    origin_ratio: dict[str, float] | None = Field(
+        None, description="real:synthetic share inside each domain, e.g. {real: 1, synthetic: 1} (WRAP's 1:1, "
+                          "the default when synthetic rows exist)")
+    style_weights: dict[str, float] | None = Field(
+        None, description="share of each rephrase style inside the synthetic part (default: equal)")
 
 
 def _safe(name: str) -> str:
@@ -66,8 +81,10 @@ def text_tokenizer(path: str):
     return tok
 
 
-def _shard_writer(tok_path: str, dtype: str, out_dir: str, domain_col: str, fraction: float):
-    """mapInArrow function: tokenize a partition and append to its own shard files."""
+def _shard_writer(tok_path: str, dtype: str, out_dir: str, cols: dict, fraction: float):
+    """mapInArrow function: tokenize a partition and append to its own shard files, one per (split, cell).
+
+    `cols` names the domain column and, when the data has them, the origin and style columns."""
     def fn(batches):
         from pyspark import TaskContext
         tc = TaskContext.get()
@@ -79,18 +96,17 @@ def _shard_writer(tok_path: str, dtype: str, out_dir: str, domain_col: str, frac
         try:
             for batch in batches:
                 ids = batch.column("id").to_pylist()
-                doms = batch.column(domain_col).to_pylist()
+                doms = batch.column(cols["domain"]).to_pylist()
+                origins = batch.column(cols["origin"]).to_pylist() if cols.get("origin") else [None] * len(ids)
+                styles = batch.column(cols["style"]).to_pylist() if cols.get("style") else [None] * len(ids)
                 texts = batch.column("text").to_pylist()
-                for i, d in enumerate(doms):
-                    if d is None:
-                        raise StageError(f"mix: document id={ids[i]!r} has no {domain_col}; add a `domain` "
-                                         f"stage before `mix`")
+                cells = [_cell_of(i, d, o, s, cols) for i, d, o, s in zip(ids, doms, origins, styles)]
                 encoded = tok.encode_batch([t or "" for t in texts])
-                for doc_id, d, enc in zip(ids, doms, encoded):
+                for doc_id, cell, enc in zip(ids, cells, encoded):
                     split = "heldout" if _heldout(doc_id, fraction) else "train"
-                    key = (split, d)
+                    key = (split, cell)
                     if key not in handles:
-                        path = Path(out_dir) / split / _safe(d) / f"part-{tag}.bin"
+                        path = Path(out_dir) / split / _safe(cell[0]) / f"part-{tag}.bin"
                         path.parent.mkdir(parents=True, exist_ok=True)
                         handles[key] = open(path, "wb")
                         counts[key] = [str(path), 0, 0]
@@ -101,13 +117,28 @@ def _shard_writer(tok_path: str, dtype: str, out_dir: str, domain_col: str, frac
         finally:
             for h in handles.values():
                 h.close()
-        rows = [{"split": s, "domain": d, "file": c[0], "tokens": c[1], "docs": c[2]}
-                for (s, d), c in counts.items()]
+        rows = [{"split": s, "cell": c[0], "domain": c[1], "origin": c[2], "style": c[3], "file": n[0],
+                 "tokens": n[1], "docs": n[2]} for (s, c), n in counts.items()]
         if rows:
-            yield pa.RecordBatch.from_pylist(rows, schema=pa.schema([
-                ("split", pa.string()), ("domain", pa.string()), ("file", pa.string()),
-                ("tokens", pa.int64()), ("docs", pa.int64())]))
+            yield pa.RecordBatch.from_pylist(rows, schema=pa.schema(
+                [(k, pa.string()) for k in ("split", "cell", "domain", "origin", "style", "file")]
+                + [("tokens", pa.int64()), ("docs", pa.int64())]))
     return fn
+
+
+def _cell_of(doc_id, domain, origin, style, cols) -> tuple:
+    if domain is None:
+        raise StageError(f"mix: document id={doc_id!r} has no {cols['domain']}; add a `domain` stage before `mix`")
+    origin = origin or "real"
+    if origin not in ORIGINS:
+        raise StageError(f"mix: document id={doc_id!r} has {cols['origin']}={origin!r}; it must be one of "
+                         f"{list(ORIGINS)} (the rephrase stage writes it)")
+    style = style if origin == "synthetic" else None
+    return cell_name(domain, origin, style), domain, origin, style
+
+
+SCHEMA = ("split string, cell string, domain string, origin string, style string, file string, tokens long, "
+          "docs long")
 
 
 # -- mixture maths (pure) ---------------------------------------------------------------------------
@@ -174,6 +205,57 @@ def cap_epochs(weights: dict[str, float], tokens: dict[str, int], budget: int,
             w[d] = v / s * free
     epochs = {d: (w[d] * budget / tokens[d] if tokens[d] else 0.0) for d in w}
     return w, epochs
+def split_cells(domain_weights: dict[str, float], cells: dict[str, dict], origin_ratio: dict[str, float] | None,
+                style_weights: dict[str, float] | None) -> tuple[dict[str, float], dict | None, dict | None]:
+    """Split each domain's weight over its (origin, style) cells. `cells`: {cell: {domain, origin, style}}.
+    Returns (cell weights, the origin ratio used, the style weights used); the last two are None when no cell
+    is synthetic. A domain with only real (or only synthetic) cells gives that part its whole weight.
+
+    >>> cells = {"web": {"domain": "web", "origin": "real", "style": None},
+    ...          "web:synthetic:qa": {"domain": "web", "origin": "synthetic", "style": "qa"},
+    ...          "web:synthetic:easy": {"domain": "web", "origin": "synthetic", "style": "easy"},
+    ...          "code": {"domain": "code", "origin": "real", "style": None}}
+    >>> w, r, s = split_cells({"web": 0.8, "code": 0.2}, cells, None, None)
+    >>> {k: round(v, 3) for k, v in sorted(w.items())}, r, s
+    ({'code': 0.2, 'web': 0.4, 'web:synthetic:easy': 0.2, 'web:synthetic:qa': 0.2}, {'real': 0.5, 'synthetic': 0.5}, {'easy': 0.5, 'qa': 0.5})
+    """
+    styles = sorted({c["style"] for c in cells.values() if c["origin"] == "synthetic"})
+    if not styles:
+        if origin_ratio or style_weights:
+            warnings.warn("mix: origin_ratio/style_weights are set but the data has no synthetic rows; "
+                          "they are ignored", MixtureWarning, stacklevel=2)
+        return {c: domain_weights[v["domain"]] for c, v in cells.items()}, None, None
+    ratio = normalize_weights(origin_ratio or {"real": 1.0, "synthetic": 1.0}, "mix.origin_ratio", warn=False)
+    unknown = sorted(set(ratio) - set(ORIGINS))
+    if unknown:
+        raise StageError(f"mix.origin_ratio: unknown origin(s) {unknown}; use {list(ORIGINS)}")
+    if style_weights:
+        missing = sorted(set(styles) - set(style_weights))
+        extra = sorted(set(style_weights) - set(styles))
+        if extra:
+            raise StageError(f"mix.style_weights names style(s) {extra} the data does not have; styles: {styles}")
+        if missing:
+            warnings.warn(f"mix.style_weights gives no weight to style(s) {missing}; they are left out",
+                          MixtureWarning, stacklevel=2)
+        sw = normalize_weights({s: float(style_weights.get(s, 0.0)) for s in styles}, "mix.style_weights")
+    else:
+        sw = {s: 1.0 / len(styles) for s in styles}
+    out = {}
+    for dom, w in domain_weights.items():
+        mine = {c: v for c, v in cells.items() if v["domain"] == dom}
+        real = [c for c, v in mine.items() if v["origin"] == "real"]
+        synth = {c: v["style"] for c, v in mine.items() if v["origin"] == "synthetic"}
+        s_share = sum(sw[s] for s in synth.values())
+        r = ratio.get("real", 0.0) if synth and s_share > 0 else 1.0
+        if not real:
+            r = 0.0
+        for c in real:
+            out[c] = w * r
+        for c, s in synth.items():
+            out[c] = w * (1.0 - r) * sw[s] / s_share if s_share > 0 else 0.0
+    return out, ratio, sw
+
+
 class Mix(FitStage):
     name = "mix"
     Config = MixConfig
@@ -192,9 +274,15 @@ class Mix(FitStage):
             from .text_tokenizer import tokenizer_file
             return tokenizer_file(self.config.tokenizer).resolve()
         out = work / "tokenizer.json"
-        # a bounded sample streams to the driver (BPE training is single-process); never the whole corpus
-        sample = (r.text for r in df.select("text").limit(self.config.tokenizer_sample_docs).toLocalIterator())
-        train_tokenizer(sample, self.config.vocab_size, out)
+        # BPE training is single-process, so a bounded sample streams to the driver, never the corpus. It is a
+        # seeded Bernoulli sample over every partition: `limit(N)` would take the head, which in sorted inputs
+        # is the first domains only.
+        n = self.config.tokenizer_sample_docs
+        total = df.count()
+        texts = df.select("text")
+        if total > n:
+            texts = texts.sample(withReplacement=False, fraction=n / total, seed=self.config.seed)
+        train_tokenizer((r.text for r in texts.toLocalIterator()), self.config.vocab_size, out)
         return out
 
     def fit(self, df) -> None:
@@ -204,46 +292,66 @@ class Mix(FitStage):
         tok = load_tokenizer(tok_path)
         vocab = tok.get_vocab_size()
         dtype = "uint16" if vocab <= 65535 else "uint32"
-        shard_dir = work / "shards"
-        schema = "split string, domain string, file string, tokens long, docs long"
-        fn = _shard_writer(str(tok_path), dtype, str(shard_dir), cfg.domain_column, cfg.heldout_fraction)
-        files = df.select("id", "text", cfg.domain_column).mapInArrow(fn, schema).collect()
+        cols = {"domain": cfg.domain_column}
+        if cfg.origin_column in df.columns:
+            cols["origin"] = cfg.origin_column
+            if cfg.style_column in df.columns:
+                cols["style"] = cfg.style_column
+        fn = _shard_writer(str(tok_path), dtype, str(work / "shards"), cols, cfg.heldout_fraction)
+        files = df.select("id", "text", *cols.values()).mapInArrow(fn, SCHEMA).collect()
 
-        # shard paths as the run will see them once the work folder is renamed to the stage folder
+        # shard paths as the run will see them once the work folder is renamed to the stage folder (computed
+        # here because pipeline/rundir.py has no helper for a path relative to the run)
         rel_stage = Path(ctx.stage_dir).resolve().relative_to(Path(ctx.run_dir).resolve())
-        doms: dict[str, dict] = {}
+        entries: dict[str, DomainEntry] = {}
+        cells: dict[str, dict] = {}
         for r in sorted(files, key=lambda r: r.file):
-            d = doms.setdefault(r.domain, {"files": [], "tokens": 0, "docs": 0, "heldout_files": [],
-                                           "heldout_tokens": 0, "heldout_docs": 0})
+            e = entries.setdefault(r.cell, DomainEntry(files=[], tokens=0, weight=0.0, group=r.domain,
+                                                       origin=r.origin, style=r.style))
+            cells[r.cell] = {"domain": r.domain, "origin": r.origin, "style": r.style}
             rel = str(rel_stage / Path(r.file).relative_to(work))
-            pre = "" if r.split == "train" else "heldout_"
-            d[pre + "files"].append(rel)
-            d[pre + "tokens"] += r.tokens
-            d[pre + "docs"] += r.docs
-        if not doms:
+            if r.split == "train":
+                e.files.append(rel)
+                e.tokens += r.tokens
+                e.docs += r.docs
+            else:
+                e.heldout_files.append(rel)
+                e.heldout_tokens += r.tokens
+                e.heldout_docs += r.docs
+        if not entries:
             raise StageError("mix: the input has no documents; check the stages before `mix`")
-        tokens = {d: v["tokens"] for d, v in doms.items()}
+        dom_tokens: dict[str, int] = {}
+        for c, e in entries.items():
+            dom_tokens[e.group] = dom_tokens.get(e.group, 0) + e.tokens
         try:
-            weights = choose_weights(tokens, cfg)
+            dom_weights = choose_weights(dom_tokens, cfg)
         except ScheduleError as e:
             raise StageError(str(e)) from None
+        weights, ratio, style_w = split_cells(dom_weights, cells, cfg.origin_ratio, cfg.style_weights)
+        tokens = {c: e.tokens for c, e in entries.items()}
+        empty = [c for c, w in weights.items() if w > 0 and tokens[c] <= 0]
+        if empty:
+            raise StageError(f"mix: mixture domain(s) {empty} have weight but zero training tokens; lower "
+                             f"heldout_fraction or give them weight 0")
         budget = cfg.budget_tokens or sum(tokens.values())
         weights, epochs = cap_epochs(weights, tokens, budget, cfg.max_epochs)
         repeated = {d: round(e, 2) for d, e in epochs.items() if e > REPEAT_WARN}
         if repeated:
             warnings.warn(f"mix: domain(s) repeat more than {REPEAT_WARN:g} epochs within the budget: {repeated}; "
                           f"returns diminish past ~4 repetitions", MixtureWarning, stacklevel=2)
+        for c, e in entries.items():
+            e.weight, e.epochs = weights[c], epochs[c]
+            if e.origin == "real" and e.group == c:
+                e.group = None  # a real cell is its own domain
         tok_rel = str(rel_stage / "tokenizer.json") if not cfg.tokenizer else str(tok_path)
-        for d in doms:
-            doms[d].update(weight=weights[d], epochs=epochs[d])
-        mixture = {"format": FORMAT, "version": VERSION, "dtype": dtype,
-                   "tokenizer": {"path": tok_rel, "vocab_size": vocab, "eos_id": eos_id(tok)},
-                   "budget_tokens": budget, "weights_method": cfg.weights if isinstance(cfg.weights, str)
-                   else "explicit", "domains": dict(sorted(doms.items()))}
-        write_json_atomic(Path(ctx.run_dir) / "mixture.json", mixture)
+        spec = MixtureSpec(dtype=dtype, tokenizer={"path": tok_rel, "vocab_size": vocab, "eos_id": eos_id(tok)},
+                           budget_tokens=budget, domains=entries, max_epochs=cfg.max_epochs,
+                           weights_method=cfg.weights if isinstance(cfg.weights, str) else "explicit",
+                           origin_ratio=ratio, style_weights=style_w)
+        save_mixture(spec, Path(ctx.run_dir) / "mixture.json")
         self._stats = {"tokens": tokens, "weights": {d: round(w, 6) for d, w in weights.items()},
                        "epochs": {d: round(e, 4) for d, e in epochs.items()}, "budget_tokens": budget,
-                       "repeated_past_4": repeated}
+                       "repeated_past_4": repeated, "origin_ratio": ratio, "style_weights": style_w}
 
     def tag(self, df):
         return df  # mix tags nothing: every document that reaches it is in a shard

@@ -1,35 +1,42 @@
 """MixtureSampler: token batches from per-domain packed shards, domain proportions following a schedule.
 
-Batch `step` is a pure function of (seed, step, schedule, mixture): its random generator is seeded with
-[seed, step]. So the state is just the step counter, and a resumed run continues exactly the same stream.
+Each domain's shards are cut into windows of block+1 tokens at a stride of `block` (so every token but a
+shard's last is an input exactly once per pass). The sampler walks each domain's windows as a seeded
+permutation per epoch: no window repeats before every window of its domain has been seen, and one nominal
+epoch covers 100% of them ("To Repeat or Not To Repeat", Xue et al. 2023, counts repetitions in exactly these
+epochs). How many rows each domain gets at each step is drawn once, up front, from the schedule
+(multinomial, seeded with [seed, step]); so the plan of tokens and epochs per domain is known before step 0,
+and batch `step` is a pure function of (seed, step, schedule, mixture) that any DataLoader worker can compute.
+The state (step, per-domain cursor and epoch) is saved with checkpoints and checked on resume.
 """
 from __future__ import annotations
+
+from collections import OrderedDict
 
 import numpy as np
 
 from .mixture import Mixture, MixtureError, load_mixture, open_shards
 from .schedules import ScheduleError, Static
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
-class _DomainData:
-    """One domain's shards as a pool of windows of block+1 tokens."""
+class _Windows:
+    """One domain's shards as an indexable set of windows of block+1 tokens, stride block."""
 
-    def __init__(self, name: str, arrays: list[np.ndarray], block: int):
-        self.name = name
+    def __init__(self, arrays: list[np.ndarray], block: int):
         self.arrays = [a for a in arrays if len(a) > block]
-        room = np.array([len(a) - block for a in self.arrays], dtype=np.float64)
-        self.p = room / room.sum() if len(room) and room.sum() > 0 else None
+        per = np.array([(len(a) - 1) // block for a in self.arrays], dtype=np.int64)
+        self.first = np.concatenate([[0], np.cumsum(per)])  # window index where each array starts
+        self.n = int(self.first[-1])
         self.block = block
 
-    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        out = np.empty((n, self.block + 1), dtype=np.int64)
-        which = rng.choice(len(self.arrays), size=n, p=self.p)
-        for i, k in enumerate(which):
-            a = self.arrays[k]
-            o = int(rng.integers(0, len(a) - self.block))
-            out[i] = a[o:o + self.block + 1]
+    def read(self, idx: np.ndarray) -> np.ndarray:
+        out = np.empty((len(idx), self.block + 1), dtype=np.int64)
+        which = np.searchsorted(self.first, idx, side="right") - 1
+        for i, (j, k) in enumerate(zip(idx, which)):
+            o = int(j - self.first[k]) * self.block
+            out[i] = self.arrays[k][o:o + self.block + 1]
         return out
 
 
@@ -43,44 +50,79 @@ class MixtureSampler:
         if total_steps <= 0 or batch_size <= 0 or block_size <= 0:
             raise ScheduleError("batch_size, block_size and total_steps must all be > 0")
         self.domains = sorted(self.mixture.domains)
-        self._data = {}
+        self._data = []
         for name in self.domains:
             d = self.mixture.domains[name]
-            files = d.files if split == "train" else d.heldout_files
-            self._data[name] = _DomainData(name, open_shards(files, self.mixture.dtype), block_size)
-        self._check_schedule()
+            self._data.append(_Windows(open_shards(d.files if split == "train" else d.heldout_files,
+                                                   self.mixture.dtype), block_size))
+        self.windows = np.array([w.n for w in self._data], dtype=np.int64)
+        self._plan_rows()
+        self._perms: OrderedDict = OrderedDict()
         self.step = 0
 
-    def _check_schedule(self) -> None:
-        probe = sorted({int(round(f * self.total_steps)) for f in np.linspace(0, 1, 101)})
-        for step in probe:
-            w = self.schedule.weights_at(min(step, self.total_steps - 1), self.total_steps)
-            unknown = [d for d in w if d not in self._data]
-            if unknown:
-                raise MixtureError(f"schedule names domain(s) {unknown} that {self.mixture.path} does not "
-                                   f"have; its domains: {self.domains}")
-            empty = [d for d, v in w.items() if v > 0 and self._data[d].p is None]
+    # -- the plan: rows per domain per step, drawn before step 0 --------------------------------------
+    def _plan_rows(self) -> None:
+        counts = np.zeros((self.total_steps, len(self.domains)), dtype=np.int64)
+        for step in range(self.total_steps):
+            p = self.weights_at(step)
+            empty = [self.domains[k] for k in np.flatnonzero((p > 0) & (self.windows == 0))]
             if empty:
                 raise MixtureError(
                     f"domain(s) {empty} get weight at step {step} but have no {self.split} window of "
                     f"{self.block_size + 1} tokens in {self.mixture.path}; give them weight 0 or add data")
+            counts[step] = np.random.default_rng([self.seed, step]).multinomial(self.batch_size, p)
+        self.counts = counts
+        # cursor[s, d]: rows of domain d drawn before step s
+        self.cursor = np.vstack([np.zeros((1, len(self.domains)), dtype=np.int64), np.cumsum(counts, axis=0)])
 
     def weights_at(self, step: int) -> np.ndarray:
         w = self.schedule.weights_at(step, self.total_steps)
+        unknown = [d for d in w if d not in self.mixture.domains]
+        if unknown:
+            raise MixtureError(f"schedule names domain(s) {unknown} that {self.mixture.path} does not "
+                               f"have; its domains: {self.domains}")
         p = np.array([w.get(d, 0.0) for d in self.domains], dtype=np.float64)
         return p / p.sum()
 
-    def draw(self, rng: np.random.Generator, step: int, n: int):
-        """n rows for schedule position `step`: (x, y, domain index), int64 arrays."""
-        dom = rng.choice(len(self.domains), size=n, p=self.weights_at(step))
-        rows = np.empty((n, self.block_size + 1), dtype=np.int64)
-        for k in np.unique(dom):
-            idx = np.flatnonzero(dom == k)
-            rows[idx] = self._data[self.domains[k]].draw(rng, len(idx))
-        return rows[:, :-1], rows[:, 1:], dom
+    def plan(self, steps: int | None = None) -> dict[str, dict]:
+        """Per domain: rows, tokens (rows x block) and epochs (rows / windows) over the first `steps` steps
+        (default: all), upsampling and every schedule phase included."""
+        rows = self.cursor[self.total_steps if steps is None else min(steps, self.total_steps)]
+        return {d: {"rows": int(r), "tokens": int(r) * self.block_size, "windows": int(n),
+                    "epochs": (float(r) / n if n else 0.0)} for d, r, n in zip(self.domains, rows, self.windows)}
+
+    def epochs_seen(self, step: int | None = None) -> dict[str, float]:
+        at = self.step if step is None else step
+        return {d: round(v["epochs"], 6) for d, v in self.plan(at).items()}
+
+    # -- batches -------------------------------------------------------------------------------------
+    def _perm(self, k: int, epoch: int) -> np.ndarray:
+        key = (k, epoch)
+        if key not in self._perms:
+            self._perms[key] = np.random.default_rng([self.seed, 1, k, epoch]).permutation(self.windows[k])
+            if len(self._perms) > 2 * len(self.domains):
+                self._perms.popitem(last=False)
+        return self._perms[key]
 
     def batch(self, step: int):
-        return self.draw(np.random.default_rng([self.seed, step]), step, self.batch_size)
+        """Batch `step`: (x, y, domain index), int64 arrays; rows grouped by domain."""
+        if not 0 <= step < self.total_steps:
+            raise IndexError(f"step {step} is outside [0, {self.total_steps})")
+        rows = np.empty((self.batch_size, self.block_size + 1), dtype=np.int64)
+        dom = np.empty(self.batch_size, dtype=np.int64)
+        at = 0
+        for k in np.flatnonzero(self.counts[step]):
+            c = int(self.counts[step, k])
+            pos = self.cursor[step, k] + np.arange(c)
+            epoch, within = np.divmod(pos, self.windows[k])
+            idx = np.empty(c, dtype=np.int64)
+            for e in np.unique(epoch):
+                sel = epoch == e
+                idx[sel] = self._perm(int(k), int(e))[within[sel]]
+            rows[at:at + c] = self._data[k].read(idx)
+            dom[at:at + c] = k
+            at += c
+        return rows[:, :-1], rows[:, 1:], dom
 
     # -- plain iterator ------------------------------------------------------------------------------
     def __iter__(self):
@@ -94,10 +136,16 @@ class MixtureSampler:
         return out
 
     # -- resume --------------------------------------------------------------------------------------
+    def cursors(self, step: int | None = None) -> dict[str, dict]:
+        at = self.step if step is None else step
+        return {d: {"epoch": int(c // n) if n else 0, "position": int(c % n) if n else 0}
+                for d, c, n in zip(self.domains, self.cursor[at], self.windows)}
+
     def state_dict(self) -> dict:
         return {"version": STATE_VERSION, "step": self.step, "seed": self.seed,
                 "mixture": self.mixture.fingerprint(), "schedule": self.schedule.describe(),
-                "batch_size": self.batch_size, "block_size": self.block_size, "total_steps": self.total_steps}
+                "batch_size": self.batch_size, "block_size": self.block_size, "total_steps": self.total_steps,
+                "cursors": self.cursors(), "epochs_seen": self.epochs_seen()}
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("version") != STATE_VERSION:
@@ -115,20 +163,27 @@ class MixtureSampler:
         if state.get("schedule") != self.schedule.describe():
             raise MixtureError("refusing to resume: the mixture schedule changed since the checkpoint "
                                f"(was {state.get('schedule')}, now {self.schedule.describe()})")
-        self.step = int(state["step"])
+        step = int(state["step"])
+        if state.get("cursors") != self.cursors(step):
+            raise MixtureError(f"refusing to resume: the saved domain cursors {state.get('cursors')} are not "
+                               f"where this sampler stands at step {step} ({self.cursors(step)}); the shards "
+                               f"or the sampler changed; start a new run")
+        self.step = step
 
 
 def eval_batches(mixture: Mixture, split: str, block_size: int, batch_size: int, n_batches: int,
                  seed: int = 1234) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
-    """Fixed windows per domain (the same ones every call) for held-out loss; domains too small are left out."""
+    """Fixed windows per domain (the same ones every call, distinct while the domain has enough) for held-out
+    loss; domains without a window are left out."""
     out = {}
     for k, name in enumerate(sorted(mixture.domains)):
         d = mixture.domains[name]
-        data = _DomainData(name, open_shards(d.heldout_files if split == "heldout" else d.files, mixture.dtype),
-                           block_size)
-        if data.p is None:
+        data = _Windows(open_shards(d.heldout_files if split == "heldout" else d.files, mixture.dtype), block_size)
+        if data.n == 0:
             continue
-        rng = np.random.default_rng([seed, k])
-        rows = [data.draw(rng, batch_size) for _ in range(n_batches)]
-        out[name] = [(r[:, :-1], r[:, 1:]) for r in rows]
+        need = batch_size * n_batches
+        order = np.random.default_rng([seed, k]).permutation(data.n)
+        idx = np.resize(order, need)
+        rows = data.read(idx)
+        out[name] = [(r[:, :-1], r[:, 1:]) for r in rows.reshape(n_batches, batch_size, -1)]
     return out

@@ -1,6 +1,8 @@
 """Mixture and learning-rate schedules as pure functions of (step, total).
 
-Every mixture schedule answers `weights_at(step, total) -> {domain: weight}` with weights that sum to 1.
+Every mixture schedule answers `weights_at(step, total) -> {domain: weight}` with weights that sum to 1, and
+`loss_weights_at(step, total) -> {domain: multiplier}` for the per-domain loss (1.0 everywhere except `Upweight`),
+so a training loop treats every schedule the same way.
 Given weights that do not sum to 1 are NORMALIZED with a `MixtureWarning` (a config that lists relative sizes,
 like {web: 7, code: 2, wiki: 1}, is common and unambiguous); negative weights, all-zero weights, empty
 mixtures and overlapping or gapped phases are errors (`ScheduleError`).
@@ -62,11 +64,20 @@ def _fraction(step: int, total: int) -> float:
 class Schedule(Protocol):
     def weights_at(self, step: int, total: int) -> dict[str, float]: ...
 
+    def loss_weights_at(self, step: int, total: int) -> dict[str, float]: ...
+
     def describe(self) -> dict: ...
 
 
+class _SampledAsIs:
+    """Schedules that sample the mixture they want to train on: every domain's loss counts once."""
+
+    def loss_weights_at(self, step: int, total: int) -> dict[str, float]:
+        return dict.fromkeys(self.weights_at(step, total), 1.0)
+
+
 @dataclass
-class Static:
+class Static(_SampledAsIs):
     weights: Mapping[str, float]
 
     def __post_init__(self):
@@ -80,7 +91,7 @@ class Static:
 
 
 @dataclass
-class Temperature:
+class Temperature(_SampledAsIs):
     """Temperature sampling with a cooldown ("Upsample or Upweight?", 2024): sample at tau_start (flat, small
     domains upsampled), then move tau linearly to tau_end over the last `cooldown` fraction of training."""
     tokens: Mapping[str, float]
@@ -147,13 +158,16 @@ class Phases:
     def weights_at(self, step: int, total: int) -> dict[str, float]:
         return self.phase_at(step, total).schedule.weights_at(step, total)
 
+    def loss_weights_at(self, step: int, total: int) -> dict[str, float]:
+        return self.phase_at(step, total).schedule.loss_weights_at(step, total)
+
     def describe(self) -> dict:
         return {"type": "phases", "phases": [{"start": p.start, "end": p.end, **p.schedule.describe()}
                                              for p in self.phases]}
 
 
 @dataclass
-class EndUpsample:
+class EndUpsample(_SampledAsIs):
     """Upsample chosen domains in the last part of training ("Does your data spark joy?", 2024).
 
     Either `factor` multiplies the base weights of `domains` (then all are renormalized), or `weights` gives the
@@ -203,8 +217,10 @@ class EndUpsample:
 
 @dataclass
 class Upweight:
-    """The upweighting alternative to upsampling: sample by `sampling`, and scale each domain's loss by
-    target/sampling so the expected gradient matches training on `target` (sum_d s_d * t_d/s_d = 1)."""
+    """The upweighting alternative to upsampling ("Upsample or Upweight? Balanced Training on Heavily Imbalanced
+    Datasets", 2024): sample by `sampling` (natural proportions in the paper), and scale each domain's loss by
+    target/sampling so the expected gradient matches training on `target` (sum_d s_d * t_d/s_d = 1). Any
+    schedule can be the target: a temperature schedule, phases, an end-upsampling."""
     target: Schedule
     sampling: Schedule
 
@@ -235,25 +251,45 @@ def cosine_lr(step: int, total: int, warmup: int = 0, min_ratio: float = 0.1) ->
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * f))
 
 
-def wsd_lr(step: int, total: int, warmup: int = 0, decay_fraction: float = 0.1, min_ratio: float = 0.0,
-           decay_start: float | None = None) -> float:
-    """Warmup-stable-decay (MiniCPM): warmup, flat at 1, then linear decay to min_ratio.
+WSD_DECAYS = ("linear", "exp", "1-sqrt")
 
+
+def wsd_lr(step: int, total: int, warmup: int = 0, decay_fraction: float = 0.1, min_ratio: float = 0.0,
+           decay_start: float | None = None, decay: str = "linear") -> float:
+    """Warmup-stable-decay: warmup, flat at 1, then decay so the LAST step (total - 1) is at min_ratio.
+
+    With f = (step - d0 + 1) / (total - d0) the fraction of the decay done after `step` (d0: its first step; f = 1
+    at the last step):
+    - `linear`: 1 - (1 - m) f
+    - `exp`: m^f, a geometric decay from 1 to m (MiniCPM, Hu et al. 2024, decays exponentially; needs m > 0)
+    - `1-sqrt`: 1 - (1 - m) sqrt(f) (Hägele et al. 2024, "Scaling Laws and Compute-Optimal Training Beyond
+      Fixed Training Durations")
     The decay starts at `decay_start` (a fraction of training) when given, else at 1 - decay_fraction; pass an
     EndUpsample's `start_fraction` to align the decay with the upsampling phase.
 
-    >>> [round(wsd_lr(s, 10, decay_fraction=0.5), 2) for s in (0, 4, 5, 7, 10)]
-    [1.0, 1.0, 1.0, 0.6, 0.0]
+    >>> [wsd_lr(s, 10, decay_fraction=0.4) for s in (0, 5, 6, 7, 9)]
+    [1.0, 1.0, 0.75, 0.5, 0.0]
+    >>> round(wsd_lr(7, 10, decay_fraction=0.4, min_ratio=0.01, decay="exp"), 6), wsd_lr(9, 10, decay="1-sqrt")
+    (0.1, 0.0)
     """
     start = decay_start if decay_start is not None else 1.0 - decay_fraction
     if not 0 <= start <= 1:
         raise ScheduleError(f"WSD decay start must be a fraction in [0, 1], got {start}")
+    if decay not in WSD_DECAYS:
+        raise ScheduleError(f"WSD decay must be one of {list(WSD_DECAYS)}, got {decay!r}")
+    if decay == "exp" and min_ratio <= 0:
+        raise ScheduleError("WSD exp decay is geometric from 1 to min_ratio, so it needs min_ratio > 0 "
+                            "(e.g. 0.01); use decay: linear or 1-sqrt to reach 0")
     if step < warmup:
         return (step + 1) / warmup
     d0 = max(int(round(start * total)), warmup)
     if step < d0:
         return 1.0
-    f = min((step - d0) / max(total - d0, 1), 1.0)
+    f = min((step - d0 + 1) / max(total - d0, 1), 1.0)
+    if decay == "exp":
+        return min_ratio ** f
+    if decay == "1-sqrt":
+        f = math.sqrt(f)
     return 1.0 - (1.0 - min_ratio) * f
 
 

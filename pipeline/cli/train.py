@@ -13,7 +13,7 @@ HELP = "train a small GPT on a mixture.json with a mixture schedule (per-domain 
 
 
 def add_arguments(p):
-    p.add_argument("config", help="training YAML (keys: see TrainConfig in trainer_hooks/train.py)")
+    p.add_argument("config", help="training YAML (keys: see TrainConfig in trainer_hooks/train_config.py)")
     p.add_argument("--out", help="override out_dir")
     p.add_argument("--steps", type=int, help="override steps")
     p.add_argument("--no-resume", action="store_true", help="start over even if out_dir has a checkpoint")
@@ -21,7 +21,7 @@ def add_arguments(p):
 
 
 def load_train_config(path: str, **overrides):
-    from ...trainer_hooks.train import TrainConfig
+    from ...trainer_hooks.train_config import TrainConfig
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"config file {p} does not exist")

@@ -134,3 +134,71 @@ def test_doctests_of_the_mix_maths():
 
     from gristmill.stages import mix
     assert doctest.testmod(mix).failed == 0
+
+
+# -- without ../shared: hand-written documents ----------------------------------------------------------------
+def _words(rng, vocab, n):
+    return " ".join(rng.choice(vocab, n))
+
+
+def test_tokenizer_sample_spans_the_whole_sorted_corpus(spark, tmp_path):
+    """limit(N) would train the tokenizer on the first domain only; the seeded sample sees every domain."""
+    from helpers import docs_df, run_stage
+    from gristmill.stages.text_tokenizer import load_tokenizer
+    rng = np.random.default_rng(0)
+    first, last = ["apple", "banana", "cherry"], ["quokka", "wombat", "platypus"]
+    rows = [{"id": f"a{i:03d}", "text": _words(rng, first, 40), "domain": "a"} for i in range(150)]
+    rows += [{"id": f"b{i:03d}", "text": _words(rng, last, 40), "domain": "b"} for i in range(150)]
+    df = docs_df(spark, rows).coalesce(1)  # sorted, one partition: the head is domain "a" only
+    run_stage(spark, "mix", {"vocab_size": 300, "tokenizer_sample_docs": 30, "heldout_fraction": 0.0}, df,
+              tmp_path)
+    tok = load_tokenizer(tmp_path / "stage-mix" / "tokenizer.json")
+    for w in first + last:
+        assert len(tok.encode(" " + w).ids) == 1, w  # every frequent word of both domains is one token
+
+
+def test_mixture_json_is_exactly_the_schema(spark, tmp_path):
+    from helpers import docs_df, run_stage
+    from gristmill.trainer_hooks.mixture import MixtureSpec
+    rows = [{"id": str(i), "text": f"document number {i} about {d}", "domain": d}
+            for i, d in enumerate(["web", "code"] * 20)]
+    _, _, stats = run_stage(spark, "mix", {"vocab_size": 260, "heldout_fraction": 0.0, "max_epochs": 3},
+                            docs_df(spark, rows), tmp_path)
+    raw = json.loads((tmp_path / "stage-mix" / "mixture.json").read_text())
+    assert MixtureSpec.from_json(raw, "x").to_json() == raw  # nothing written outside the schema
+    assert raw["max_epochs"] == 3 and raw["origin_ratio"] is None  # no origin column: no origin mixing
+    assert set(raw["domains"]) == {"web", "code"}
+
+
+def test_real_and_synthetic_rows_mix_one_to_one_by_default(spark, tmp_path):
+    """WRAP's default: each domain's weight is split 1:1 between real and rephrased text, the rephrased part
+    equally across styles; an explicit ratio and style weights are honoured."""
+    from helpers import docs_df, run_stage
+    from gristmill.trainer_hooks.mixture import load_mixture
+    rows = []
+    for i in range(30):
+        rows.append({"id": f"w{i}", "text": f"web page {i} with some words", "domain": "web", "origin": "real"})
+        rows.append({"id": f"c{i}", "text": f"def f{i}(): return {i}", "domain": "code", "origin": None})
+    for i in range(10):
+        for style in ("qa", "easy"):
+            rows.append({"id": f"w{i}-{style}", "text": f"rephrased page {i} in {style} words", "domain": "web",
+                         "origin": "synthetic", "style": style})
+    df = docs_df(spark, rows)
+    params = {"vocab_size": 260, "heldout_fraction": 0.0, "weights": {"web": 0.8, "code": 0.2}}
+    run_stage(spark, "mix", params, df, tmp_path / "a")
+    m = load_mixture(tmp_path / "a" / "stage-mix" / "mixture.json")
+    assert m.weights == pytest.approx({"web": 0.4, "web:synthetic:qa": 0.2, "web:synthetic:easy": 0.2,
+                                       "code": 0.2})
+    assert m.spec.origin_ratio == {"real": 0.5, "synthetic": 0.5}
+    assert m.spec.style_weights == {"easy": 0.5, "qa": 0.5}
+    e = m.spec.domains["web:synthetic:qa"]
+    assert (e.group, e.origin, e.style, e.docs) == ("web", "synthetic", "qa", 10)
+    assert m.spec.domains["code"].origin == "real" and m.spec.domains["code"].group is None
+    run_stage(spark, "mix", {**params, "origin_ratio": {"real": 3, "synthetic": 1},
+                             "style_weights": {"qa": 1.0, "easy": 0.0}}, df, tmp_path / "b")
+    m = load_mixture(tmp_path / "b" / "stage-mix" / "mixture.json")
+    assert m.weights == pytest.approx({"web": 0.6, "web:synthetic:qa": 0.2, "web:synthetic:easy": 0.0,
+                                       "code": 0.2})
+    bad = docs_df(spark, [{"id": "x", "text": "t", "domain": "web", "origin": "fake"}])
+    with pytest.raises(Exception, match="id='x' has origin='fake'"):
+        run_stage(spark, "mix", params | {"weights": "natural"}, bad, tmp_path / "c")

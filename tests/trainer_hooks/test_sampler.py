@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from gristmill.trainer_hooks.mixture import MixtureError, load_mixture, write_mixture
+from gristmill.trainer_hooks.mixture import MixtureError, load_mixture
 from gristmill.trainer_hooks.sampler import MixtureSampler
 from gristmill.trainer_hooks.schedules import EndUpsample, ScheduleError, Static
 
@@ -19,9 +19,9 @@ def _ids(domain, n, seed=0):
 
 
 @pytest.fixture
-def mixture_path(tmp_path):
+def mixture_path(tmp_path, make_mixture):
     doms = {d: (_ids(d, n), _ids(d, 500, 1)) for d, n in (("web", 20000), ("code", 6000), ("math", 3000))}
-    return write_mixture(tmp_path / "mix", doms, vocab_size=300, weights={"web": 0.6, "code": 0.3, "math": 0.1})
+    return make_mixture(tmp_path / "mix", doms, vocab_size=300, weights={"web": 0.6, "code": 0.3, "math": 0.1})
 
 
 def _domain_of_rows(x):
@@ -76,10 +76,10 @@ def test_resume_continues_the_identical_stream(mixture_path):
         assert (x1 == x2).all() and (y1 == y2).all() and (d1 == d2).all()
 
 
-def test_resume_with_a_different_mixture_or_settings_is_refused(mixture_path, tmp_path):
+def test_resume_with_a_different_mixture_or_settings_is_refused(mixture_path, tmp_path, make_mixture):
     s = MixtureSampler(mixture_path, batch_size=4, block_size=8, total_steps=10)
     state = s.state_dict()
-    other = write_mixture(tmp_path / "other", {"web": (_ids("web", 5000), _ids("web", 100)),
+    other = make_mixture(tmp_path / "other", {"web": (_ids("web", 5000), _ids("web", 100)),
                                                "code": (_ids("code", 5000), _ids("code", 100))}, vocab_size=300)
     with pytest.raises(MixtureError, match="refusing to resume.*different mixture"):
         MixtureSampler(other, batch_size=4, block_size=8, total_steps=10).load_state_dict(state)
@@ -104,8 +104,8 @@ def test_old_or_broken_mixture_files_give_clear_errors(mixture_path):
         load_mixture(mixture_path.parent / "nope.json")
 
 
-def test_zero_token_domain_with_weight_is_refused(tmp_path):
-    path = write_mixture(tmp_path / "m", {"web": (_ids("web", 5000), _ids("web", 100)),
+def test_zero_token_domain_with_weight_is_refused(tmp_path, make_mixture):
+    path = make_mixture(tmp_path / "m", {"web": (_ids("web", 5000), _ids("web", 100)),
                                           "math": (np.array([], dtype=np.int64), np.array([], dtype=np.int64))},
                          vocab_size=300, weights={"web": 0.9, "math": 0.1})
     with pytest.raises(MixtureError, match=r"\['math'\] get weight.*no train window"):
@@ -131,33 +131,55 @@ def test_torch_iterable_dataset_matches_the_sampler(mixture_path):
         assert isinstance(x2, torch.Tensor) and (x2.numpy() == x1).all() and (d2.numpy() == d1).all()
 
 
-def test_hf_callback_switches_weights_with_the_trainer_step(mixture_path, tmp_path):
-    from types import SimpleNamespace
+# -- epochs: a seeded permutation per epoch, no replacement inside one ------------------------------------------
+def _counting_mixture(make_mixture, folder, n_windows, block):
+    """One domain whose window j starts with token j*block (tokens are 0, 1, 2, ...), so a row names its window."""
+    ids = np.arange(n_windows * block + 1)
+    return make_mixture(folder, {"count": (ids, ids[:50])}, vocab_size=int(ids.max()) + 1)
 
-    from transformers import TrainerControl, TrainerState
 
-    from gristmill.trainer_hooks.adapters import MixtureExamples
-    from gristmill.trainer_hooks.hf import MixtureCallback
+def test_one_nominal_epoch_covers_every_window_exactly_once(tmp_path, make_mixture):
+    block, n = 8, 240
+    path = _counting_mixture(make_mixture, tmp_path / "m", n, block)
+    s = MixtureSampler(path, batch_size=16, block_size=block, total_steps=2 * n // 16, seed=4)
+    assert s.windows.tolist() == [n]
+    starts = [int(r[0]) // block for x, _, _ in s for r in x]
+    first, second = starts[:n], starts[n:]
+    assert sorted(first) == list(range(n))  # 100% of the windows in epoch 1, none twice
+    assert sorted(second) == list(range(n))  # and again in epoch 2 ...
+    assert first != second  # ... in a fresh order
+    assert s.plan()["count"] == {"rows": 2 * n, "tokens": 2 * n * block, "windows": n, "epochs": 2.0}
+
+
+def test_plan_counts_upsampled_tokens_before_step_zero(mixture_path):
     m = load_mixture(mixture_path)
-    sched = EndUpsample(Static(m.weights), weights={"math": 1.0}, last_fraction=0.5)
-    s = MixtureSampler(m, batch_size=4, block_size=8, total_steps=999, schedule=sched)
-    cb = MixtureCallback(s)
-    # TrainingArguments needs `accelerate`, which is not installed; the callback only reads output_dir
-    args = SimpleNamespace(output_dir=str(tmp_path / "hf"))
-    state, control = TrainerState(max_steps=10, global_step=0), TrainerControl()
-    cb.on_train_begin(args, state, control)
-    assert s.total_steps == 10
-    examples = iter(MixtureExamples(s))
-    early = [next(examples)["domain"] for _ in range(40)]
-    assert {s.domains[k] for k in early} != {"math"}
-    state.global_step = 6
-    cb.on_step_begin(args, state, control)
-    late = [next(examples) for _ in range(20)]
-    assert {s.domains[e["domain"]] for e in late} == {"math"}
-    assert all(200 <= int(t) < 300 for e in late for t in e["input_ids"])
-    logs = {}
-    cb.on_log(args, state, control, logs=logs)
-    assert logs["mix/math"] == 1.0
-    cb.on_save(args, state, control)
-    saved = json.loads((tmp_path / "hf" / "checkpoint-6" / "mixture_sampler.json").read_text())
-    assert saved["step"] == 6 and saved["mixture"] == m.fingerprint()
+    sched = EndUpsample(Static(m.weights), domains=["math"], factor=5.0, last_fraction=0.25)
+    s = MixtureSampler(m, batch_size=32, block_size=16, total_steps=80, schedule=sched, seed=2)
+    plan = s.plan()  # known before any batch is drawn
+    seen = dict.fromkeys(s.domains, 0)
+    for _, _, dom in s:
+        for k in dom:
+            seen[s.domains[k]] += 1
+    assert {d: v["rows"] for d, v in plan.items()} == seen
+    math_windows = (3000 - 1) // 16
+    assert plan["math"]["epochs"] == pytest.approx(seen["math"] / math_windows)
+    # the upsampled phase raises math's share above its base weight of 0.1
+    assert seen["math"] / (32 * 80) > 0.15
+    assert s.epochs_seen() == {d: pytest.approx(v["epochs"]) for d, v in plan.items()}
+
+
+def test_state_carries_cursors_and_epochs_and_a_tampered_state_is_refused(tmp_path, make_mixture):
+    block, n = 8, 40
+    path = _counting_mixture(make_mixture, tmp_path / "m", n, block)
+    s = MixtureSampler(path, batch_size=16, block_size=block, total_steps=10, seed=1)
+    for _ in range(3):
+        next(s)
+    st = json.loads(json.dumps(s.state_dict()))
+    assert st["cursors"] == {"count": {"epoch": 1, "position": 8}} and st["epochs_seen"] == {"count": 1.2}
+    rest = [x for x, _, _ in s]
+    r = MixtureSampler(path, batch_size=16, block_size=block, total_steps=10, seed=1)
+    r.load_state_dict(st)
+    assert all((a == b).all() for (a, _, _), b in zip(r, rest))
+    st["cursors"]["count"]["position"] = 0
+    with pytest.raises(MixtureError, match="saved domain cursors"):
+        MixtureSampler(path, batch_size=16, block_size=block, total_steps=10, seed=1).load_state_dict(st)

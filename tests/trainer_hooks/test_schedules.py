@@ -101,8 +101,58 @@ def test_cosine_and_wsd_shapes():
     u = S.EndUpsample(S.Static({"a": 0.5, "b": 0.5}), domains=["a"], factor=2.0, last_fraction=0.3)
     start = S.upsample_start(u)
     assert S.wsd_lr(69, 100, warmup=5, decay_start=start) == 1.0
-    assert S.wsd_lr(85, 100, warmup=5, decay_start=start) == pytest.approx(0.5)
+    assert S.wsd_lr(84, 100, warmup=5, decay_start=start) == pytest.approx(0.5)  # 15 of 30 decay steps done
     assert S.upsample_start(S.Upweight(target=u, sampling=u.base)) == pytest.approx(0.7)
     assert S.upsample_start(u.base) is None
     with pytest.raises(S.ScheduleError):
         S.wsd_lr(1, 10, decay_start=1.5)
+
+
+@pytest.mark.parametrize("decay,closed_form", [
+    ("linear", lambda f, m: 1 - (1 - m) * f),
+    ("exp", lambda f, m: m ** f),  # MiniCPM: exponential
+    ("1-sqrt", lambda f, m: 1 - (1 - m) * math.sqrt(f)),  # Hägele et al. 2024
+])
+def test_wsd_decay_shapes_match_their_closed_forms_and_end_at_the_minimum(decay, closed_form):
+    total, warmup, m = 200, 10, 0.05
+    d0 = 160  # decay_fraction 0.2
+    for step in range(total):
+        got = S.wsd_lr(step, total, warmup=warmup, decay_fraction=0.2, min_ratio=m, decay=decay)
+        if step < warmup:
+            want = (step + 1) / warmup
+        elif step < d0:
+            want = 1.0
+        else:
+            want = closed_form((step - d0 + 1) / (total - d0), m)
+        assert got == pytest.approx(want, abs=1e-12), step
+    assert S.wsd_lr(total - 1, total, decay_fraction=0.2, min_ratio=m, decay=decay) == pytest.approx(m)
+
+
+def test_wsd_exp_needs_a_positive_minimum_and_unknown_shapes_are_refused():
+    with pytest.raises(S.ScheduleError, match="min_ratio > 0"):
+        S.wsd_lr(5, 10, min_ratio=0.0, decay="exp")
+    with pytest.raises(S.ScheduleError, match="one of"):
+        S.wsd_lr(5, 10, decay="cosine")
+
+
+def test_temperature_weights_match_the_closed_form():
+    tokens = {"a": 1e6, "b": 1e4, "c": 1e2}
+    for tau in (0.5, 1.0, 2.0, 3.3, 10.0):
+        z = sum(n ** (1 / tau) for n in tokens.values())
+        assert S.temperature_weights(tokens, tau) == pytest.approx({d: n ** (1 / tau) / z for d, n in tokens.items()})
+    t = S.Temperature(tokens, tau_start=4.0, tau_end=1.0, cooldown=0.25)
+    assert t.tau_at(80, 100) == pytest.approx(4.0 + (1.0 - 4.0) * (0.80 - 0.75) / 0.25)
+
+
+def test_every_schedule_answers_loss_weights_one_unless_it_upweights():
+    base = S.Static({"web": 0.8, "math": 0.2})
+    scheds = [base, S.Temperature({"web": 800, "math": 200}),
+              S.EndUpsample(base, domains=["math"], factor=4.0, last_fraction=0.2),
+              S.Phases([S.Phase(0.0, 0.5, base), S.Phase(0.5, 1.0, S.Static({"web": 0.1, "math": 0.9}))])]
+    for sch in scheds:
+        for step in (0, 60, 99):
+            assert sch.loss_weights_at(step, 100) == {"web": 1.0, "math": 1.0}
+    up = S.Upweight(target=S.Phases([S.Phase(0.0, 0.5, base), S.Phase(0.5, 1.0, S.Static({"web": 0.5, "math": 0.5}))]),
+                    sampling=base)
+    assert up.loss_weights_at(10, 100) == pytest.approx({"web": 1.0, "math": 1.0})
+    assert up.loss_weights_at(60, 100) == pytest.approx({"web": 0.5 / 0.8, "math": 0.5 / 0.2})

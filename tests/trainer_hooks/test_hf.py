@@ -1,0 +1,103 @@
+"""The Hugging Face plugin in a real transformers.Trainer (accelerate installed): a tiny GPT2LMHeadModel
+(config-built, random init) trains 20 steps on a schedule that switches at step 10; the batches the model sees
+are exactly the schedule's stream, with 0 and 2 DataLoader workers and across a resume from a checkpoint."""
+import numpy as np
+import pytest
+
+pytest.importorskip("accelerate")
+import torch  # noqa: E402
+from transformers import (GPT2Config, GPT2LMHeadModel, Trainer, TrainerCallback,  # noqa: E402
+                          TrainingArguments)
+
+from gristmill.trainer_hooks.adapters import check_shares  # noqa: E402
+from gristmill.trainer_hooks.hf import STATE_FILE, MixtureCallback, MixtureDataset  # noqa: E402
+from gristmill.trainer_hooks.mixture import MixtureError, load_mixture  # noqa: E402
+from gristmill.trainer_hooks.sampler import MixtureSampler  # noqa: E402
+from gristmill.trainer_hooks.schedules import Phase, Phases, Static  # noqa: E402
+
+RANGES = {"code": (100, 200), "math": (200, 300), "web": (0, 100)}  # a row's tokens name its domain
+STEPS, BATCH, BLOCK = 20, 16, 16
+FINAL = {"math": 0.9, "web": 0.1, "code": 0.0}
+
+
+@pytest.fixture(scope="module")
+def mixture(tmp_path_factory, make_mixture):
+    rng = np.random.default_rng(0)
+    doms = {d: (rng.integers(lo, hi, n), rng.integers(lo, hi, 200))
+            for (d, (lo, hi)), n in zip(RANGES.items(), (20000, 20000, 20000))}
+    return load_mixture(make_mixture(tmp_path_factory.mktemp("hf"), doms, vocab_size=300))
+
+
+def _sampler(mixture):
+    sched = Phases([Phase(0.0, 0.5, Static({"web": 0.6, "code": 0.3, "math": 0.1})), Phase(0.5, 1.0, Static(FINAL))])
+    return MixtureSampler(mixture, batch_size=BATCH, block_size=BLOCK, total_steps=STEPS, schedule=sched, seed=7)
+
+
+class Recording(Trainer):
+    """Records the input_ids of every micro-batch the model trains on (main process, after the DataLoader)."""
+    seen: list
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        self.seen.append(inputs["input_ids"].cpu().numpy().copy())
+        return super().training_step(model, inputs, num_items_in_batch)
+
+
+class StopAt(TrainerCallback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kw):
+        if state.global_step >= self.step:
+            control.should_training_stop = True
+
+
+def _train(mixture, out, workers, resume=False, stop_at=None):
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=300, n_positions=BLOCK, n_embd=16, n_layer=1, n_head=2))
+    sampler = _sampler(mixture)
+    data = MixtureDataset(sampler)
+    args = TrainingArguments(output_dir=str(out), max_steps=STEPS, per_device_train_batch_size=BATCH,
+                             dataloader_num_workers=workers, save_strategy="steps", save_steps=10,
+                             logging_steps=5, report_to=[], use_cpu=True, disable_tqdm=True, learning_rate=1e-3)
+    cbs = [MixtureCallback(sampler, data)] + ([StopAt(stop_at)] if stop_at else [])
+    trainer = Recording(model=model, args=args, train_dataset=data, callbacks=cbs)
+    trainer.seen = []
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    return trainer.seen
+
+
+def _domains(batch):
+    return [next(k for k, (lo, hi) in enumerate(RANGES.values()) if lo <= row[0] < hi) for row in batch]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_trainer_sees_the_schedule_stream_and_resumes_it(mixture, tmp_path, workers):
+    reference = [_sampler(mixture).batch(m)[0] for m in range(STEPS)]
+    seen = _train(mixture, tmp_path / "straight", workers)
+    assert len(seen) == STEPS
+    assert all((a == b).all() for a, b in zip(seen, reference))  # no drift, no late switch, any worker count
+    # the schedule, per window of 10 steps: sorted(RANGES) == sampler.domains, so indices agree
+    rows = check_shares(_sampler(mixture), [_domains(b) for b in seen], window=10)
+    assert all(r["ok"] for r in rows), rows
+    final_math = next(r for r in rows if r["steps"] == (10, 19) and r["domain"] == "math")
+    # 160 rows at p = 0.9: sd = sqrt(0.9 * 0.1 / 160) = 0.024, so 4 sd = 0.095
+    assert abs(final_math["seen_share"] - 0.9) <= 4 * (0.9 * 0.1 / 160) ** 0.5
+
+    # interrupted at step 10 (checkpoint-10 holds mixture_sampler.json), then resumed by a fresh Trainer
+    out = tmp_path / "resumed"
+    first = _train(mixture, out, workers, stop_at=10)
+    assert len(first) == 10 and (out / "checkpoint-10" / STATE_FILE).exists()
+    rest = _train(mixture, out, workers, resume=True)
+    assert len(rest) == 10
+    assert all((a == b).all() for a, b in zip(first + rest, reference))
+
+
+def test_mismatched_trainer_settings_are_refused(mixture, tmp_path):
+    sampler = _sampler(mixture)
+    data = MixtureDataset(sampler)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=300, n_positions=BLOCK, n_embd=16, n_layer=1, n_head=2))
+    args = TrainingArguments(output_dir=str(tmp_path), max_steps=STEPS, per_device_train_batch_size=BATCH,
+                             gradient_accumulation_steps=2, report_to=[], use_cpu=True, disable_tqdm=True)
+    trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=[MixtureCallback(sampler, data)])
+    with pytest.raises(MixtureError, match="max_steps x gradient_accumulation_steps = 40"):
+        trainer.train()
