@@ -233,17 +233,20 @@ class OpenAIBackend:
             self.client = None
 
 
-def ping(endpoint: EndpointSettings, timeout_s: float = 10.0) -> str | None:
-    """None when the endpoint answers, else why not (checked on the driver before Spark starts)."""
+def ping(endpoint: EndpointSettings) -> str | None:
+    """None when the endpoint answers a one-token chat request for the model, else why not (run on the driver
+    before Spark starts). Not GET /models: some servers (transformers serve offline) fail it while serving."""
     import httpx
-    url = endpoint.base_url.rstrip("/") + "/models"
+    url = endpoint.base_url.rstrip("/") + "/chat/completions"
     key = os.environ.get(endpoint.api_key_env)
+    body = {"model": endpoint.model, "max_tokens": 1, "messages": [{"role": "user", "content": "Hi"}]}
     try:
-        r = httpx.get(url, timeout=timeout_s, headers={"Authorization": f"Bearer {key}"} if key else {})
+        r = httpx.post(url, json=body, timeout=endpoint.timeout_s,
+                       headers={"Authorization": f"Bearer {key}"} if key else {})
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}"
     if r.status_code in (401, 403):
         return f"HTTP {r.status_code}: the key in ${endpoint.api_key_env} was refused"
-    if r.status_code >= 500:
-        return f"HTTP {r.status_code}"
+    if r.status_code >= 400:
+        return f"HTTP {r.status_code} for model {endpoint.model!r}: {r.text[:300]}"
     return None

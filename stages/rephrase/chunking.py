@@ -5,15 +5,18 @@ information in the rephrase. We pack whole paragraphs (lines) greedily up to the
 than the limit is packed sentence by sentence; a sentence longer than the limit is cut at token boundaries
 (the only place a chunk can end mid-sentence). Chunks shorter than `min_tokens` are dropped: the last
 scrap of a document is not worth a generation.
+
+A chunk is a span of the document, `text[start:end]`, with the document's own line breaks and spaces, so a
+synthetic row can point back at the exact text it rephrases (`chunk_start`, `chunk_end`).
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-_PARAGRAPHS = re.compile(r"\n\s*")
-# a sentence ends at . ! ? (and their CJK forms) followed by space, or at the CJK forms alone
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
+_LINE = re.compile(r"[^\n]*\S[^\n]*")  # a non-blank line
+# a sentence ends at . ! ? followed by space, or at a CJK full stop / mark
+_SENTENCE = re.compile(r".+?(?:[.!?](?=\s)|[。！？]|$)", re.DOTALL)
 
 
 class TokenCounter:
@@ -29,56 +32,70 @@ class TokenCounter:
             return []
         return [len(e.ids) for e in self.tok.encode_batch(texts, add_special_tokens=False)]
 
-    def cut(self, text: str, max_tokens: int) -> list[str]:
-        """Pieces of at most max_tokens tokens each, cut at token boundaries."""
+    def cuts(self, text: str, max_tokens: int) -> list[tuple[int, int]]:
+        """Character spans of at most max_tokens tokens each, cut at token boundaries."""
         offsets = self.tok.encode(text, add_special_tokens=False).offsets
-        pieces = []
+        spans = []
         for start in range(0, len(offsets), max_tokens):
-            group = offsets[start:start + max_tokens]
             end = offsets[start + max_tokens][0] if start + max_tokens < len(offsets) else len(text)
-            pieces.append(text[group[0][0]:end].strip())
-        return [p for p in pieces if p]
+            spans.append((offsets[start][0], end))
+        return spans
 
 
-def split_sentences(paragraph: str) -> list[str]:
+def _strip(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """
-    >>> split_sentences("One. Two! Three? Four")
+    >>> t = "One. Two! Three? Four"
+    >>> [t[a:b] for a, b in sentence_spans(t, 0, len(t))]
     ['One.', 'Two!', 'Three?', 'Four']
     """
-    return [s for s in (p.strip() for p in _SENTENCE_END.split(paragraph)) if s]
-
-
-def _pack(units: list[tuple[str, int, str]], max_tokens: int) -> list[tuple[str, int]]:
-    """Greedy packing of (piece, tokens, separator before it) in order; each piece is <= max_tokens and a
-    join costs one token."""
-    out, cur, cur_n = [], "", 0
-    for piece, n, sep in units:
-        if cur and cur_n + 1 + n > max_tokens:
-            out.append((cur, cur_n))
-            cur, cur_n = "", 0
-        cur, cur_n = (cur + sep + piece, cur_n + 1 + n) if cur else (piece, n)
-    if cur:
-        out.append((cur, cur_n))
+    out = []
+    for m in _SENTENCE.finditer(text, start, end):
+        a, b = _strip(text, m.start(), m.end())
+        if a < b:
+            out.append((a, b))
     return out
 
 
-def chunk_text(text: str | None, counter: TokenCounter, max_tokens: int = 300,
-               min_tokens: int = 30) -> list[str]:
-    """The chunks of one document, in order."""
+def chunk_spans(text: str | None, counter: TokenCounter, max_tokens: int = 300,
+                min_tokens: int = 30) -> list[tuple[int, int]]:
+    """The (start, end) character spans of one document's chunks, in order."""
     if not text or not text.strip():
         return []
-    paragraphs = [p.strip() for p in _PARAGRAPHS.split(text) if p.strip()]
-    sizes = counter.counts(paragraphs)
-    units = []  # (piece <= max_tokens, its tokens, separator before it), in document order
-    for para, n in zip(paragraphs, sizes):
+    lines = [_strip(text, m.start(), m.end()) for m in _LINE.finditer(text)]
+    units = []  # (start, end, tokens) of pieces no longer than max_tokens, in document order
+    for (a, b), n in zip(lines, counter.counts([text[a:b] for a, b in lines])):
         if n <= max_tokens:
-            units.append((para, n, "\n"))
+            units.append((a, b, n))
             continue
-        first = True  # the paragraph's first piece starts a new line, the rest continue it with a space
-        sentences = split_sentences(para)
-        for sent, m in zip(sentences, counter.counts(sentences)):
-            pieces = [sent] if m <= max_tokens else counter.cut(sent, max_tokens)
-            for piece, k in zip(pieces, [m] if m <= max_tokens else counter.counts(pieces)):
-                units.append((piece, k, "\n" if first else " "))
-                first = False
-    return [chunk for chunk, n in _pack(units, max_tokens) if n >= min_tokens]
+        sents = sentence_spans(text, a, b)
+        for (c, d), m in zip(sents, counter.counts([text[c:d] for c, d in sents])):
+            if m <= max_tokens:
+                units.append((c, d, m))
+                continue
+            pieces = [(c + x, c + y) for x, y in counter.cuts(text[c:d], max_tokens)]
+            pieces = [p for p in (_strip(text, x, y) for x, y in pieces) if p[0] < p[1]]
+            units.extend((x, y, k) for (x, y), k in zip(pieces, counter.counts([text[x:y] for x, y in pieces])))
+    # greedy packing; a join (the line break or space between units) costs about one token
+    out, cur = [], None
+    for a, b, n in units:
+        if cur and cur[2] + 1 + n <= max_tokens:
+            cur = (cur[0], b, cur[2] + 1 + n)
+        else:
+            if cur:
+                out.append(cur)
+            cur = (a, b, n)
+    if cur:
+        out.append(cur)
+    return [(a, b) for a, b, n in out if n >= min_tokens]
+
+
+def chunk_text(text: str | None, counter: TokenCounter, max_tokens: int = 300, min_tokens: int = 30) -> list[str]:
+    return [text[a:b] for a, b in chunk_spans(text, counter, max_tokens, min_tokens)]

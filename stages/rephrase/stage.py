@@ -4,7 +4,8 @@ Each sampled document is split into chunks of at most `max_chunk_tokens` (WRAP: 
 model's tokenizer; an instruction-tuned model rewrites every chunk in every configured style (WRAP's easy,
 medium, hard, qa, or user-defined ones). The real rows pass through unchanged with `origin: real`; each
 rephrase is a NEW row with `origin: synthetic`, `style`, `parent_id`, `chunk_index`, `model`, `prompt_hash`,
-`tokens_in` (prompt tokens the model read), `tokens_out` (tokens it generated) and `finish_reason`, and the
+`chunk_start`/`chunk_end` (the chunk's
+character span in the parent's text), `tokens_in` (prompt tokens the model read), `tokens_out` (tokens it generated) and `finish_reason`, and the
 parent's other columns (source, url, lang, domain, ...). Synthetic ids are `<parent id>#wrap-<style>-<chunk>`:
 stable across reruns. Bad answers are rejected rows `rephrase:<reason>` with their parent id (checks.py).
 
@@ -20,7 +21,7 @@ Rows in + `stats()["added"]` (the synthetic rows, kept or rejected) = kept + rej
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
@@ -30,7 +31,7 @@ from gristmill.pipeline.stage import DROP_REASON, BatchStage, StageConfig, Stage
 from .backends import EndpointSettings, GenSettings, OpenAIBackend, TransformersBackend, ping
 from .cache import GenerationCache, cache_key
 from .checks import judge
-from .chunking import TokenCounter, chunk_text
+from .chunking import TokenCounter, chunk_spans
 from .model import default_model_dir, model_label, resolve_model_dir
 from .prompts import WRAP_SYSTEM_PROMPT, check_template, resolve_styles
 
@@ -130,6 +131,17 @@ def tokenizer_file(cfg: RephraseConfig) -> Path:
     return path
 
 
+class Item(NamedTuple):
+    """One generation to make: a chunk of a row, in one style."""
+    row: int
+    index: int  # the chunk's position in its document
+    chunk: str
+    tokens: int
+    style: object  # prompts.Style
+    start: int  # the chunk's span in the document's text
+    end: int
+
+
 class Rephraser:
     """The per-worker engine: tokenizer, backend, cache and LID model, built once per Python worker."""
 
@@ -164,12 +176,12 @@ class Rephraser:
             return
         self.cache.refresh()
         texts, ids = base.column("text").to_pylist(), base.column("id").to_pylist()
-        items = []  # (row, chunk index, chunk, chunk tokens, style)
+        items = []
         for r in rows:
-            chunks = chunk_text(texts[r], self.counter, self.cfg.max_chunk_tokens, self.cfg.min_chunk_tokens)
-            sizes = self.counter.counts(chunks)
-            for ci, (chunk, n) in enumerate(zip(chunks, sizes)):
-                items.extend((r, ci, chunk, n, style) for style in self.styles)
+            spans = chunk_spans(texts[r], self.counter, self.cfg.max_chunk_tokens, self.cfg.min_chunk_tokens)
+            chunks = [texts[r][a:b] for a, b in spans]
+            for ci, (chunk, n, (a, b)) in enumerate(zip(chunks, self.counter.counts(chunks), spans)):
+                items.extend(Item(r, ci, chunk, n, style, a, b) for style in self.styles)
         step = max(self.cfg.batch_size, self.cfg.concurrency if self.cfg.backend == "openai" else 1)
         for start in range(0, len(items), step):
             group = items[start:start + step]
@@ -178,10 +190,10 @@ class Rephraser:
 
     def _generations(self, group, ids, accs) -> list:
         skey = self.settings.key()
-        keys = [cache_key(chunk, style.name, style.prompt_hash, self.label, skey) for _, _, chunk, _, style in group]
+        keys = [cache_key(it.chunk, it.style.name, it.style.prompt_hash, self.label, skey) for it in group]
         hits = self.cache.get_many(keys)
         todo = [j for j, k in enumerate(keys) if k not in hits]
-        fresh = self.backend.generate([group[j][4].messages(group[j][2]) for j in todo], self.settings) \
+        fresh = self.backend.generate([group[j].style.messages(group[j].chunk) for j in todo], self.settings) \
             if todo else []
         for g in fresh:  # a server that does not report usage: count the answer ourselves
             if g.error is None and g.tokens_out is None:
@@ -190,7 +202,7 @@ class Rephraser:
         errors = [(j, g) for j, g in zip(todo, fresh) if g.error is not None]
         if errors and self.cfg.on_error == "fail":
             j, g = errors[0]
-            raise StageError(f"rephrase: the backend failed on document {ids[group[j][0]]!r} chunk {group[j][1]} "
+            raise StageError(f"rephrase: the backend failed on document {ids[group[j].row]!r} chunk {group[j].index} "
                              f"({g.error}); {len(errors)} chunk(s) of this batch failed. Check the endpoint, or "
                              f"set on_error: reject to reject such chunks as rephrase:error and go on")
         accs["generated"].add(len(todo) - len(errors))
@@ -212,27 +224,29 @@ class Rephraser:
         lang_pairs = [None] * len(group)
         if self.lid is not None:
             ok = [j for j, g in enumerate(gens) if g.error is None and (g.text or "").strip()]
-            src = self._languages([group[j][2] for j in ok])
+            src = self._languages([group[j].chunk for j in ok])
             out = self._languages([gens[j].text for j in ok])
             for j, a, b in zip(ok, src, out):
                 lang_pairs[j] = (a, b)
         reasons = []
-        for (r, ci, chunk, n, style), g, lp in zip(group, gens, lang_pairs):
-            why = judge(g, chunk, n, style.instruction(), min_ratio=cfg.min_length_ratio,
+        for it, g, lp in zip(group, gens, lang_pairs):
+            why = judge(g, it.chunk, it.tokens, it.style.instruction(), min_ratio=cfg.min_length_ratio,
                         max_ratio=cfg.max_length_ratio, keep_truncated=cfg.keep_truncated,
                         echo_similarity=cfg.echo_similarity, lang_pair=lp)
             reasons.append(None if why is None else f"rephrase:{why}")
-        parents = base.take(pa.array([r for r, *_ in group], pa.int64()))
+        parents = base.take(pa.array([it.row for it in group], pa.int64()))
         cols = {n: parents.column(n) for n in parents.schema.names}
         cols.update({
-            "id": pa.array([f"{ids[r]}#wrap-{s.name}-{ci}" for r, ci, _, _, s in group], pa.string()),
+            "id": pa.array([f"{ids[it.row]}#wrap-{it.style.name}-{it.index}" for it in group], pa.string()),
             "text": pa.array([g.text for g in gens], pa.string()),
             "origin": pa.array([SYNTHETIC] * len(group), pa.string()),
-            "style": pa.array([s.name for *_, s in group], pa.string()),
-            "parent_id": pa.array([ids[r] for r, *_ in group], pa.string()),
-            "chunk_index": pa.array([ci for _, ci, *_ in group], pa.int32()),
+            "style": pa.array([it.style.name for it in group], pa.string()),
+            "parent_id": pa.array([ids[it.row] for it in group], pa.string()),
+            "chunk_index": pa.array([it.index for it in group], pa.int32()),
+            "chunk_start": pa.array([it.start for it in group], pa.int32()),
+            "chunk_end": pa.array([it.end for it in group], pa.int32()),
             "model": pa.array([self.label] * len(group), pa.string()),
-            "prompt_hash": pa.array([s.prompt_hash for *_, s in group], pa.string()),
+            "prompt_hash": pa.array([it.style.prompt_hash for it in group], pa.string()),
             "tokens_in": pa.array([g.tokens_in for g in gens], pa.int32()),
             "tokens_out": pa.array([g.tokens_out for g in gens], pa.int32()),
             "finish_reason": pa.array([g.finish_reason for g in gens], pa.string()),
@@ -242,7 +256,7 @@ class Rephraser:
 
 
 PRODUCED = {"origin": "string", "style": "string", "parent_id": "string", "chunk_index": "int",
-            "model": "string", "prompt_hash": "string", "tokens_in": "int", "tokens_out": "int",
+            "chunk_start": "int", "chunk_end": "int", "model": "string", "prompt_hash": "string", "tokens_in": "int", "tokens_out": "int",
             "finish_reason": "string"}
 
 

