@@ -78,25 +78,25 @@ def stub(request):
 
 
 def backend(url, **kw):
-    return OpenAIBackend(EndpointSettings(base_url=url, model="m", **{"backoff_s": 0.05, **kw}), SETTINGS)
+    return OpenAIBackend(EndpointSettings(base_url=url, model="m", **{"backoff_s": 0.05, **kw}))
 
 
 @pytest.mark.parametrize("stub", [["sse"]], indirect=True)
 def test_events_sent_for_a_whole_answer_are_read(stub):
-    [g] = backend(stub.url).generate([MESSAGES])
+    [g] = backend(stub.url).generate([MESSAGES], SETTINGS)
     assert (g.text, g.finish_reason, g.tokens_in, g.tokens_out, g.error) == ("A cat sat.", "stop", 20, 3, None)
 
 
 @pytest.mark.parametrize("stub", [["503", "503", "ok"]], indirect=True)
 def test_overload_is_retried_with_backoff(stub):
-    [g] = backend(stub.url, max_retries=3).generate([MESSAGES])
+    [g] = backend(stub.url, max_retries=3).generate([MESSAGES], SETTINGS)
     assert g.error is None and g.text == "A cat sat on a mat." and stub.calls == 3
 
 
 @pytest.mark.parametrize("stub", [["hang"]], indirect=True)
 def test_a_server_that_never_answers_gives_an_error_not_a_hang(stub):
     t0 = time.time()
-    gens = backend(stub.url, timeout_s=0.5, max_retries=1, concurrency=2).generate([MESSAGES] * 3)
+    gens = backend(stub.url, timeout_s=0.5, max_retries=1, concurrency=2).generate([MESSAGES] * 3, SETTINGS)
     assert time.time() - t0 < 4
     assert all(g.error and "Timeout" in g.error and g.text is None for g in gens)
 
