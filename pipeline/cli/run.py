@@ -12,13 +12,23 @@ def add_arguments(p):
     p.add_argument("--runs-dir", help="where runs live (default: the config's runs_dir, 'runs')")
     p.add_argument("--from-stage", metavar="S", help="rerun from this stage (name or folder) onward")
     p.add_argument("--force", action="store_true", help="rerun every stage")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress or summary, for scripts")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only errors and the summary, for scripts")
+    add_set_argument(p)
+
+
+def add_set_argument(p) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override a config key (dotted; the value is YAML), e.g. --set input.path=data/*.jsonl "
+                        "--set stages.langid.min_score=0.7; repeatable")
 
 
 def main(args) -> int:
     from ..inspection.run import print_summary
+    from ..config import load_config, read_raw
     from ..runner import Runner
-    runner = Runner(args.config, name=args.name, runs_dir=args.runs_dir, quiet=args.quiet)
+    cfg, stages = load_config(args.config, args.overrides)
+    runner = Runner(args.config, config=cfg, stages=stages, raw_config=read_raw(args.config, args.overrides),
+                    name=args.name, runs_dir=args.runs_dir, quiet=args.quiet)
     run_dir = runner.run(from_stage=args.from_stage, force=args.force)
     if not args.quiet:
         print()
