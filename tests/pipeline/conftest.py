@@ -7,20 +7,22 @@ from pathlib import Path
 
 import pytest
 
+from helpers import TEST_DATA
+
 WEB = "web/dolma_ccnet_en_head_30docs.jsonl.gz"
 
 
-def real_docs(shared_data: Path) -> list[dict]:
-    with gzip.open(shared_data / WEB, "rt", encoding="utf-8") as fh:
+def real_docs() -> list[dict]:
+    with gzip.open(TEST_DATA / WEB, "rt", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def build_run(spark, shared_data: Path, base: Path) -> Path:
+def build_run(spark, base: Path) -> Path:
     """Real web pages plus three hand-written edge cases: a case/space-changed exact duplicate of a real
     page, a too-short note, and a 200k-character page (dropped by a second `length` stage)."""
     from gristmill.pipeline.config import parse_config
     from gristmill.pipeline.runner import Runner
-    docs = real_docs(shared_data)
+    docs = real_docs()
     orig = next(d for d in docs if 1000 < len(d["text"]) < 5000)
     extra = [
         {"id": "zz-dup", "text": "  " + orig["text"].upper().replace(" ", "   "), "metadata": {"url": "http://copy/"}},
@@ -30,7 +32,7 @@ def build_run(spark, shared_data: Path, base: Path) -> Path:
     ]
     own = base / "extra.jsonl"
     own.write_text("".join(json.dumps(d) + "\n" for d in extra))
-    raw = {"name": "insp", "input": {"format": "jsonl", "path": [str(shared_data / WEB), str(own)],
+    raw = {"name": "insp", "input": {"format": "jsonl", "path": [str(TEST_DATA / WEB), str(own)],
                                       "text_field": "text", "url_field": "metadata.url"},
            "stages": [{"length": {"min_chars": 200, "min_words": 30}},
                       {"dedup_exact": {}}, {"length": {"max_chars": 100_000}}]}
@@ -41,6 +43,6 @@ def build_run(spark, shared_data: Path, base: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def inspect_run(spark, shared_data, tmp_path_factory) -> Path:
+def inspect_run(spark, tmp_path_factory) -> Path:
     """One small real run that the inspection and report tests share (Spark time is scarce)."""
-    return build_run(spark, shared_data, tmp_path_factory.mktemp("inspect"))
+    return build_run(spark, tmp_path_factory.mktemp("inspect"))
