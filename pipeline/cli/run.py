@@ -30,9 +30,9 @@ def main(args) -> int:
     runner = Runner(args.config, config=cfg, stages=stages, raw_config=read_raw(args.config, args.overrides),
                     name=args.name, runs_dir=args.runs_dir, quiet=args.quiet)
     run_dir = runner.run(from_stage=args.from_stage, force=args.force)
+    # --quiet drops progress and per-stage lines (stderr), never the summary a script may want to log
+    print_summary(run_dir)
     if not args.quiet:
-        print()
-        print_summary(run_dir)
         print(f"\noutputs: {run_dir}")
         print(f"inspect: gristmill inspect {run_dir}")
     return 0

@@ -33,7 +33,9 @@ def register_views(con, run, prefix: str = "") -> None:
     if prefix:
         return
     _manifest_table(con, run)
-    sel = parquet_glob(run.path / "selection")
+    # the select stage writes <stage>/selection/; older runs and hand-made ones keep RUN/selection/
+    sel = next((g for g in [parquet_glob(s.path / "selection") for s in reversed(done)]
+                + [parquet_glob(run.path / "selection")] if g), None)
     if sel:
         con.execute(f"CREATE VIEW selection AS SELECT * FROM {_parquet(sel)}")
 
