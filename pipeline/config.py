@@ -19,7 +19,7 @@ class ConfigError(StageError):
 
 class InputConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    format: Literal["jsonl", "parquet", "hf_disk", "txt", "python_env"] = "jsonl"
+    format: Literal["jsonl", "parquet", "hf_disk", "hf_dataset", "txt", "python_env"] = "jsonl"
     path: str | list[str] | None = Field(None, description="file, folder or glob (or a list of them)")
     text_field: str = "text"
     id_field: str | None = "id"
@@ -39,6 +39,7 @@ class InputConfig(BaseModel):
     on_error: Literal["raise", "reject"] = "raise"
     max_doc_bytes: int = Field(64 * 1024 * 1024, ge=1, description="longer texts go to rejected as read:too_large")
     limit: int | None = Field(None, ge=1, description="read at most this many rows per file (for trials)")
+    split: str = Field("train", description="hf_dataset: the split to read")
 
     @field_validator("path")
     @classmethod
@@ -90,8 +91,8 @@ def format_validation(e: ValidationError, where: str, prefix: str = "") -> str:
     return "\n".join(lines)
 
 
-def load_config(path: str | Path) -> tuple[PipelineConfig, list]:
-    """Read and validate a pipeline config; returns it and the validated stage configs."""
+def load_config(path: str | Path, overrides: list[str] | None = None) -> tuple[PipelineConfig, list]:
+    """Read and validate a pipeline config (after `--set` overrides); returns it and the stage configs."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist")
@@ -101,7 +102,65 @@ def load_config(path: str | Path) -> tuple[PipelineConfig, list]:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    return parse_config(raw, str(path), base_dir=path.parent)
+    return parse_config(apply_overrides(raw, overrides or []), str(path), base_dir=path.parent)
+
+
+def read_raw(path: str | Path, overrides: list[str] | None = None) -> dict:
+    """The config as YAML wrote it, with overrides applied (what the run's manifest records)."""
+    return apply_overrides(yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}, overrides or [])
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """`key.sub=value` overrides (values parsed as YAML) on a copy of a raw config.
+
+    Under `stages`, a number picks an entry by position and a name picks the stage of that name:
+    `stages.langid.min_score=0.7`, `stages.3.dedup_minhash.threshold=0.9`.
+    """
+    import copy
+    out = copy.deepcopy(raw)
+    for item in overrides:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set input.path=data/*.jsonl")
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({e})") from None
+        parts = key.strip().split(".")
+        node = out
+        for i, part in enumerate(parts[:-1]):
+            where = ".".join(parts[:i + 1])
+            if isinstance(node, list):
+                node = _list_entry(node, part, item, ".".join(parts[:i]))
+                continue
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r}: {'.'.join(parts[:i])} is not a mapping")
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
+            if not isinstance(node, (dict, list)):
+                raise ConfigError(f"--set {item!r}: {where} is not a mapping")
+        if isinstance(node, list):
+            raise ConfigError(f"--set {item!r}: name a key inside the list entry, not the entry itself")
+        node[parts[-1]] = parsed
+    return out
+
+
+def _list_entry(items: list, part: str, item: str, where: str):
+    if part.isdigit():
+        if int(part) >= len(items):
+            raise ConfigError(f"--set {item!r}: {where} has {len(items)} entries")
+        return items[int(part)]
+    # a stage list: [{name: params}, ...]; pick the one stage of that name
+    match = [e for e in items if isinstance(e, dict) and part in e]
+    if len(match) != 1:
+        names = [k for e in items if isinstance(e, dict) for k in e]
+        what = "no stage" if not match else "more than one stage"
+        raise ConfigError(f"--set {item!r}: {what} {part!r} in {where} ({', '.join(map(str, names))}); "
+                          f"pick one by position, e.g. {where}.0.{part}.KEY=VALUE")
+    if match[0][part] is None:  # `- normalize:` with no settings
+        match[0][part] = {}
+    return match[0][part]
 
 
 def parse_config(raw: dict, where: str = "<config>", base_dir: Path | None = None):

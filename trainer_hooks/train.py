@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gristmill.pipeline.progress import eta
+
 from .mixture import MixtureError, load_mixture
 from .model import GPT, GPTConfig
 from .plots import plot_heldout
@@ -168,8 +170,9 @@ def train(cfg: TrainConfig, quiet: bool = False) -> dict:
                 emit(rec)
                 sums[:], counts[:] = 0, 0
                 if not quiet:
-                    print(f"step {step}/{cfg.steps} loss {last:.4f} lr {lr:.2e} {rec['tokens_per_s']:.0f} tok/s",
-                          file=sys.stderr, flush=True)
+                    left = eta(seen - tokens0, end * cfg.batch_size * cfg.block_size - tokens0, time.time() - t0)
+                    print(f"step {step}/{cfg.steps} loss {last:.4f} lr {lr:.2e} {rec['tokens_per_s']:.0f} tok/s"
+                          f"  ETA {left}", file=sys.stderr, flush=True)
             # -- eval
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 emit({"step": step, "heldout": heldout_losses(model, held, device)})

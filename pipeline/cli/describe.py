@@ -5,13 +5,15 @@ HELP = "validate a config and show the plan: stages, their settings, columns in 
 
 
 def add_arguments(p):
+    from .run import add_set_argument
     p.add_argument("config")
+    add_set_argument(p)
 
 
 def main(args) -> int:
     from ..config import load_config
     from ..inputs.readers import base_fields
-    cfg, stages = load_config(args.config)
+    cfg, stages = load_config(args.config, args.overrides)
     cols = [n for n, _ in base_fields(cfg.input.keep_fields) if n not in ("drop_reason", "read_error")]
     print(f"{cfg.name}: input {cfg.input.format} {cfg.input.path or ''}")
     print(f"  00-read     -> columns {', '.join(cols)}")

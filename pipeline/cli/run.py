@@ -1,8 +1,6 @@
 """gristmill run CONFIG"""
 from __future__ import annotations
 
-import sys
-
 HELP = "run a pipeline config; finished stages with matching config hashes are skipped (resume)"
 
 
@@ -14,12 +12,22 @@ def add_arguments(p):
     p.add_argument("--force", action="store_true", help="rerun every stage")
     p.add_argument("--quiet", "-q", action="store_true",
                    help="for scripts: only errors and a one-line summary (Spark's own output goes to RUN/spark.log)")
+    add_set_argument(p)
+
+
+def add_set_argument(p) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override a config key (dotted; the value is YAML), e.g. --set input.path=data/*.jsonl "
+                        "--set stages.langid.min_score=0.7; repeatable")
 
 
 def main(args) -> int:
     from ..inspection.run import print_summary
+    from ..config import load_config, read_raw
     from ..runner import Runner
-    runner = Runner(args.config, name=args.name, runs_dir=args.runs_dir, quiet=args.quiet)
+    cfg, stages = load_config(args.config, args.overrides)
+    runner = Runner(args.config, config=cfg, stages=stages, raw_config=read_raw(args.config, args.overrides),
+                    name=args.name, runs_dir=args.runs_dir, quiet=args.quiet)
     run_dir = runner.run(from_stage=args.from_stage, force=args.force)
     if args.quiet:
         from ..rundir import read_json

@@ -1,17 +1,26 @@
 """The quickstart corpus: text every Python install already has, written by people.
 
-Package descriptions (READMEs), their licence files, and the standard library's documentation topics
-(pydoc_data). It is messy and duplicated the way web text is: the same Apache/MIT/BSD licence appears
-dozens of times, READMEs carry badges, HTML, code and tables, some descriptions are empty.
+Four natural domains, named by `source`: package descriptions (READMEs, `package_description` and
+`package_summary`), their licence files (`package_license`), the standard library's documentation topics
+(`python_docs`, from pydoc_data) and a sample of the standard library's own source code (`python_code`).
+It is messy and duplicated the way web text is: the same Apache/MIT/BSD licence appears dozens of times,
+READMEs carry badges, HTML, code and tables, some descriptions are empty.
 """
 from __future__ import annotations
 
 import gzip
 import json
 import os
+import hashlib
 import re
+import sysconfig
 from importlib import metadata
 from pathlib import Path
+
+# The standard library holds ~700 modules (~11 MB); a fixed sample keeps the quickstart to minutes on 2 cores.
+CODE_FILES = 160
+CODE_MIN_BYTES, CODE_MAX_BYTES = 2_000, 40_000
+_SKIP_DIRS = {"test", "tests", "idlelib", "site-packages", "dist-packages", "__pycache__", "lib2to3", "turtledemo"}
 
 _LICENSE_NAME = re.compile(r"^(LICEN[CS]E|COPYING|NOTICE|AUTHORS)([.-].*)?$", re.I)
 
@@ -64,6 +73,35 @@ def iter_documents():
     for key in sorted(topics):
         yield {"id": f"pydoc:{key}", "text": topics[key], "source": "python_docs",
                "url": f"https://docs.python.org/3/reference/#{key}", "package": "python"}
+    version = sysconfig.get_python_version()
+    for rel, path in stdlib_code():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        yield {"id": f"stdlib:{rel}", "text": text, "source": "python_code",
+               "url": f"https://github.com/python/cpython/blob/{version}/Lib/{rel}", "package": "python"}
+
+
+def stdlib_code(n_files: int = CODE_FILES) -> list[tuple[str, Path]]:
+    """(module path, file) for a stable sample of the standard library's .py files, by hash of the path.
+
+    Tests and vendored packages are left out; so are tiny and huge modules (a 40 KB cap keeps documents
+    within what the tiny model and the embedder read anyway)."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    found = []
+    for f in root.rglob("*.py"):
+        rel = f.relative_to(root)
+        if _SKIP_DIRS.intersection(rel.parts) or rel.name.startswith("test_"):
+            continue
+        try:
+            size = f.stat().st_size
+        except OSError:
+            continue
+        if CODE_MIN_BYTES <= size <= CODE_MAX_BYTES:
+            found.append((rel.as_posix(), f))
+    found.sort(key=lambda t: hashlib.sha1(t[0].encode()).hexdigest())
+    return sorted(found[:n_files])
 
 
 def dump_python_env(target: Path) -> int:

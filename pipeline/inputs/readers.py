@@ -421,6 +421,9 @@ def resolve_input(cfg: InputConfig, run_dir: Path) -> InputConfig:
         cfg = cfg.model_copy(update={"path": [str(target)], "format": "jsonl", "id_field": "id",
                                      "url_field": "url", "source_field": "source",
                                      "keep_fields": cfg.keep_fields or ["package"]})
+    elif cfg.format == "hf_dataset":
+        from .hf_dataset import materialize
+        cfg = materialize(cfg, Path(run_dir))
     list_files(cfg)  # raises a clear error for a missing path before Spark starts
     return cfg
 

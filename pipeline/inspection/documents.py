@@ -103,7 +103,9 @@ def _selection(run: Run, doc_id: str) -> None:
     if not run.has_view("selection") or "id" not in run.columns("selection"):
         return
     row = _row(run, "selection", doc_id)
-    print("selection: " + ("chosen" + (f" (weight {row['weight']})" if "weight" in row else "")
+    weight = row.get("select_weight", row.get("weight")) if row else None
+    rank = f", rank {row['select_rank']}" if row and "select_rank" in row else ""
+    print("selection: " + ("chosen" + (f" (weight {weight}{rank})" if weight is not None else "")
                            if row else "not chosen"))
 
 

@@ -37,7 +37,9 @@ def register_views(con, run, prefix: str = "") -> None:
     if prefix:
         return
     _manifest_table(con, run)
-    sel = parquet_files(run.path / "selection", run.warn)
+    # the select stage writes <stage>/selection/; older runs and hand-made ones keep RUN/selection/
+    sel = next((f for f in [parquet_files(s.path / "selection", run.warn) for s in reversed(done)]
+                + [parquet_files(run.path / "selection", run.warn)] if f), None)
     if sel:
         con.execute(f"CREATE VIEW selection AS SELECT * FROM {_parquet(sel)}")
 

@@ -35,9 +35,17 @@ def _read_json(path: Path):
         return None
 
 
+def selection_folder(run) -> Path | None:
+    """The select stage's selection/ folder (the last finished one), else RUN/selection/."""
+    for s in reversed(run.done()):
+        if (s.path / "selection").is_dir():
+            return s.path / "selection"
+    return run.path / "selection" if (run.path / "selection").is_dir() else None
+
+
 def selection_section(run):
-    folder = run.path / "selection"
-    if not folder.is_dir():
+    folder = selection_folder(run)
+    if folder is None:
         return None
     parts = []
     if run.has_view("selection"):
@@ -46,6 +54,10 @@ def selection_section(run):
         total = run.query("SELECT count(*) FROM final")[1][0][0] if run.has_view("final") else None
         share = f" of {total:,} candidate documents ({100 * n / total:.1f}%)" if total else ""
         parts.append(f"<p>{n:,} documents chosen{share}.</p>")
+        if "select_weight" in cols:
+            _, rows = run.query("SELECT select_weight, count(*) FROM selection GROUP BY 1 ORDER BY 1 LIMIT 25")
+            parts.append(plots.hbar([f"weight {r[0]:g}" for r in rows], [r[1] for r in rows],
+                                    "chosen documents by weight (how many documents each one stands for)"))
         if "domain" in cols:
             _, rows = run.query("SELECT coalesce(domain, '(null)'), count(*) FROM selection GROUP BY 1 ORDER BY 2 DESC LIMIT 25")
             parts.append(plots.hbar([r[0] for r in rows], [r[1] for r in rows], "chosen documents by domain"))
@@ -84,7 +96,8 @@ def _log_files(run_dir: Path) -> list[Path]:
 
 
 def read_curves(path: Path) -> dict[str, tuple[list[float], list[float]]]:
-    """step -> every numeric field with 'loss' in its name (nested dicts give 'loss/web' style names)."""
+    """step -> every numeric field with 'loss' in its name (nested dicts give 'loss/web' style names), and the
+    per-domain losses gristmill's trainer logs under `train` and `heldout` ('heldout.code')."""
     series: dict[str, tuple[list, list]] = {}
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -99,7 +112,7 @@ def read_curves(path: Path) -> dict[str, tuple[list[float], list[float]]]:
             continue
         flat = {k: v for k, v in _scalars(rec)}
         for k, v in flat.items():
-            if "loss" in k and isinstance(v, (int, float)) and not isinstance(v, bool):
+            if ("loss" in k or k.startswith(("train.", "heldout."))) and isinstance(v, (int, float)) and not isinstance(v, bool):
                 if k not in series and len(series) >= MAX_SERIES:
                     continue
                 xs, ys = series.setdefault(k, ([], []))

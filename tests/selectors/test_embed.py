@@ -11,12 +11,12 @@ from gristmill.pipeline.stage import StageError
 from gristmill.selectors.embed import (EmbedSettings, Embedder, default_model_path, embed_batch_to_shard,
                                        load_embeddings, resolve_model_path, shard_key)
 
-from helpers import run_stage
+from helpers import TEST_DATA, run_stage
 
 
 @pytest.fixture(scope="module")
-def docs(shared_data):
-    with gzip.open(shared_data / "web" / "dolma_ccnet_en_head_30docs.jsonl.gz", "rt") as fh:
+def docs():
+    with gzip.open(TEST_DATA / "web" / "dolma_ccnet_en_head_30docs.jsonl.gz", "rt") as fh:
         rows = [json.loads(line) for line in fh][:12]
     return [{"id": f"d{i}", "text": r["text"]} for i, r in enumerate(rows)]
 

@@ -9,12 +9,12 @@ import pytest
 
 from gristmill.pipeline.stage import StageError
 
-from helpers import run_stage
+from helpers import TEST_DATA, run_stage
 
 
 @pytest.fixture(scope="module")
-def docs(shared_data):
-    with gzip.open(shared_data / "web" / "datajuicer_redpajama_cc_c4_20docs.jsonl.gz", "rt") as fh:
+def docs():
+    with gzip.open(TEST_DATA / "web" / "datajuicer_redpajama_cc_c4_20docs.jsonl.gz", "rt") as fh:
         rows = [json.loads(line) for line in fh][:12]
     return [{"id": f"c4-{i}", "text": r["text"]} for i, r in enumerate(rows)]
 

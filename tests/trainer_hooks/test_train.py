@@ -16,11 +16,12 @@ TINY = {"n_layer": 1, "n_head": 2, "n_embd": 32}
 
 
 @pytest.fixture(scope="module")
-def real_mixture(shared_data, tmp_path_factory, make_mixture):
-    """Three real domains from the shared domain mix, tokenized with a BPE trained on them."""
+def real_mixture(tmp_path_factory, make_mixture):
+    """Three real domains from the committed domain-mix sample, tokenized with a BPE trained on them."""
+    from helpers import TEST_DATA
     import gzip
-    docs = {"code": [], "math": [], "news": []}
-    with gzip.open(shared_data / "domains" / "domain_mix.jsonl.gz", "rt") as fh:
+    docs = {"code": [], "math": [], "review": []}
+    with gzip.open(TEST_DATA / "domains" / "domain_mix_permissive.jsonl.gz", "rt") as fh:
         for line in fh:
             d = json.loads(line)
             if d["domain"] in docs and len(docs[d["domain"]]) < 30:
@@ -65,7 +66,7 @@ def test_per_domain_logs_checkpoint_and_plot(real_mixture, tmp_path):
     evals = [r for r in log if "heldout" in r]
     assert [r["step"] for r in train_recs] == [2, 4, 6, 8]
     assert [r["step"] for r in evals] == [4, 8]
-    assert set(evals[-1]["heldout"]) == {"code", "math", "news"}
+    assert set(evals[-1]["heldout"]) == {"code", "math", "review"}
     assert train_recs[0]["weights"]["math"] < train_recs[-1]["weights"]["math"]  # upsampled at the end
     assert (out / "ckpt.pt").exists() and (out / "loss.png").stat().st_size > 0
 
@@ -92,7 +93,7 @@ def test_resume_refuses_a_changed_model_or_schedule(real_mixture, tmp_path):
 def test_upweight_mode_and_the_cli(real_mixture, tmp_path, capsys):
     import yaml
     cfg = _cfg(real_mixture, tmp_path / "u", steps=4, schedule={
-        "upsample": {"domains": ["news"], "factor": 4, "last_fraction": 0.5}, "mode": "upweight"})
+        "upsample": {"domains": ["review"], "factor": 4, "last_fraction": 0.5}, "mode": "upweight"})
     path = tmp_path / "train.yaml"
     path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
     assert cli_main(["train", str(path), "--quiet"]) == 0

@@ -2,34 +2,61 @@
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from helpers import REPO
 
 
-def describe(path):
-    return subprocess.run([sys.executable, "-m", "gristmill.pipeline.cli", "describe", str(path)],
+def describe(path, *extra):
+    return subprocess.run([sys.executable, "-m", "gristmill.pipeline.cli", "describe", str(path), *extra],
                           capture_output=True, text=True)
+
+
+def pipeline_configs():
+    """Every shipped pipeline config (training configs have no `input:` and go to `gristmill train`)."""
+    return [p for p in sorted((REPO / "configs").glob("*.yaml")) if "input" in yaml.safe_load(p.read_text())]
 
 
 def test_describe_quickstart_lists_stages_and_columns():
     r = describe(REPO / "configs" / "quickstart.yaml")
     assert r.returncode == 0, r.stderr
     assert "01-normalize" in r.stdout and "dedup_exact" in r.stdout and "duplicate_of" in r.stdout
+    assert "07-domain" in r.stdout and "08-select" in r.stdout and "09-mix" in r.stdout
 
 
-def test_describe_rejects_stage_whose_input_column_is_missing(tmp_path):
+@pytest.mark.parametrize("config", pipeline_configs(), ids=lambda p: p.name)
+def test_every_shipped_config_describes(config):
+    r = describe(config)
+    assert r.returncode == 0, f"{config.name}: {r.stderr}"
+
+
+def test_describe_applies_set_overrides():
+    r = describe(REPO / "configs" / "quickstart.yaml", "--set", "stages.langid.min_score=0.7",
+                 "--set", "select.budget=0.25")
+    assert r.returncode == 0, r.stderr
+    assert "min_score=0.7" in r.stdout and "budget=0.25" in r.stdout
+    r = describe(REPO / "configs" / "quickstart.yaml", "--set", "stages.nosuch.x=1")
+    assert r.returncode == 2 and "no stage 'nosuch'" in r.stderr
+
+
+def test_describe_rejects_stage_whose_input_column_is_missing(tmp_path, capsys):
+    from gristmill.pipeline.cli import main
     from gristmill.pipeline.stage import Stage, StageConfig
 
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(yaml.safe_dump({"input": {"path": "x.jsonl"}, "stages": [{"normalize": {}}]}))
-    assert describe(cfg).returncode == 0
-    class NeedsDomain(Stage):  # registered only in this process, to exercise check_columns
+    class NeedsDomain(Stage):  # registered in this process, so describe runs in-process below
         name = "needs_domain_test"
         Config = StageConfig
         requires = ("id", "text", "domain")
 
-    import pytest
-    from gristmill.pipeline.stage import StageError
-    with pytest.raises(StageError, match=r"needs column\(s\) \['domain'\].*add the stage that produces them"):
-        NeedsDomain(StageConfig()).check_columns(["id", "text", "source"])
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"input": {"path": "x.jsonl"}, "stages": [{"normalize": {}},
+                                                                           {"needs_domain_test": {}}]}))
+    assert main(["describe", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "needs column(s) ['domain']" in err and "add the stage that produces them" in err
+    # with the stage that makes `domain` in front of it, the same plan passes
+    cfg.write_text(yaml.safe_dump({"input": {"path": "x.jsonl"}, "stages": [
+        {"domain": {"from": "source"}}, {"needs_domain_test": {}}]}))
+    assert main(["describe", str(cfg)]) == 0
+    assert "adds domain" in capsys.readouterr().out

@@ -41,11 +41,12 @@ def standalone_cluster(tmp_path):
         p.wait(timeout=30)
 
 
-def test_submit_runs_pipeline_on_standalone_cluster(standalone_cluster, tmp_path, shared_data):
+def test_submit_runs_pipeline_on_standalone_cluster(standalone_cluster, tmp_path):
+    from helpers import TEST_DATA
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump({
         "name": "cluster", "runs_dir": str(tmp_path / "runs"),
-        "input": {"format": "jsonl", "path": str(shared_data / "web" / "dolma_ccnet_en_head_30docs.jsonl.gz")},
+        "input": {"format": "jsonl", "path": str(TEST_DATA / "web" / "dolma_ccnet_en_head_30docs.jsonl.gz")},
         "stages": [{"normalize": {}}, {"dedup_exact": {}}]}))
     r = subprocess.run([sys.executable, "-m", "gristmill.pipeline.cli", "submit", str(cfg), "--master",
                         standalone_cluster, "--executor-memory", "1g", "--total-executor-cores", "1"],

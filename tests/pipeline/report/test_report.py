@@ -14,49 +14,11 @@ from gristmill.pipeline.cli import main as cli
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-from helpers import REPO
 
 
 @pytest.fixture(scope="module")
 def run_dir(inspect_run) -> Path:
     return inspect_run
-
-
-def add_later_outputs(run: Path) -> None:
-    """Hand-written outputs in the shapes later stages write (langid/quality/domain/minhash columns, a
-    selection, a mixture and a training log), so every report section is drawn; one log line is broken."""
-    import duckdb
-    src = run / "03-length" / "kept" / "*.parquet"
-    d = run / "04-quality"
-    for part, cond, reason in (("kept", "hash(id) % 4 <> 0", "NULL"), ("rejected", "hash(id) % 4 = 0", "'quality:low'")):
-        (d / part).mkdir(parents=True)
-        duckdb.sql(f"""COPY (SELECT * EXCLUDE (drop_reason),
-              CASE WHEN hash(id) % 5 = 0 THEN 'de' ELSE 'en' END AS lang, 0.9 AS lang_score,
-              CASE WHEN url LIKE '%blog%' THEN 'blog' ELSE 'web' END AS domain,
-              (hash(id) % 1000) / 1000.0 AS quality_score,
-              CASE WHEN hash(id) % 3 = 0 THEN 'mh-' || (hash(id) % 2) END AS minhash_cluster,
-              {reason} AS drop_reason
-            FROM read_parquet('{src}') WHERE {cond}) TO '{d / part / "part-0.parquet"}' (FORMAT parquet)""")
-    kept = duckdb.sql(f"SELECT count(*) FROM '{d / 'kept' / '*.parquet'}'").fetchall()[0][0]
-    rej = duckdb.sql(f"SELECT count(*) FROM '{d / 'rejected' / '*.parquet'}'").fetchall()[0][0]
-    (d / "stats.json").write_text(json.dumps({"stage": "quality", "in": kept + rej, "kept": kept, "rejected": rej,
-                                              "seconds": 1.0}))
-    (d / "_SUCCESS").write_text("done\n")
-    m = json.loads((run / "manifest.json").read_text())
-    m["stages"].append({"index": 4, "name": "quality", "dir": "04-quality", "status": "done"})
-    (run / "manifest.json").write_text(json.dumps(m))
-    sel = run / "selection"
-    sel.mkdir()
-    duckdb.sql(f"COPY (SELECT id, 1.0 AS weight FROM '{d / 'kept' / '*.parquet'}' WHERE hash(id) % 2 = 0) "
-               f"TO '{sel / 'part-0.parquet'}' (FORMAT parquet)")
-    (sel / "diagnostics.json").write_text(json.dumps({"selector": "facility_location", "budget": 0.5,
-                                                      "coverage": {"mean_sim": 0.61, "min_sim": 0.2}}))
-    (sel / "broken.json").write_text("{half")
-    (run / "mixture.json").write_text(json.dumps({"domains": {"web": {"weight": 0.7, "tokens": 12000},
-                                                              "blog": {"weight": 0.3, "tokens": 3000}}}))
-    lines = [json.dumps({"step": s, "loss": 4 - s / 50, "loss_per_domain": {"web": 4.1 - s / 50, "blog": 3.9 - s / 60}})
-             for s in range(0, 100, 5)]
-    (run / "train_log.jsonl").write_text("\n".join(lines[:10] + ["not json"] + lines[10:]) + '\n{"step": 10')
 
 
 def test_report_on_a_plain_run_has_only_its_sections(run_dir, tmp_path, capsys):
@@ -70,15 +32,17 @@ def test_report_on_a_plain_run_has_only_its_sections(run_dir, tmp_path, capsys):
     assert "dup:exact" in html and "length:too_long" in html
 
 
-def test_report_full_page_in_chromium(run_dir, tmp_path):
+def test_report_full_page_in_chromium(full_run, tmp_path):
+    """A real run through select, mix and train: every section is drawn from what gristmill wrote."""
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: run .ci/install-chromium.sh (Debian's chromium package) first")
     from playwright.sync_api import sync_playwright
-    run = Path(shutil.copytree(run_dir, tmp_path / "run"))
-    add_later_outputs(run)
-    # an unfinished stage after the hand-written one: the report must say so
+    run = Path(shutil.copytree(full_run, tmp_path / "run"))
+    sel = next(run.glob("*-select/selection"))
+    (sel / "broken.json").write_text("{half")  # a file some later tool left half-written
+    # a stage that never ran after the last finished one: the report must say so
     m = json.loads((run / "manifest.json").read_text())
-    m["stages"].append({"index": 5, "name": "mix", "dir": "05-mix", "status": "pending"})
+    m["stages"].append({"index": len(m["stages"]), "name": "rephrase", "dir": "99-rephrase", "status": "pending"})
     (run / "manifest.json").write_text(json.dumps(m))
     out = tmp_path / "report.html"
     assert cli(["report", str(run), "-o", str(out)]) == 0
@@ -87,7 +51,9 @@ def test_report_full_page_in_chromium(run_dir, tmp_path):
                     "Duplicate clusters", "Selection", "Mixture", "Training"):
         assert f"<h2>{section}</h2>" in html, section
     assert "<script" not in html and 'src="http' not in html and "broken.json: not readable JSON" in html
-    assert "loss_per_domain.web" in html and "minhash_cluster" in html and "05-mix" in html
+    assert "select:facility_location" in html and "dup:exact" in html and "99-rephrase" in html
+    assert "chosen documents by weight" in html and "diagnostics.json" in html
+    assert "heldout.math" in html and "train.code" in html  # per-domain loss curves from log.jsonl
 
     errors, requests = [], []
     with sync_playwright() as p:
@@ -101,15 +67,20 @@ def test_report_full_page_in_chromium(run_dir, tmp_path):
             page.goto(out.as_uri(), wait_until="load")
             svgs = page.locator("section svg").count()
             title = page.title()
-            shot = tmp_path / "report.png"
+            shot = tmp_path / "report.png"  # in tmp: a test run must not rewrite files in the repository
             page.screenshot(path=str(shot), full_page=True)
         finally:
             ctx.close()
     assert errors == []
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
-    assert title == "gristmill run: insp"
+    assert title == "gristmill run: full"
     assert svgs >= 8
     assert shot.stat().st_size > 50_000
-    results = REPO / "benchmarks" / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, results / "report.png")
+
+
+def test_inspect_show_gives_the_real_selection_weight(full_run, capsys):
+    import pyarrow.parquet as pq
+    chosen = pq.read_table(next(full_run.glob("*-select/selection")) / "selection.parquet").to_pylist()[0]
+    assert cli(["inspect", str(full_run), "show", chosen["id"]]) == 0
+    out = capsys.readouterr().out
+    assert f"selection: chosen (weight {chosen['select_weight']}, rank {chosen['select_rank']})" in out

@@ -13,12 +13,12 @@ from gristmill.stages.langid import stage as langid
 from gristmill.stages.langid import codes as lid_codes
 from gristmill.stages import fasttext_model as lid_model
 from gristmill.stages.langid.stage import LangId, LangIdConfig, LangIdentifier
-from helpers import run_stage
+from helpers import TEST_DATA, run_stage
 
 
-def _udhr(shared_data, codes: set[str], per_code: int = 3, min_chars: int = 200) -> list[dict]:
+def _udhr(codes: set[str], per_code: int = 3, min_chars: int = 200) -> list[dict]:
     out, seen = [], {}
-    with gzip.open(shared_data / "lid" / "udhr_532_declarations_paragraphs.jsonl.gz", "rt") as fh:
+    with gzip.open(TEST_DATA / "lid" / "udhr_9langs_paragraphs.jsonl.gz", "rt") as fh:
         for line in fh:
             d = json.loads(line)
             # main declarations only: no script/variant subtag, no qualified name ("French (Welche)")
@@ -35,8 +35,8 @@ def test_doctests():
         assert doctest.testmod(mod).failed == 0
 
 
-def test_stage_keeps_allowed_languages_on_real_paragraphs(spark, shared_data, tmp_path):
-    paras = _udhr(shared_data, {"eng", "deu", "fra", "rus", "cmn"})
+def test_stage_keeps_allowed_languages_on_real_paragraphs(spark, tmp_path):
+    paras = _udhr({"eng", "deu", "fra", "rus", "cmn"})
     rows = [{"id": d["id"], "text": d["text"]} for d in paras]
     kept, rejected, _ = run_stage(spark, "langid", {"languages": ["en", "de"], "min_score": 0.5}, rows, tmp_path)
     want = {d["id"]: lid_codes.ISO639_3_TO_LID176[d["iso639_3"]] for d in paras}
@@ -46,10 +46,10 @@ def test_stage_keeps_allowed_languages_on_real_paragraphs(spark, shared_data, tm
         assert r["lang"] == want[r["id"]] and r["lang_score"] > 0.5
 
 
-def test_stage_matches_raw_fasttext_on_multiline_text(shared_data):
+def test_stage_matches_raw_fasttext_on_multiline_text():
     # Newlines must not change the answer: a paragraph split over lines gets the same label and score.
     ident = LangIdentifier(LangIdConfig())
-    paras = _udhr(shared_data, {"spa", "ita", "pol"}, per_code=2)
+    paras = _udhr({"spa", "ita", "pol"}, per_code=2)
     texts = [d["text"] for d in paras]
     multiline = [t.replace(", ", ",\n").replace(". ", ".\r\n") for t in texts]
     raw_labels, raw_probs = lid_model.predict(ident.model, [t.replace("\n", " ") for t in texts])
@@ -107,8 +107,8 @@ def test_config_validation_names_the_key():
         LangIdConfig.model_validate({"mode": "vote"})
 
 
-def test_ethiopic_word_separator_is_read_as_a_space(shared_data):
-    paras = _udhr(shared_data, {"amh"}, per_code=6, min_chars=40)
+def test_ethiopic_word_separator_is_read_as_a_space():
+    paras = _udhr({"amh"}, per_code=6, min_chars=40)
     assert len(paras) == 6
     langs, _, _ = LangIdentifier(LangIdConfig()).classify([d["text"] for d in paras])
     assert langs == ["am"] * 6

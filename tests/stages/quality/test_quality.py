@@ -131,12 +131,13 @@ def test_stage_tags_rows_and_keeps_signals(spark, web, tmp_path):
     assert stats["rules"] == ["gopher_repetition", "gopher_quality", "c4", "fineweb"]
 
 
-def test_classifier_threshold_and_top_fraction(spark, shared_data, tmp_path):
-    with gzip.open(shared_data / "quality" / "dclm_human_quality_labels_499.jsonl.gz", "rt") as fh:
+def test_classifier_threshold_and_top_fraction(spark, tmp_path):
+    from helpers import TEST_DATA
+    with gzip.open(TEST_DATA / "quality" / "dclm_human_quality_labels_120.jsonl.gz", "rt") as fh:
         labelled = [json.loads(line) for line in fh]
     model_path = tmp_path / "q.bin"
-    train([("hq" if d["label"] else "lq", d["text"]) for d in labelled[:300]], model_path, epochs=3)
-    rows = [{"id": d["id"], "text": d["text"]} for d in labelled[300:340]]
+    train([("hq" if d["label"] else "lq", d["text"]) for d in labelled[:80]], model_path, epochs=3)
+    rows = [{"id": d["id"], "text": d["text"]} for d in labelled[80:120]]
     clf = {"model_path": str(model_path), "top_fraction": 0.25}
     kept, rejected, stats = run_stage(spark, "quality", {"rules": [], "classifier": clf}, rows, tmp_path)
     assert 6 <= len(kept) <= 14 and {r["drop_reason"] for r in rejected} == {"quality:classifier"}
@@ -185,9 +186,10 @@ def test_url_filter(spark, tmp_path):
         UrlFilter(UrlFilterConfig(domain_lists=[str(tmp_path / "missing.txt")])).preflight()
 
 
-def test_train_quality_command(shared_data, tmp_path, capsys):
+def test_train_quality_command(tmp_path, capsys):
     from gristmill.pipeline.cli import main
-    with gzip.open(shared_data / "quality" / "dclm_human_quality_labels_499.jsonl.gz", "rt") as fh:
+    from helpers import TEST_DATA
+    with gzip.open(TEST_DATA / "quality" / "dclm_human_quality_labels_120.jsonl.gz", "rt") as fh:
         labelled = [json.loads(line) for line in fh]
     for name, label in (("pos.jsonl", 1), ("neg.jsonl", 0)):
         (tmp_path / name).write_text("".join(json.dumps({"text": d["text"]}) + "\n"
@@ -197,7 +199,7 @@ def test_train_quality_command(shared_data, tmp_path, capsys):
                "-o", str(out), "--holdout", "0.2", "--epochs", "10"])
     printed = capsys.readouterr().out
     assert rc == 0 and out.is_file()
-    assert "held-out (100 documents" in printed and "precision" in printed and "recall" in printed
+    assert "held-out (24 documents" in printed and "precision" in printed and "recall" in printed
     rc = main(["train-quality", "--positive", str(tmp_path / "nope.jsonl"), "--negative", str(tmp_path / "neg.jsonl"),
                "-o", str(out)])
     assert rc == 2 and "nope.jsonl does not exist" in capsys.readouterr().err
