@@ -58,8 +58,8 @@ def decode_html(body: bytes, header_charset: str | None = None) -> tuple[str, st
 
     >>> decode_html("café".encode("utf-8"), "iso-8859-1")[:2]
     ('café', 'utf-8')
-    >>> decode_html("café".encode("cp1252"), None)[1:]
-    ('cp1252', 0)
+    >>> decode_html(b"<meta charset=windows-1252>caf\\xe9")
+    ('<meta charset=windows-1252>café', 'cp1252', 0)
     """
     for bom, name in _BOMS:
         if body.startswith(bom):
