@@ -167,7 +167,7 @@ class DedupUrl(FitStage):
     Rows without a normalized URL are kept. Works on a narrow (id, url, date) table, so texts never shuffle."""
     name = "dedup_url"
     Config = DedupUrlConfig
-    produces = {"duplicate_of": "string"}
+    produces = {"url_duplicate_of": "string"}  # dedup_exact's duplicate_of may follow
 
     def required_columns(self) -> tuple[str, ...]:
         return ("id", "url_normalized") + ((self.config.date_column,) if self.config.date_column else ())
@@ -182,13 +182,14 @@ class DedupUrl(FitStage):
         dups = self.save_artifact(narrow.withColumn("_rank", F.row_number().over(w))
                                   .withColumn("_rep", F.first("id").over(w))
                                   .where(F.col("_rank") > 1)
-                                  .select("id", F.col("_rep").alias("duplicate_of")), "duplicates")
+                                  .select("id", F.col("_rep").alias("url_duplicate_of")), "duplicates")
         self._removed = dups.count()
 
     def tag(self, df):
         from pyspark.sql import functions as F
-        out = self.join_artifact(df.drop("duplicate_of") if "duplicate_of" in df.columns else df, "duplicates")
-        return out.withColumn(DROP_REASON, F.when(F.col("duplicate_of").isNotNull(), F.lit("dup:url")))
+        out = self.join_artifact(df.drop("url_duplicate_of") if "url_duplicate_of" in df.columns else df,
+                                 "duplicates")
+        return out.withColumn(DROP_REASON, F.when(F.col("url_duplicate_of").isNotNull(), F.lit("dup:url")))
 
     def stats(self) -> dict:
         return {"duplicates": self._removed, "date_column": self.config.date_column}
