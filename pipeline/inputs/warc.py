@@ -42,13 +42,56 @@ def web_fields(keep_fields: list[str]) -> list[tuple[str, pa.DataType]]:
     return base_fields(keep_fields) + WEB_FIELDS
 
 
-def _open(path: str):
-    if path.endswith(".gz"):
-        return gzip.open(path, "rb")  # decompressed offsets, so a bad record can be skipped by seeking
-    if path.endswith((".zst", ".zstd")):
-        from .readers import _open as open_any
-        return open_any(path)
-    return open(path, "rb")
+class _Stream:
+    """A file that ends, rather than raises, where decompression fails, and remembers why and where.
+
+    The parser reads ahead; a raise from a truncated .gz would discard the complete records in its buffer."""
+
+    def __init__(self, path: str):
+        if path.endswith(".gz"):
+            self.fh = gzip.open(path, "rb")  # decompressed offsets, so a bad record can be skipped by seeking
+        elif path.endswith((".zst", ".zstd")):
+            from .readers import _open as open_any
+            self.fh = open_any(path)
+        else:
+            self.fh = open(path, "rb")
+        self.error: str | None = None
+        self.error_at = 0
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to n bytes, in small steps near a failure so that every byte before it is returned."""
+        if self.error is not None:
+            return b""
+        out = bytearray()
+        step = 1 << 16
+        while n < 0 or len(out) < n:
+            at = self.fh.tell()
+            want = step if n < 0 else min(step, n - len(out))
+            try:
+                chunk = self.fh.read(want)
+            except (EOFError, zlib.error, OSError) as e:
+                if step > 512:  # retry the failing stretch in smaller steps
+                    self.fh.seek(at)
+                    step //= 16
+                    continue
+                self.error, self.error_at = f"{type(e).__name__}: {e}", at
+                break
+            if not chunk:
+                break
+            out += chunk
+        return bytes(out)
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self.fh.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self.fh.tell()
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.fh.close()
 
 
 def _next_header(fh, pos: int) -> int | None:
@@ -94,8 +137,9 @@ def iter_records(path: str) -> Iterator[tuple[int, object, bytes | None, str | N
     One record is held back until the next one parses: a content-length that is too short shows only as
     garbage where the next header should be, and the fault is the held record's."""
     from fastwarc.warc import ArchiveIterator
-    fh = _open(path)
+    fh = _Stream(path)
     pos = 0
+    cut = False  # a record cut short by the end of the file was reported
     try:
         while pos is not None:
             fh.seek(pos)
@@ -116,8 +160,10 @@ def iter_records(path: str) -> Iterator[tuple[int, object, bytes | None, str | N
                         resume = off + 1
                         break
                     if len(block) < rec.content_length:
+                        cut = True
                         yield (off, rec, None, f"record truncated: content-length {rec.content_length:,}, "
-                                               f"only {len(block):,} bytes before the end of the file")
+                                               f"only {len(block):,} bytes before the end of the file "
+                                               f"(the file is truncated or corrupt{': ' + fh.error if fh.error else ''})")
                         continue
                     if not _digest_ok(rec.headers.get("WARC-Block-Digest"), block):
                         # a too-short content-length cuts the block; the parser skips the rest silently
@@ -125,15 +171,9 @@ def iter_records(path: str) -> Iterator[tuple[int, object, bytes | None, str | N
                                                "is wrong or the record is corrupt")
                         continue
                     held = (off, rec, block, None)
-            except (OSError, EOFError, zlib.error, ValueError) as e:
-                if isinstance(e, (EOFError, zlib.error, gzip.BadGzipFile)) or "decompress" in str(e).lower():
-                    at = held[0] if held else pos
-                    if held is not None:
-                        yield held
-                    yield (fh.tell() if not fh.closed else at, None, None,
-                           f"the file cannot be read past here ({type(e).__name__}: {e}); "
-                           f"it is truncated or corrupt")
-                    return
+            except (OSError, ValueError) as e:
+                if fh.error is not None:
+                    break
                 if held is not None:
                     yield (held[0], held[1], None, f"bytes after this record are not a WARC header ({e}); "
                                                    f"its content-length is probably too short")
@@ -146,12 +186,10 @@ def iter_records(path: str) -> Iterator[tuple[int, object, bytes | None, str | N
                     resume = pos + 1
             if held is not None:
                 yield held
-            try:
-                pos = _next_header(fh, resume) if resume is not None else None
-            except (OSError, EOFError, zlib.error) as e:
-                yield (resume, None, None, f"the file cannot be read past here ({type(e).__name__}: {e}); "
-                                           f"it is truncated or corrupt")
-                return
+            pos = _next_header(fh, resume) if resume is not None and fh.error is None else None
+        if fh.error is not None and not cut:
+            yield (fh.error_at, None, None, f"the file cannot be read past here ({fh.error}); "
+                                            f"it is truncated or corrupt")
     finally:
         fh.close()
 
