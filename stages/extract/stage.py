@@ -83,7 +83,9 @@ class Extract(BatchStage):
         return out
 
     def setup(self) -> None:
-        self.sandbox = Sandbox(partial(extract_page, self.config), self.config.time_limit_s)
+        fn = partial(extract_page, self.config)
+        fn("<html><body><p>warm up</p></body></html>")  # imports happen here once, not in every forked child
+        self.sandbox = Sandbox(fn, self.config.time_limit_s)
 
     def process_batch(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         cfg = self.config
