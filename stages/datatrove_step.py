@@ -44,7 +44,8 @@ def load_step(cfg: DatatroveConfig):
         cls = getattr(importlib.import_module(mod_name), cls_name)
     except (ImportError, AttributeError, ValueError) as e:
         raise StageError(f"datatrove.step: cannot import {cfg.step!r} ({e}); give a full import path such as "
-                         f"datatrove.pipeline.filters.GopherQualityFilter") from None
+                         f"datatrove.pipeline.filters.GopherQualityFilter (and `pip install "
+                         f"'datatrove[processing]'` if datatrove is missing)") from None
     from datatrove.pipeline.base import PipelineStep
     if not (isinstance(cls, type) and issubclass(cls, PipelineStep)):
         raise StageError(f"datatrove.step: {cfg.step} is not a datatrove PipelineStep")
