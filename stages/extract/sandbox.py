@@ -9,7 +9,6 @@ in-process is one pickle of each page and result (datatrove's ExtractorSandbox s
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 from typing import Any, Callable, Iterator
 
 CHUNK = 32
@@ -90,5 +89,5 @@ class Sandbox:
                     break
 
     def __del__(self):
-        if self.proc is not None and self.proc.pid != os.getpid():
+        if self.proc is not None:
             self.close()

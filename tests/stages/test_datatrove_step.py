@@ -16,18 +16,19 @@ FTFY = "datatrove.pipeline.formatters.FTFYFormatter"
 
 
 def documents() -> list[dict]:
-    """Real English prose (Python's help topics) and the kinds of page text the filters exist for."""
-    from pydoc_data.topics import topics
+    """Real text (the quickstart corpus: READMEs and licences of the installed packages) and the kinds of
+    page text the filters exist for."""
+    from gristmill.pipeline.inputs.pkgcorpus import iter_documents
     docs = []
-    for i, name in enumerate(sorted(topics)[:30]):
-        text = topics[name]
+    for i, d in enumerate(sorted(iter_documents(), key=lambda d: d["id"])[:80]):
+        text = d["text"]
         if i % 5 == 1:
             text = text.replace("the", "thÃ©")  # mojibake for ftfy to mend
         if i % 7 == 2:
             text = text + "\nlorem ipsum dolor sit amet, consectetur adipiscing elit."
         if i % 6 == 3:
             text = text + "\nPlease enable javascript to view this page.\n" + "function() { return x; }\n"
-        docs.append({"id": f"topic-{i:02d}", "text": text})
+        docs.append({"id": f"doc-{i:02d}", "text": text})
     docs += [
         {"id": "short", "text": "Buy now. Great deals."},
         {"id": "bullets", "text": "\n".join(f"• item number {i} on the list of items" for i in range(60))},
@@ -90,16 +91,17 @@ def test_stats_are_summed_into_the_stage_stats(spark, tmp_path):
     stats = stage.stats()["datatrove_stats"]["stats"]
     assert stats["total"]["total"] == len(docs) == len(out)
     dropped = sum(1 for r in out if r["drop_reason"])
+    assert 0 < dropped < len(docs)
     assert stats["dropped"]["total"] == dropped and stats["forwarded"]["total"] == len(docs) - dropped
 
 
 def test_metadata_goes_in_and_comes_back_as_columns(spark, tmp_path):
     """URLFilter reads doc.metadata["url"] (the row's url column); metadata_columns brings keys back typed."""
-    rows = [{"id": "a", "text": "A page about mills and grain and their history.", "url": "https://blocked.example/x", "n": 3},
-            {"id": "b", "text": "Another page about bread, flour and the people who bake it.", "url": "https://fine.example/", "n": 4}]
+    rows = [{"id": "a", "text": "A page about mills and grain and their history.", "url": "https://blocked-site.com/x", "n": 3},
+            {"id": "b", "text": "Another page about bread, flour and the people who bake it.", "url": "https://fine-site.com/", "n": 4}]
     kept, rejected, _ = run_stage(spark, "datatrove", {
         "step": "datatrove.pipeline.filters.URLFilter", "label": "url",
-        "kwargs": {"extra_domains": ["blocked.example"], "use_integrated_lists": False},
+        "kwargs": {"extra_domains": ["blocked-site.com"], "use_integrated_lists": False},
         "metadata_columns": {"n": "bigint"}}, rows, tmp_path)
     assert [(r["id"], r["drop_reason"]) for r in rejected] == [("a", "datatrove:url:domain")]
     assert [(r["id"], r["n"]) for r in kept] == [("b", 4)]
