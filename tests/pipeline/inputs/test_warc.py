@@ -214,3 +214,16 @@ def test_real_common_crawl_style_warcs(shared_data):
         assert all("<html" in r["text"].lower() for r in rows)
         total += len(rows)
     assert total == 37
+
+
+@pytest.mark.slow
+def test_common_crawl_config_runs_from_a_clone(tmp_path, monkeypatch):
+    import json
+    from gristmill.pipeline.runner import Runner
+    monkeypatch.chdir(REPO)  # the config's input path is relative to the repository root, as in the README
+    run = Runner(REPO / "configs" / "common_crawl.yaml", runs_dir=tmp_path, quiet=True).run()
+    stages = json.loads((run / "manifest.json").read_text())["stages"]
+    counts = {s["name"]: (s["in"], s["kept"], s["rejected"]) for s in stages}
+    assert counts["read"][1:] == (52, 5)
+    assert counts["dedup_url"][2] == 8  # older fetches and the tracking-parameter copies of the same pages
+    assert all(s["status"] == "done" for s in stages) and counts["domain"][1] > 20
