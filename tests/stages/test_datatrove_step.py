@@ -25,7 +25,7 @@ def documents() -> list[dict]:
     for i, d in enumerate(real[:80]):
         text = d["text"]
         if i % 5 == 1:
-            text = text.replace("the", "thÃ©")  # mojibake for ftfy to mend
+            text = text + "\nThe cafÃ© on the corner serves a rÃ©sumÃ© of the news with its coffee."  # for ftfy
         if i % 7 == 2:
             text = text + "\nlorem ipsum dolor sit amet, consectetur adipiscing elit."
         if i % 6 == 3:
@@ -79,7 +79,7 @@ def test_two_filters_and_a_formatter_decide_as_datatrove_does(spark, tmp_path):
     assert r3 == []
     assert {r["id"]: r["text"] for r in k3} == want_kept
     assert len(k1) + len(r1) == len(docs)
-    assert any("thé" in t for t in want_kept.values())  # the formatter did rewrite text
+    assert any("café" in t for t in want_kept.values())  # the formatter did rewrite text
 
 
 def test_stats_are_summed_into_the_stage_stats(spark, tmp_path):
