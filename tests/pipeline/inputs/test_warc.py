@@ -226,4 +226,5 @@ def test_common_crawl_config_runs_from_a_clone(tmp_path, monkeypatch):
     counts = {s["name"]: (s["in"], s["kept"], s["rejected"]) for s in stages}
     assert counts["read"][1:] == (52, 5)
     assert counts["dedup_url"][2] == 8  # older fetches and the tracking-parameter copies of the same pages
-    assert all(s["status"] == "done" for s in stages) and counts["domain"][1] > 20
+    assert all(s["status"] == "done" for s in stages) and counts["domain"][1] > 0
+    assert all(n_in == kept + rej for n_in, kept, rej in counts.values())
