@@ -21,7 +21,6 @@ import argparse
 import gzip
 import io
 import json
-import os
 import re
 import sys
 import time

@@ -64,12 +64,12 @@ def decode_html(body: bytes, header_charset: str | None = None) -> tuple[str, st
     for bom, name in _BOMS:
         if body.startswith(bom):
             return _decode(body[len(bom):], name)
-    if not body.isascii():
-        try:
-            return body.decode("utf-8"), "utf-8", 0
-        except UnicodeDecodeError:
-            pass
     declared = charset_name(header_charset) or meta_charset(body)
+    if not body.isascii():
+        text, _, bad = _decode(body, "utf-8")
+        # valid UTF-8 wins over any label; UTF-8 with a few broken bytes stays UTF-8 unless a label says otherwise
+        if bad == 0 or (declared in (None, "utf-8") and bad <= max(8, len(body) // 1000)):
+            return text, "utf-8", bad
     if declared and declared != "utf-8":
         return _decode(body, declared)
     if body.isascii():

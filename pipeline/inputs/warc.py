@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
-import io
 import re
 import zlib
 from typing import Iterator
