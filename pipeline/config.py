@@ -19,7 +19,7 @@ class ConfigError(StageError):
 
 class InputConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    format: Literal["jsonl", "parquet", "hf_disk", "hf_dataset", "txt", "python_env"] = "jsonl"
+    format: Literal["jsonl", "parquet", "hf_disk", "hf_dataset", "txt", "python_env", "warc", "wet", "html"] = "jsonl"
     path: str | list[str] | None = Field(None, description="file, folder or glob (or a list of them)")
     text_field: str = "text"
     id_field: str | None = "id"

@@ -28,6 +28,8 @@ EXTS = {
     "parquet": (".parquet",),
     "hf_disk": (".arrow",),
     "txt": (".txt", ".md", ".rst"),
+    "warc": (".warc", ".warc.gz", ".warc.zst"), "wet": (".wet", ".wet.gz", ".warc.wet.gz"),  # web: H6
+    "html": (".html", ".htm", ".xhtml"),
 }
 
 
@@ -430,6 +432,9 @@ def resolve_input(cfg: InputConfig, run_dir: Path) -> InputConfig:
 
 def read_input(spark, cfg: InputConfig, rows_acc=None):
     """A DataFrame of documents with the reader's columns; bad rows carry drop_reason read:*."""
+    if cfg.format in ("warc", "wet", "html"):  # web formats carry extra columns (inputs/warc.py)
+        from .warc import read_web
+        return read_web(spark, cfg, rows_acc)
     tasks = plan_tasks(cfg)
     rdd = spark.sparkContext.parallelize(tasks, max(1, min(len(tasks), 4096)))
     tdf = spark.createDataFrame(rdd, "path string, rel string, start bigint, end bigint")

@@ -79,7 +79,7 @@ class UrlFilter(BatchStage):
         self.words = set().union(*[read_list(p, "word_lists") for p in self.config.word_lists])
 
     def process_batch(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        urls = batch.column("url").to_pylist()
+        urls = batch.column("url_normalized" if "url_normalized" in batch.schema.names else "url").to_pylist()
         reasons = [REASON if blocked(u, self.domains, self.words) else None for u in urls]
         cols = [batch.column(n) for n in batch.schema.names if n != DROP_REASON]
         names = [n for n in batch.schema.names if n != DROP_REASON]
