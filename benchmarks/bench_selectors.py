@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import CACHE, load_now, markdown_table, median3, publish, spread, timed, write_claims  # noqa: E402
-from passages import embeddings  # noqa: E402
+from passages import cached_count, embeddings  # noqa: E402
 
 from gristmill.selectors.d4 import D4  # noqa: E402
 from gristmill.selectors.embed import EmbedSettings, Embedder  # noqa: E402
@@ -163,11 +163,18 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1,
                     help="FAISS/OpenMP threads for every method (1: on a shared 2-core box 2 threads spin-wait)")
     ap.add_argument("--no-apricot", action="store_true")
+    ap.add_argument("--cached-only", action="store_true",
+                    help="use at most the passages already embedded (never embed here; for --quick)")
     ap.add_argument("--skip-semdedup", action="store_true")
     ap.add_argument("--extra", action="store_true", help="also the tuning rows (partition counts, merge, ...)")
     args = ap.parse_args()
     import faiss
     faiss.omp_set_num_threads(args.threads)
+    if args.cached_only:
+        have = cached_count(args.tokens)
+        if have == 0:
+            raise SystemExit("no cached passage embeddings: run benchmarks/passages.py --n 20000 first")
+        args.n = min(args.n, have)
     texts, X = embeddings(args.n, args.tokens)
     if len(X) < args.n:
         print(f"using {len(X):,} passages (asked for {args.n:,})", file=sys.stderr)

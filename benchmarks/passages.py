@@ -108,6 +108,16 @@ def _collect() -> list[str]:
 CHUNK = 5000
 
 
+def cached_count(tokens: int = 128) -> int:
+    """How many leading passages already have cached embeddings (complete chunks in order)."""
+    folder = CACHE / f"passages-t{tokens}"
+    starts = {int(p.name.split("-")[0]) for p in folder.glob("*.npy") if not p.name.endswith(".tmp.npy")}
+    n = 0
+    while n in starts:
+        n += CHUNK
+    return n
+
+
 def embeddings(n: int, tokens: int = 128, quiet: bool = False) -> tuple[list[str], np.ndarray]:
     """The first n passages and their embeddings; chunks of 5,000 are cached, so an interrupted run resumes
     and a larger n reuses the smaller one's work."""

@@ -214,13 +214,20 @@ class FacilityLocation(Selector):
     union of partition picks (merge_factor x the budget), on the partition graphs plus each point's k nearest
     candidates among the partitions of its `merge_probe` nearest centroids. sampling: "top" keeps the greedy
     picks; "importance" draws the budget from pool x budget picks with probability by gain. kmeans_iters:
-    k-means iterations per level of the partitioning (fewer: faster, slightly worse partitions)."""
+    k-means iterations per level of the partitioning (fewer: faster, slightly worse partitions).
+    allocation: how the budget is split across partitions. "proportional" (INGENIOUS, Renduchintala et al.
+    2023: each partition gets budget x its share of the rows); "gain" (default, our choice): each partition
+    runs greedy for up to allocation_slack x its proportional share, and the budget goes to the largest
+    gains over all partitions, which is exactly global greedy on the union of the partition graphs whenever
+    no partition reaches its cap. Diverse regions then get more picks than dense ones, as global greedy
+    would give them; set allocation: proportional for the published behaviour."""
     name = "facility_location"
 
     def __init__(self, k: int = 10, index: str = "auto", graphs: str = "partition", partitions: int | str = "auto",
                  partition_size: int = 500, optimizer: str = "lazy", eps: float = 0.01,
                  merge: bool = False, merge_factor: float = 2.0, merge_probe: int = 3, sampling: str = "top",
-                 pool: float = 2.0, kmeans_iters: int = 10, seed: int = 0):
+                 pool: float = 2.0, kmeans_iters: int = 10, allocation: str = "gain",
+                 allocation_slack: float = 2.0, seed: int = 0):
         super().__init__(seed)
         if optimizer not in ("lazy", "stochastic"):
             raise SelectorError(f"facility_location optimizer must be 'lazy' or 'stochastic', got {optimizer!r}")
@@ -229,6 +236,11 @@ class FacilityLocation(Selector):
         if graphs not in ("partition", "global"):
             raise SelectorError(f"facility_location graphs must be 'partition' (one kNN graph per partition) or "
                                 f"'global' (one over the corpus), got {graphs!r}")
+        if allocation not in ("gain", "proportional"):
+            raise SelectorError(f"facility_location allocation must be 'gain' (budget to the largest gains across "
+                                f"partitions) or 'proportional' (by partition size), got {allocation!r}")
+        if allocation_slack < 1:
+            raise SelectorError(f"facility_location allocation_slack must be at least 1, got {allocation_slack}")
         if k < 1:
             raise SelectorError(f"facility_location k (neighbours) must be at least 1, got {k}")
         if kmeans_iters < 1:
@@ -240,6 +252,7 @@ class FacilityLocation(Selector):
         self.optimizer, self.eps, self.merge, self.merge_factor = optimizer, eps, merge, merge_factor
         self.merge_probe, self.sampling, self.pool = merge_probe, sampling, pool
         self.kmeans_iters = kmeans_iters
+        self.allocation, self.allocation_slack = allocation, allocation_slack
 
     def _greedy(self, W, k, rng, candidates=None):
         if self.optimizer == "lazy":
@@ -314,8 +327,11 @@ class FacilityLocation(Selector):
         t_graph = time.perf_counter() - t0
         share = proportional(b, sizes)
         merge = self.merge and len(members) > 1
+        by_gain = self.allocation == "gain" and not merge and len(members) > 1
         if merge:
             share = np.minimum(sizes, np.ceil(share * self.merge_factor).astype(int))
+        elif by_gain:  # room to take more than the proportional share where the gains are
+            share = np.minimum(sizes, np.ceil(share * self.allocation_slack).astype(int) + 1)
         chosen, local_gain = [], []
         if self.optimizer == "lazy":
             for c, (picks, g) in enumerate(blockwise_greedy(Wb, bounds, share)):
@@ -340,7 +356,11 @@ class FacilityLocation(Selector):
             t_graph += time.perf_counter() - t1
             picks, _ = lazy_greedy(W, b, candidates=union)
         else:
-            picks, info["gains"] = merge_ordered(chosen, local_gain)  # already exact on the block graph
+            picks, gains = merge_ordered(chosen, local_gain)  # already exact on the block graph
+            if by_gain:
+                capped = sum(1 for c, g in zip(chosen, local_gain) if len(g) and g[-1] >= gains[b - 1])
+                info["partitions_at_cap"] = capped  # > 0: global greedy on the union would differ there
+            picks, info["gains"] = picks[:b], gains[:b]
         info["seconds_graph"] = t_graph
         info["seconds_greedy"] = time.perf_counter() - t0 - t_graph
         return W, picks, len(members), info
