@@ -121,11 +121,15 @@ def char_gold(docs: list[dict], threshold: float = 0.8, n: int = 5, max_df: int 
     h, owner = h[order], owner[order]
     starts = np.flatnonzero(np.concatenate([[True], h[1:] != h[:-1]]))
     sizes = np.diff(np.concatenate([starts, [len(h)]]))
-    cand = set()
-    for s, z in zip(starts[(sizes > 1) & (sizes <= max_df)], sizes[(sizes > 1) & (sizes <= max_df)]):
-        cand.update(itertools.combinations(owner[s:s + z].tolist(), 2))
+    codes = []
+    for z in np.unique(sizes[(sizes > 1) & (sizes <= max_df)]):
+        block = owner[starts[sizes == z][:, None] + np.arange(z)]  # one row per gram held by z documents
+        i, j = np.triu_indices(z, 1)
+        a, b = np.minimum(block[:, i], block[:, j]), np.maximum(block[:, i], block[:, j])
+        codes.append(np.unique((a * len(docs) + b).ravel()))
+    cand = np.unique(np.concatenate(codes)) if codes else np.zeros(0, np.int64)
     gold = set()
-    for a, b in cand:
+    for a, b in zip((cand // len(docs)).tolist(), (cand % len(docs)).tolist()):
         inter = len(np.intersect1d(grams[a], grams[b], assume_unique=True))
         union = len(grams[a]) + len(grams[b]) - inter
         if union and inter / union >= threshold:
