@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--copies", type=int, default=3, help="edited copies per real doc in the synthetic set")
     ap.add_argument("--threshold", type=float, default=0.8, help="gold char-5-gram Jaccard threshold")
     ap.add_argument("--skip-bib", action="store_true", help="leave out bib_dedupe (6,551 records, slowest)")
+    ap.add_argument("--no-extras", action="store_true", help="only the like-for-like rows (for --quick)")
     args = ap.parse_args()
     load0 = load_now()
     syn = g.synthetic(args.copies)
@@ -47,6 +48,8 @@ def main() -> None:
             lambda d, w: g.run_gristmill(d, w, {"threshold": 0.8})[0],
         "extra: datatrove 0.10 with its default normalization": lambda d, w: g.run_datatrove(d, w, norm="datatrove"),
     }
+    if args.no_extras:
+        systems = {k: v for k, v in systems.items() if not k.startswith("extra")}
     rows, f1 = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for set_name, (docs, gold) in sets.items():

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 # (script, claims files it writes, quick args, full args, quick time limit s)
 PLAN = [
     ("bench_selectors.py", ["selectors"], ["--n", "20000", "--skip-semdedup", "--cached-only"], ["--n", "100000"], 900),
-    ("eval_dedup.py", ["eval_dedup"], ["--copies", "2", "--skip-bib"], [], 900),
+    ("eval_dedup.py", ["eval_dedup"], ["--copies", "2", "--skip-bib", "--no-extras"], [], 900),
     ("bench_minhash.py", ["bench_minhash_{n}"], ["--n", "5000"], ["--n", "100000", "--extras", "--warm"], 900),
     ("bench_minhash.py", ["bench_minhash_{n}"], None, ["--n", "1000000"], 0),
     ("bench_exact_dedup.py", ["exact_dedup"], ["--n", "20000"], ["--n", "100000", "--n", "1000000"], 900),
