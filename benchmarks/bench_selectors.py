@@ -180,7 +180,8 @@ def main() -> None:
         print(f"using {len(X):,} passages (asked for {args.n:,})", file=sys.stderr)
     variants = [("gristmill default (facility_location with no settings)", {})]
     if args.extra:
-        variants += [("merge round, merge_factor 2", {"merge": True}),
+        variants += [("INGENIOUS proportional allocation (published)", {"allocation": "proportional"}),
+                     ("merge round, merge_factor 2", {"merge": True}),
                      ("partition_size 2000", {"partition_size": 2000}),
                      ("stochastic greedy (eps 0.01)", {"optimizer": "stochastic"})]
     fl, claims = bench_facility_location(X, [float(f) for f in args.budgets.split(",")], args.k, args.threads,
