@@ -109,11 +109,12 @@ def char_grams(text: str, n: int = 5) -> np.ndarray:
                                  dtype=np.uint64, count=len(t) - n + 1))
 
 
-def char_gold(docs: list[dict], threshold: float = 0.8, n: int = 5, max_df: int = 50) -> set[tuple[str, str]]:
+def char_gold(docs: list[dict], threshold: float = 0.8, n: int = 5, max_df: int = 10,
+              min_shared: int = 20) -> set[tuple[str, str]]:
     """Independent near-duplicate truth: pairs whose character-5-gram Jaccard is >= threshold. Candidates are
-    every pair sharing a character 5-gram held by at most `max_df` documents (a pair at Jaccard >= 0.8 shares
-    thousands of grams, so it always shares rare ones unless both texts are entirely boilerplate); each
-    candidate's Jaccard is then computed exactly on the full gram sets."""
+    the pairs sharing at least `min_shared` character 5-grams held by at most `max_df` documents (a pair at
+    Jaccard >= 0.8 shares most of its grams, rare ones included, unless both texts are boilerplate or under
+    ~25 characters); each candidate's Jaccard is then computed exactly on the full gram sets."""
     grams = [char_grams(d["text"], n) for d in docs]
     h = np.concatenate(grams) if grams else np.zeros(0, np.uint64)
     owner = np.repeat(np.arange(len(docs)), [len(g) for g in grams])
@@ -126,8 +127,13 @@ def char_gold(docs: list[dict], threshold: float = 0.8, n: int = 5, max_df: int 
         block = owner[starts[sizes == z][:, None] + np.arange(z)]  # one row per gram held by z documents
         i, j = np.triu_indices(z, 1)
         a, b = np.minimum(block[:, i], block[:, j]), np.maximum(block[:, i], block[:, j])
-        codes.append(np.unique((a * len(docs) + b).ravel()))
-    cand = np.unique(np.concatenate(codes)) if codes else np.zeros(0, np.int64)
+        codes.append((a * len(docs) + b).ravel())
+    cand, shared = np.unique(np.concatenate(codes), return_counts=True) if codes else (np.zeros(0, np.int64), 0)
+    short = {i for i, g in enumerate(grams) if len(g) < min_shared}  # tiny texts: judge every pair sharing one
+    keep = shared >= min_shared
+    if short:
+        keep |= np.isin(cand // len(docs), list(short)) | np.isin(cand % len(docs), list(short))
+    cand = cand[keep]
     gold = set()
     for a, b in zip((cand // len(docs)).tolist(), (cand % len(docs)).tolist()):
         inter = len(np.intersect1d(grams[a], grams[b], assume_unique=True))
