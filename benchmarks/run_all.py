@@ -29,16 +29,16 @@ HERE = Path(__file__).resolve().parent
 # passage embedding started in the background has the longest to finish
 PLAN = [
     ("eval_dedup.py", ["eval_dedup"], ["--copies", "2", "--skip-bib", "--no-extras"], [], 900),
-    ("bench_minhash.py", ["bench_minhash_{n}"], ["--n", "5000"], ["--n", "100000", "--extras", "--warm"], 900),
-    ("bench_minhash.py", ["bench_minhash_{n}"], None, ["--n", "1000000"], 0),
-    ("bench_exact_dedup.py", ["exact_dedup"], ["--n", "20000"], ["--n", "100000", "--n", "1000000"], 900),
+    ("bench_selectors.py", ["selectors"], ["--n", "20000", "--skip-semdedup", "--cached-only"], ["--n", "100000"], 900),
     ("bench_langid.py", ["bench_langid"], ["--n", "5000", "--peer-n", "1000"], ["--n", "100000", "--peer-n", "10000"],
      600),
+    ("bench_minhash.py", ["bench_minhash_{n}"], ["--n", "5000"], ["--n", "100000", "--extras", "--warm"], 900),
     ("bench_quality.py", ["bench_quality"], ["--n", "5000", "--peer-n", "300"], ["--n", "100000", "--peer-n", "2000"],
      600),
+    ("bench_exact_dedup.py", ["exact_dedup"], ["--n", "20000"], ["--n", "100000", "--n", "1000000"], 900),
     ("bench_upsample.py", ["upsample"], ["--steps", "200", "--seeds", "0,1,2", "--quiet"],
      ["--steps", "1500", "--seeds", "0,1,2", "--quiet", "--upweight"], 900),
-    ("bench_selectors.py", ["selectors"], ["--n", "20000", "--skip-semdedup", "--cached-only"], ["--n", "100000"], 900),
+    ("bench_minhash.py", ["bench_minhash_{n}"], None, ["--n", "1000000"], 0),
     ("bench_rephrase.py", ["bench_rephrase"], [], [], 600),
     ("bench_extract.py", ["bench_extract"], [], [], 600),
 ]
@@ -85,11 +85,15 @@ def main() -> int:
     mode.add_argument("--full", action="store_true")
     ap.add_argument("--only", default="", help="comma-separated script names to run (default: all)")
     ap.add_argument("--timeout-scale", type=float, default=1.0, help="multiply every quick time limit")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="overall limit: no benchmark starts (and a running one is stopped) past it; the summary "
+                         "lists what was skipped")
     args = ap.parse_args()
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     started = time.time()
     load_start = load_now()
     lines, failures = [], []
+    stop = started + args.minutes * 60 if args.minutes else None
     for script, names, quick, full, limit in PLAN:
         argv = quick if args.quick else full
         if argv is None or (only and script not in only):
@@ -99,14 +103,20 @@ def main() -> int:
             continue
         n = argv[argv.index("--n") + 1] if "--n" in argv else ""
         t0 = time.time()
+        timeout = limit * args.timeout_scale if args.quick else None
+        if stop is not None:
+            if stop - t0 < 60:
+                failures.append([f"{script} {' '.join(argv)}", f"skipped: the --minutes {args.minutes:g} limit was "
+                                                                "reached"])
+                continue
+            timeout = min(timeout or stop - t0, stop - t0)
         cmd = [sys.executable, str(HERE / script), *argv]
         print(f"[run_all] {' '.join(cmd[1:])} (load {load_now()})", file=sys.stderr, flush=True)
         try:
-            proc = subprocess.run(cmd, cwd=HERE.parent, timeout=(limit * args.timeout_scale) if args.quick else None,
-                                  capture_output=True, text=True)
+            proc = subprocess.run(cmd, cwd=HERE.parent, timeout=timeout, capture_output=True, text=True)
             rc, tail = proc.returncode, (proc.stderr or proc.stdout)[-600:]
         except subprocess.TimeoutExpired:
-            rc, tail = "timeout", f"ran past {limit * args.timeout_scale:.0f} s"
+            rc, tail = "timeout", f"ran past its limit of {timeout:.0f} s"
         secs = time.time() - t0
         if rc != 0:
             failures.append([f"{script} {' '.join(argv)}", f"exit {rc} after {secs:.0f} s: "
@@ -121,9 +131,17 @@ def main() -> int:
                 lines.append([c.get("bench", name), c["measure"], fmt(c.get("gristmill")), fmt(c.get("peer")),
                               fmt(c.get("ratio")), fmt(c.get("goal")), fmt(c.get("met")), c.get("load", "")])
         print(f"[run_all] {script}: exit {rc} in {secs:.0f} s", file=sys.stderr, flush=True)
+        write_summary(args, started, load_start, lines, failures, final=False)
+    print(write_summary(args, started, load_start, lines, failures, final=True))
+    return 0
+
+
+def write_summary(args, started, load_start, lines, failures, final: bool) -> str:
+    """Written after every benchmark, so a run cut short still leaves what it measured."""
     met = sum(1 for r in lines if r[6] == "yes")
     goals = sum(1 for r in lines if r[6] in ("yes", "**no**"))
-    head = (f"# Benchmark summary ({'--quick' if args.quick else '--full'})\n\n"
+    state = "" if final else " (in progress: written after each benchmark)"
+    head = (f"# Benchmark summary ({'--quick' if args.quick else '--full'}){state}\n\n"
             f"Generated by `.venv/bin/python benchmarks/run_all.py {'--quick' if args.quick else '--full'}` on "
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}, {(time.time() - started) / 60:.0f} min.\n"
             f"Machine: {machine()}.\nLoad (/proc/loadavg 1/5/15 min) at the start: {load_start}; at the end: "
@@ -140,8 +158,7 @@ def main() -> int:
     tmp = out.with_suffix(".tmp")
     tmp.write_text(head + body + "\n")
     os.replace(tmp, out)
-    print(head + body)
-    return 0
+    return head + body
 
 
 if __name__ == "__main__":
