@@ -209,7 +209,11 @@ class FacilityLocation(Selector):
 
     k: neighbours per point in the kNN graph(s). graphs: "partition" builds one exact kNN graph per k-means
     partition and never a global one; "global" builds one graph over the corpus with `index` (auto/flat/ivf).
-    partitions: a count, or "auto" = ceil(n / partition_size). optimizer: "lazy" (exact greedy, Minoux) or
+    partitions: a count, or "auto" = ceil(n / partition_size). partition_size: rows per partition, or "auto"
+    (default, our choice; measured on real passages in benchmarks/results/selectors.md): large enough that
+    each partition gets about `picks_per_partition` picks (budget-aware: a 5% budget gets larger partitions
+    than a 30% one, since a partition's greedy with few picks loses the most at its boundary), within
+    [500, 4000] rows. INGENIOUS partitions by size alone; a number gives that. optimizer: "lazy" (exact greedy, Minoux) or
     "stochastic" (best of a random sample per step, 1 - 1/e - eps). merge: a last lazy greedy round over the
     union of partition picks (merge_factor x the budget), on the partition graphs plus each point's k nearest
     candidates among the partitions of its `merge_probe` nearest centroids. sampling: "top" keeps the greedy
@@ -224,7 +228,8 @@ class FacilityLocation(Selector):
     name = "facility_location"
 
     def __init__(self, k: int = 10, index: str = "auto", graphs: str = "partition", partitions: int | str = "auto",
-                 partition_size: int = 500, optimizer: str = "lazy", eps: float = 0.01,
+                 partition_size: int | str = "auto", picks_per_partition: int = 250,
+                 optimizer: str = "lazy", eps: float = 0.01,
                  merge: bool = False, merge_factor: float = 2.0, merge_probe: int = 3, sampling: str = "top",
                  pool: float = 2.0, kmeans_iters: int = 10, allocation: str = "gain",
                  allocation_slack: float = 2.0, seed: int = 0):
@@ -245,10 +250,13 @@ class FacilityLocation(Selector):
             raise SelectorError(f"facility_location k (neighbours) must be at least 1, got {k}")
         if kmeans_iters < 1:
             raise SelectorError(f"facility_location kmeans_iters must be at least 1, got {kmeans_iters}")
-        if partition_size < 1:
-            raise SelectorError(f"facility_location partition_size must be at least 1, got {partition_size}")
+        if partition_size != "auto" and (not isinstance(partition_size, int) or partition_size < 1):
+            raise SelectorError(f"facility_location partition_size must be 'auto' or a whole number of rows of at "
+                                f"least 1, got {partition_size!r}")
+        if picks_per_partition < 1:
+            raise SelectorError(f"facility_location picks_per_partition must be at least 1, got {picks_per_partition}")
         self.k, self.index, self.graphs, self.partitions = k, index, graphs, partitions
-        self.partition_size = partition_size
+        self.partition_size, self.picks_per_partition = partition_size, picks_per_partition
         self.optimizer, self.eps, self.merge, self.merge_factor = optimizer, eps, merge, merge_factor
         self.merge_probe, self.sampling, self.pool = merge_probe, sampling, pool
         self.kmeans_iters = kmeans_iters
@@ -259,9 +267,14 @@ class FacilityLocation(Selector):
             return lazy_greedy(W, k, candidates)
         return stochastic_greedy(W, k, rng, self.eps, candidates)
 
-    def n_partitions(self, n: int) -> int:
+    def rows_per_partition(self, n: int, b: int) -> int:
+        if self.partition_size != "auto":
+            return self.partition_size
+        return int(min(4000, max(500, math.ceil(self.picks_per_partition * n / max(b, 1)))))
+
+    def n_partitions(self, n: int, b: int | None = None) -> int:
         if self.partitions == "auto":
-            return max(1, math.ceil(n / self.partition_size))
+            return max(1, math.ceil(n / self.rows_per_partition(n, n if b is None else b)))
         return max(1, min(int(self.partitions), n))
 
     def select(self, X, budget, target=None, graph=None) -> Selection:
@@ -305,7 +318,7 @@ class FacilityLocation(Selector):
         """k-means partitions, one exact kNN graph per partition, greedy per partition: no global graph."""
         from scipy import sparse
         n = X.shape[0]
-        p = self.n_partitions(n)
+        p = self.n_partitions(n, b)
         t0 = time.perf_counter()
         if p > 1:
             members, centroids = self._kmeans_partitions(X, np.arange(n), p, target=math.ceil(n / p))
@@ -389,7 +402,7 @@ class FacilityLocation(Selector):
 
     def _partitioned(self, X, W, b, rng):
         n = X.shape[0]
-        p = self.n_partitions(n)
+        p = self.n_partitions(n, b)
         if p == 1:
             picks, _ = self._greedy(W, b, rng)
             return picks, 1
