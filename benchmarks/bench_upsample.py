@@ -5,7 +5,9 @@
 2. The tiny GPT trains twice from the same seed with the same WSD learning rate: the static natural mixture,
    and the same mixture with --domain upsampled --factor x in the last --last-fraction of steps (the WSD decay
    starts with it). Optionally a third run upweights the loss instead of upsampling.
-3. The table shows held-out loss per domain for each run, and the difference.
+3. Every pair of runs is repeated for --seeds seeds (model init and data order); the table shows each
+   domain's held-out loss as the mean over seeds, and the difference as mean +- half the min-max range, with
+   the per-seed differences beside it.
 
     .venv/bin/python benchmarks/bench_upsample.py             # 2 runs; minutes on 2 idle cores, more when busy
     .venv/bin/python benchmarks/bench_upsample.py --upweight  # adds the loss-upweighting run
@@ -17,7 +19,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import CACHE, SHARED, markdown_table, publish  # noqa: E402
+from harness import CACHE, SHARED, load_now, markdown_table, publish, write_claims  # noqa: E402
 
 DATA = SHARED / "domains" / "domain_mix.jsonl.gz"
 
@@ -46,7 +48,7 @@ def main() -> None:
     ap.add_argument("--n-layer", type=int, default=2)
     ap.add_argument("--n-embd", type=int, default=64)
     ap.add_argument("--upweight", action="store_true", help="also run the loss-upweighting variant")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default="0,1,2", help="seeds; each runs every schedule")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
 
@@ -58,37 +60,61 @@ def main() -> None:
                 model={"n_layer": args.n_layer, "n_head": 4, "n_embd": args.n_embd}, lr=3e-3, warmup=30,
                 lr_schedule="wsd", wsd_decay_fraction=args.last_fraction, align_decay=True,
                 eval_every=max(args.steps // 4, 1), eval_batches=8, ckpt_every=args.steps, log_every=50,
-                resume=False, seed=args.seed)
+                resume=False, seed=0)
     runs = {"static": {"type": "static"}, "upsampled": {"type": "static", "upsample": up}}
     if args.upweight:
         runs["upweighted"] = {"type": "static", "upsample": up, "mode": "upweight"}
-    results = {}
-    for name, sched in runs.items():
-        cfg = TrainConfig.model_validate({**base, "out_dir": str(out / name), "schedule": sched})
-        results[name] = train(cfg, quiet=args.quiet)
+    seeds = [int(x) for x in args.seeds.split(",")]
+    load0 = load_now()
+    results = {}  # (run, seed) -> train() result
+    for seed in seeds:
+        for name, sched in runs.items():
+            cfg = TrainConfig.model_validate({**base, "seed": seed, "out_dir": str(out / f"{name}-s{seed}"),
+                                              "schedule": sched})
+            results[name, seed] = train(cfg, quiet=args.quiet)
 
     from gristmill.trainer_hooks.mixture import load_mixture
     m = load_mixture(mixture)
     names = list(runs)
-    missing = sorted(set(m.domains) - set(results["static"]["heldout"]))
-    rows = []
-    for d in sorted(results["static"]["heldout"]):
-        vals = [results[n]["heldout"][d] for n in names]
+    first = results["static", seeds[0]]
+    missing = sorted(set(m.domains) - set(first["heldout"]))
+
+    def loss(name, seed, d):
+        h = results[name, seed]["heldout"]
+        return h[d] if d != "mean over domains" else sum(h.values()) / len(h)
+
+    def pm(xs):
+        mid = sum(xs) / len(xs)
+        return f"{mid:+.3f} ± {(max(xs) - min(xs)) / 2:.3f}"
+
+    rows, diffs = [], {}
+    for d in sorted(first["heldout"]) + ["mean over domains"]:
         mark = " (upsampled)" if d == args.domain else ""
-        rows.append([d + mark, f"{m.weights[d]:.3f}"] + vals + [vals[i] - vals[0] for i in range(1, len(vals))])
-    mean = [sum(r["heldout"].values()) / len(r["heldout"]) for r in (results[n] for n in names)]
-    rows.append(["mean over domains", "", *mean, *[x - mean[0] for x in mean[1:]]])
-    headers = ["domain", "natural weight"] + [f"{n} held-out loss" for n in names] + [f"{n} − static" for n in
-                                                                                      names[1:]]
-    speed = ", ".join(f"{n}: {results[n]['tokens_per_s']:,.0f} tokens/s, {results[n]['seconds']:.0f} s" for n in names)
-    note = (f"Tiny GPT ({results['static']['params']:,} params, {args.n_layer} layers, d={args.n_embd}, "
+        means = [sum(loss(n, s, d) for s in seeds) / len(seeds) for n in names]
+        row = [d + mark, f"{m.weights[d]:.3f}" if d in m.weights else ""] + [f"{x:.3f}" for x in means]
+        for n in names[1:]:
+            per = [loss(n, s, d) - loss("static", s, d) for s in seeds]
+            diffs[n, d] = per
+            row += [pm(per), " ".join(f"{x:+.3f}" for x in per)]
+        rows.append(row)
+    headers = ["domain", "natural weight"] + [f"{n} held-out loss (mean)" for n in names]
+    for n in names[1:]:
+        headers += [f"{n} − static (mean ± half range)", "per seed"]
+    speed = ", ".join(f"{n}: {sum(results[n, s]['seconds'] for s in seeds) / len(seeds):.0f} s per run" for n in names)
+    note = (f"Tiny GPT ({first['params']:,} params, {args.n_layer} layers, d={args.n_embd}, "
             f"vocab {m.vocab_size}), {args.steps} steps x {args.batch} x {args.block} tokens = "
-            f"{args.steps * args.batch * args.block:,} tokens per run, same seed and WSD lr for every run; "
-            f"`{args.domain}` x{args.factor:g} in the last {args.last_fraction:.0%} (decay aligned). "
-            f"Device: {results['static']['device']} only (no GPU in this task: no GPU tokens/s or MFU). "
-            f"Speed ({speed}) depends on the load of the shared 2-core machine at the time, not on the schedule. "
-            f"Held-out: 10% of documents per domain, {base['eval_batches']} fixed batches of {args.batch}x{args.block} "
-            f"tokens; domains with no held-out window of {args.block + 1} tokens are not listed: {missing or 'none'}.")
+            f"{args.steps * args.batch * args.block:,} tokens per run, seeds {seeds} (each seed runs every "
+            f"schedule with the same init and WSD lr); `{args.domain}` x{args.factor:g} in the last "
+            f"{args.last_fraction:.0%} (decay aligned). Device: {first['device']} only. Speed ({speed}) depends on "
+            f"the load of the shared machine (load 1/5/15 at the start: {load0}). Held-out: 10% of documents per "
+            f"domain, {base['eval_batches']} fixed batches of {args.batch}x{args.block} tokens; domains with no "
+            f"held-out window of {args.block + 1} tokens are not listed: {missing or 'none'}.")
+    per = diffs["upsampled", args.domain]
+    write_claims("upsample", [{
+        "measure": f"held-out loss on `{args.domain}`, upsampled x{args.factor:g} at the end − static, "
+                   f"{len(seeds)} seeds, {args.steps} steps",
+        "gristmill": pm(per), "peer": "static mixture", "ratio": "-",
+        "goal": "< 0 on every seed", "met": max(per) < 0, "load": load0}])
     cmd = "`.venv/bin/python benchmarks/bench_upsample.py " + " ".join(sys.argv[1:]) + "`"
     publish("upsample", f"### End-of-training upsampling vs static mixture\n\n{cmd}\n\n{note}\n\n"
                         + markdown_table(headers, rows))

@@ -14,6 +14,9 @@ import shutil
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+import xxhash
+
 from harness import SHARED, read_jsonl, web_docs
 
 from gristmill.stages.dedup import signatures as minhash
@@ -96,6 +99,50 @@ def true_pairs(docs: list[dict], threshold: float, extra_pairs=()) -> tuple[set,
     return {p for p, j in jac.items() if j >= threshold}, jac
 
 
+def char_grams(text: str, n: int = 5) -> np.ndarray:
+    """Sorted unique 64-bit hashes of the character n-grams of the whitespace-collapsed text (case and
+    punctuation kept): a shingling neither system under test uses (both use lower-cased word 5-grams)."""
+    t = " ".join((text or "").split())
+    if len(t) < n:
+        return np.array([xxhash.xxh3_64_intdigest(t)] if t else [], dtype=np.uint64)
+    return np.unique(np.fromiter((xxhash.xxh3_64_intdigest(t[i:i + n]) for i in range(len(t) - n + 1)),
+                                 dtype=np.uint64, count=len(t) - n + 1))
+
+
+def char_gold(docs: list[dict], threshold: float = 0.8, n: int = 5, max_df: int = 10,
+              min_shared: int = 20) -> set[tuple[str, str]]:
+    """Independent near-duplicate truth: pairs whose character-5-gram Jaccard is >= threshold. Candidates are
+    the pairs sharing at least `min_shared` character 5-grams held by at most `max_df` documents (a pair at
+    Jaccard >= 0.8 shares most of its grams, rare ones included, unless both texts are boilerplate or under
+    ~25 characters); each candidate's Jaccard is then computed exactly on the full gram sets."""
+    grams = [char_grams(d["text"], n) for d in docs]
+    h = np.concatenate(grams) if grams else np.zeros(0, np.uint64)
+    owner = np.repeat(np.arange(len(docs)), [len(g) for g in grams])
+    order = np.argsort(h, kind="stable")
+    h, owner = h[order], owner[order]
+    starts = np.flatnonzero(np.concatenate([[True], h[1:] != h[:-1]]))
+    sizes = np.diff(np.concatenate([starts, [len(h)]]))
+    codes = []
+    for z in np.unique(sizes[(sizes > 1) & (sizes <= max_df)]):
+        block = owner[starts[sizes == z][:, None] + np.arange(z)]  # one row per gram held by z documents
+        i, j = np.triu_indices(z, 1)
+        a, b = np.minimum(block[:, i], block[:, j]), np.maximum(block[:, i], block[:, j])
+        codes.append((a * len(docs) + b).ravel())
+    cand, shared = np.unique(np.concatenate(codes), return_counts=True) if codes else (np.zeros(0, np.int64), 0)
+    short = {i for i, g in enumerate(grams) if len(g) < min_shared}  # tiny texts: judge every pair sharing one
+    keep = shared >= min_shared
+    if short:
+        keep |= np.isin(cand // len(docs), list(short)) | np.isin(cand % len(docs), list(short))
+    cand = cand[keep]
+    gold = set()
+    for a, b in zip((cand // len(docs)).tolist(), (cand % len(docs)).tolist()):
+        inter = len(np.intersect1d(grams[a], grams[b], assume_unique=True))
+        union = len(grams[a]) + len(grams[b]) - inter
+        if union and inter / union >= threshold:
+            gold.add(tuple(sorted((docs[a]["id"], docs[b]["id"]))))
+    return gold
+
+
 def cluster_pairs(clusters: dict) -> set[tuple[str, str]]:
     groups = defaultdict(list)
     for i, c in clusters.items():
@@ -153,14 +200,23 @@ def gristmill_clusters(stage: Path) -> tuple[dict, dict]:
 
 
 def run_datatrove(folder: Path, work: Path, workers: int = 2, ngram: int = 5, bands: int = 14,
-                  rows: int = 8) -> dict:
+                  rows: int = 8, norm: str = "gristmill") -> dict:
     """datatrove's four MinHash steps with local executors on files; returns {id: cluster id or None}."""
-    datatrove_run(folder, work, workers, ngram, bands, rows)
+    datatrove_run(folder, work, workers, ngram, bands, rows, norm)
     return datatrove_clusters(work)
 
 
+# gristmill's shingles: lower-cased runs of letters/digits. datatrove's closest setting: lower-case, strip
+# punctuation, but leave digits and diacritics alone (its defaults fold both)
+GRISTMILL_NORM = {"lowercase": True, "norm_whitespace": True, "remove_punctuation": True,
+                  "norm_unicode_diacritics": False, "norm_numbers": False}
+
+
 def datatrove_run(folder: Path, work: Path, workers: int = 2, ngram: int = 5, bands: int = 14,
-                  rows: int = 8) -> None:
+                  rows: int = 8, norm: str = "gristmill") -> None:
+    """norm: "gristmill" sets datatrove's text normalization to gristmill's shingle definition (the
+    like-for-like row); "datatrove" keeps datatrove's defaults (digits to 0, diacritics folded)."""
+    from datatrove.utils.text import TextNormConfig
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup.minhash import (MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster,
                                                   MinhashDedupFilter, MinhashDedupSignature)
@@ -168,8 +224,9 @@ def datatrove_run(folder: Path, work: Path, workers: int = 2, ngram: int = 5, ba
     from datatrove.pipeline.writers import JsonlWriter
     from datatrove.utils.hashing import HashConfig
     shutil.rmtree(work, ignore_errors=True)
+    norm_cfg = TextNormConfig(**GRISTMILL_NORM) if norm == "gristmill" else TextNormConfig()
     cfg = MinhashConfig(n_grams=ngram, num_buckets=bands, hashes_per_bucket=rows,
-                        hash_config=HashConfig(precision=64))
+                        hash_config=HashConfig(precision=64), norm_config=norm_cfg)
     files = len(list(folder.glob("*.jsonl")))
     reader = lambda: JsonlReader(str(folder), glob_pattern="*.jsonl")  # noqa: E731
     LocalPipelineExecutor([reader(), MinhashDedupSignature(str(work / "sigs"), config=cfg)],

@@ -15,7 +15,19 @@ from pathlib import Path
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
+
+def _shared() -> Path:
+    """The developers' data folder: $GRISTMILL_SHARED, else shared/data beside the checkout or one level up
+    (a worktree under wt/)."""
+    if os.environ.get("GRISTMILL_SHARED"):
+        return Path(os.environ["GRISTMILL_SHARED"])
+    for base in (REPO.parent, REPO.parent.parent):
+        if (base / "shared" / "data").is_dir():
+            return base / "shared" / "data"
+    return REPO.parent / "shared" / "data"
+
+
+SHARED = _shared()
 CACHE = REPO / "benchmarks" / "cache"
 RESULTS = REPO / "benchmarks" / "results"
 WEB = SHARED / "web" / "dolma_ccmain201930_cclicensed_697docs.jsonl.gz"
@@ -127,3 +139,41 @@ def publish(name: str, text: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y-%m-%d %H:%M")
     (RESULTS / f"{name}.md").write_text(f"<!-- {stamp}, {os.cpu_count()} cores -->\n{text}\n")
+
+
+# -- claims: one line each in SUMMARY.md -----------------------------------------------------------
+def load_now() -> str:
+    """The machine's load as /proc/loadavg gives it (1, 5, 15 minutes), for beside every figure."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def median3(fn, runs: int = 3):
+    """Run fn `runs` times; (median seconds, min, max, the median run's result). Seconds-long figures are
+    the median of 3 with the min-max beside them, so one hiccup on a shared machine does not decide."""
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        res = fn()
+        out.append((time.perf_counter() - t0, res))
+    out.sort(key=lambda r: r[0])
+    return out[len(out) // 2][0], out[0][0], out[-1][0], out[len(out) // 2][1]
+
+
+def spread(med: float, lo: float, hi: float, unit: str = "s") -> str:
+    return f"{med:.2f} {unit} ({lo:.2f}-{hi:.2f})"
+
+
+def write_claims(bench: str, claims: list[dict]) -> None:
+    """Keep a benchmark's claims for run_all.py: each a dict with measure, gristmill, peer, ratio, goal,
+    met (True/False/None) and load. Written next to the benchmark's markdown table."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    load = load_now()
+    for c in claims:
+        c.setdefault("load", load)
+        c.setdefault("bench", bench)
+    tmp = RESULTS / f".{bench}.claims.tmp"
+    tmp.write_text(json.dumps(claims, indent=1) + "\n")
+    os.replace(tmp, RESULTS / f"{bench}.claims.json")

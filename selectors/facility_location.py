@@ -209,18 +209,30 @@ class FacilityLocation(Selector):
 
     k: neighbours per point in the kNN graph(s). graphs: "partition" builds one exact kNN graph per k-means
     partition and never a global one; "global" builds one graph over the corpus with `index` (auto/flat/ivf).
-    partitions: a count, or "auto" = ceil(n / partition_size). optimizer: "lazy" (exact greedy, Minoux) or
+    partitions: a count, or "auto" = ceil(n / partition_size). partition_size: rows per partition, or "auto"
+    (default, our choice; measured on real passages in benchmarks/results/selectors.md): large enough that
+    each partition gets about `picks_per_partition` picks (budget-aware: a 5% budget gets larger partitions
+    than a 30% one, since a partition's greedy with few picks loses the most at its boundary), within
+    [500, 4000] rows. INGENIOUS partitions by size alone; a number gives that. optimizer: "lazy" (exact greedy, Minoux) or
     "stochastic" (best of a random sample per step, 1 - 1/e - eps). merge: a last lazy greedy round over the
     union of partition picks (merge_factor x the budget), on the partition graphs plus each point's k nearest
     candidates among the partitions of its `merge_probe` nearest centroids. sampling: "top" keeps the greedy
     picks; "importance" draws the budget from pool x budget picks with probability by gain. kmeans_iters:
-    k-means iterations per level of the partitioning (fewer: faster, slightly worse partitions)."""
+    k-means iterations per level of the partitioning (fewer: faster, slightly worse partitions).
+    allocation: how the budget is split across partitions. "proportional" (INGENIOUS, Renduchintala et al.
+    2023: each partition gets budget x its share of the rows); "gain" (default, our choice): each partition
+    runs greedy for up to allocation_slack x its proportional share, and the budget goes to the largest
+    gains over all partitions, which is exactly global greedy on the union of the partition graphs whenever
+    no partition reaches its cap. Diverse regions then get more picks than dense ones, as global greedy
+    would give them; set allocation: proportional for the published behaviour."""
     name = "facility_location"
 
     def __init__(self, k: int = 10, index: str = "auto", graphs: str = "partition", partitions: int | str = "auto",
-                 partition_size: int = 500, optimizer: str = "lazy", eps: float = 0.01,
+                 partition_size: int | str = "auto", picks_per_partition: int = 250,
+                 optimizer: str = "lazy", eps: float = 0.01,
                  merge: bool = False, merge_factor: float = 2.0, merge_probe: int = 3, sampling: str = "top",
-                 pool: float = 2.0, kmeans_iters: int = 10, seed: int = 0):
+                 pool: float = 2.0, kmeans_iters: int = 10, allocation: str = "gain",
+                 allocation_slack: float = 2.0, seed: int = 0):
         super().__init__(seed)
         if optimizer not in ("lazy", "stochastic"):
             raise SelectorError(f"facility_location optimizer must be 'lazy' or 'stochastic', got {optimizer!r}")
@@ -229,26 +241,40 @@ class FacilityLocation(Selector):
         if graphs not in ("partition", "global"):
             raise SelectorError(f"facility_location graphs must be 'partition' (one kNN graph per partition) or "
                                 f"'global' (one over the corpus), got {graphs!r}")
+        if allocation not in ("gain", "proportional"):
+            raise SelectorError(f"facility_location allocation must be 'gain' (budget to the largest gains across "
+                                f"partitions) or 'proportional' (by partition size), got {allocation!r}")
+        if allocation_slack < 1:
+            raise SelectorError(f"facility_location allocation_slack must be at least 1, got {allocation_slack}")
         if k < 1:
             raise SelectorError(f"facility_location k (neighbours) must be at least 1, got {k}")
         if kmeans_iters < 1:
             raise SelectorError(f"facility_location kmeans_iters must be at least 1, got {kmeans_iters}")
-        if partition_size < 1:
-            raise SelectorError(f"facility_location partition_size must be at least 1, got {partition_size}")
+        if partition_size != "auto" and (not isinstance(partition_size, int) or partition_size < 1):
+            raise SelectorError(f"facility_location partition_size must be 'auto' or a whole number of rows of at "
+                                f"least 1, got {partition_size!r}")
+        if picks_per_partition < 1:
+            raise SelectorError(f"facility_location picks_per_partition must be at least 1, got {picks_per_partition}")
         self.k, self.index, self.graphs, self.partitions = k, index, graphs, partitions
-        self.partition_size = partition_size
+        self.partition_size, self.picks_per_partition = partition_size, picks_per_partition
         self.optimizer, self.eps, self.merge, self.merge_factor = optimizer, eps, merge, merge_factor
         self.merge_probe, self.sampling, self.pool = merge_probe, sampling, pool
         self.kmeans_iters = kmeans_iters
+        self.allocation, self.allocation_slack = allocation, allocation_slack
 
     def _greedy(self, W, k, rng, candidates=None):
         if self.optimizer == "lazy":
             return lazy_greedy(W, k, candidates)
         return stochastic_greedy(W, k, rng, self.eps, candidates)
 
-    def n_partitions(self, n: int) -> int:
+    def rows_per_partition(self, n: int, b: int) -> int:
+        if self.partition_size != "auto":
+            return self.partition_size
+        return int(min(4000, max(500, math.ceil(self.picks_per_partition * n / max(b, 1)))))
+
+    def n_partitions(self, n: int, b: int | None = None) -> int:
         if self.partitions == "auto":
-            return max(1, math.ceil(n / self.partition_size))
+            return max(1, math.ceil(n / self.rows_per_partition(n, n if b is None else b)))
         return max(1, min(int(self.partitions), n))
 
     def select(self, X, budget, target=None, graph=None) -> Selection:
@@ -292,7 +318,7 @@ class FacilityLocation(Selector):
         """k-means partitions, one exact kNN graph per partition, greedy per partition: no global graph."""
         from scipy import sparse
         n = X.shape[0]
-        p = self.n_partitions(n)
+        p = self.n_partitions(n, b)
         t0 = time.perf_counter()
         if p > 1:
             members, centroids = self._kmeans_partitions(X, np.arange(n), p, target=math.ceil(n / p))
@@ -314,8 +340,11 @@ class FacilityLocation(Selector):
         t_graph = time.perf_counter() - t0
         share = proportional(b, sizes)
         merge = self.merge and len(members) > 1
+        by_gain = self.allocation == "gain" and not merge and len(members) > 1
         if merge:
             share = np.minimum(sizes, np.ceil(share * self.merge_factor).astype(int))
+        elif by_gain:  # room to take more than the proportional share where the gains are
+            share = np.minimum(sizes, np.ceil(share * self.allocation_slack).astype(int) + 1)
         chosen, local_gain = [], []
         if self.optimizer == "lazy":
             for c, (picks, g) in enumerate(blockwise_greedy(Wb, bounds, share)):
@@ -340,7 +369,11 @@ class FacilityLocation(Selector):
             t_graph += time.perf_counter() - t1
             picks, _ = lazy_greedy(W, b, candidates=union)
         else:
-            picks, info["gains"] = merge_ordered(chosen, local_gain)  # already exact on the block graph
+            picks, gains = merge_ordered(chosen, local_gain)  # already exact on the block graph
+            if by_gain:
+                capped = sum(1 for c, g in zip(chosen, local_gain) if len(g) and g[-1] >= gains[b - 1])
+                info["partitions_at_cap"] = capped  # > 0: global greedy on the union would differ there
+            picks, info["gains"] = picks[:b], gains[:b]
         info["seconds_graph"] = t_graph
         info["seconds_greedy"] = time.perf_counter() - t0 - t_graph
         return W, picks, len(members), info
@@ -369,7 +402,7 @@ class FacilityLocation(Selector):
 
     def _partitioned(self, X, W, b, rng):
         n = X.shape[0]
-        p = self.n_partitions(n)
+        p = self.n_partitions(n, b)
         if p == 1:
             picks, _ = self._greedy(W, b, rng)
             return picks, 1

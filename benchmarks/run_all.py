@@ -1,0 +1,165 @@
+"""Run every benchmark and write benchmarks/results/SUMMARY.md: one line per claim (measure, gristmill, peer,
+ratio, goal, met?) with the machine, its load and the date.
+
+    .venv/bin/python benchmarks/run_all.py --quick    # small sizes, about 15 minutes on 2 idle cores
+    .venv/bin/python benchmarks/run_all.py --full     # the issue's sizes (100k/1M documents, 100k passages): hours
+
+Each benchmark runs in its own process (its own Spark JVM, so one's cold start or memory cannot leak into
+another's figures) under a time limit; a benchmark that fails or runs out of time gets a line saying so. A
+benchmark's claims count only if its claims file was written during this run. bench_rephrase.py and
+bench_extract.py are run when they exist (other engineers write them).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import RESULTS, load_now, markdown_table  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+# (script, claims files it writes, quick args, full args, quick time limit s); selectors last, so a
+# passage embedding started in the background has the longest to finish
+PLAN = [
+    ("eval_dedup.py", ["eval_dedup"], ["--copies", "2", "--skip-bib", "--no-extras"], [], 900),
+    ("bench_selectors.py", ["selectors"], ["--n", "20000", "--skip-semdedup", "--cached-only"], ["--n", "100000"], 900),
+    ("bench_langid.py", ["bench_langid"], ["--n", "5000", "--peer-n", "1000"], ["--n", "100000", "--peer-n", "10000"],
+     600),
+    ("bench_minhash.py", ["bench_minhash_{n}"], ["--n", "5000"], ["--n", "100000", "--extras", "--warm"], 900),
+    ("bench_quality.py", ["bench_quality"], ["--n", "5000", "--peer-n", "300"], ["--n", "100000", "--peer-n", "2000"],
+     600),
+    ("bench_exact_dedup.py", ["exact_dedup"], ["--n", "20000"], ["--n", "100000", "--n", "1000000"], 900),
+    ("bench_upsample.py", ["upsample"], ["--steps", "200", "--seeds", "0,1,2", "--quiet"],
+     ["--steps", "1500", "--seeds", "0,1,2", "--quiet", "--upweight"], 900),
+    ("bench_minhash.py", ["bench_minhash_{n}"], None, ["--n", "1000000"], 0),
+    ("bench_rephrase.py", ["bench_rephrase"], [], [], 600),
+    ("bench_extract.py", ["bench_extract"], [], [], 600),
+]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import psutil
+        mem = f", {psutil.virtual_memory().total / 2**30:.0f} GiB RAM"
+    except ImportError:
+        mem = ""
+    gpu = "no GPU"
+    try:
+        import torch
+        if torch.cuda.is_available():
+            gpu = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores{mem}, {gpu}, Python {platform.python_version()}"
+
+
+def fmt(v) -> str:
+    if v is True:
+        return "yes"
+    if v is False:
+        return "**no**"
+    if v is None:
+        return "-"
+    return str(v)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = ap.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--quick", action="store_true")
+    mode.add_argument("--full", action="store_true")
+    ap.add_argument("--only", default="", help="comma-separated script names to run (default: all)")
+    ap.add_argument("--timeout-scale", type=float, default=1.0, help="multiply every quick time limit")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="overall limit: no benchmark starts (and a running one is stopped) past it; the summary "
+                         "lists what was skipped")
+    args = ap.parse_args()
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    started = time.time()
+    load_start = load_now()
+    lines, failures = [], []
+    stop = started + args.minutes * 60 if args.minutes else None
+    for script, names, quick, full, limit in PLAN:
+        argv = quick if args.quick else full
+        if argv is None or (only and script not in only):
+            continue
+        if not (HERE / script).exists():
+            failures.append([script, "not present in this checkout"])
+            continue
+        n = argv[argv.index("--n") + 1] if "--n" in argv else ""
+        t0 = time.time()
+        timeout = limit * args.timeout_scale if args.quick else None
+        if stop is not None:
+            if stop - t0 < 60:
+                failures.append([f"{script} {' '.join(argv)}", f"skipped: the --minutes {args.minutes:g} limit was "
+                                                                "reached"])
+                continue
+            timeout = min(timeout or stop - t0, stop - t0)
+        cmd = [sys.executable, str(HERE / script), *argv]
+        print(f"[run_all] {' '.join(cmd[1:])} (load {load_now()})", file=sys.stderr, flush=True)
+        try:
+            proc = subprocess.run(cmd, cwd=HERE.parent, timeout=timeout, capture_output=True, text=True)
+            rc, tail = proc.returncode, (proc.stderr or proc.stdout)[-600:]
+        except subprocess.TimeoutExpired:
+            rc, tail = "timeout", f"ran past its limit of {timeout:.0f} s"
+        secs = time.time() - t0
+        if rc != 0:
+            failures.append([f"{script} {' '.join(argv)}", f"exit {rc} after {secs:.0f} s: "
+                             + " ".join(tail.split())[-300:].replace("|", "/")])
+        for name in names:
+            path = RESULTS / f"{name.format(n=n)}.claims.json"
+            if not path.exists() or path.stat().st_mtime < t0:
+                if rc == 0:
+                    failures.append([script, f"wrote no claims file {path.name}"])
+                continue
+            for c in json.loads(path.read_text()):
+                lines.append([c.get("bench", name), c["measure"], fmt(c.get("gristmill")), fmt(c.get("peer")),
+                              fmt(c.get("ratio")), fmt(c.get("goal")), fmt(c.get("met")), c.get("load", "")])
+        print(f"[run_all] {script}: exit {rc} in {secs:.0f} s", file=sys.stderr, flush=True)
+        write_summary(args, started, load_start, lines, failures, final=False)
+    print(write_summary(args, started, load_start, lines, failures, final=True))
+    return 0
+
+
+def write_summary(args, started, load_start, lines, failures, final: bool) -> str:
+    """Written after every benchmark, so a run cut short still leaves what it measured."""
+    met = sum(1 for r in lines if r[6] == "yes")
+    goals = sum(1 for r in lines if r[6] in ("yes", "**no**"))
+    state = "" if final else " (in progress: written after each benchmark)"
+    head = (f"# Benchmark summary ({'--quick' if args.quick else '--full'}){state}\n\n"
+            f"Generated by `.venv/bin/python benchmarks/run_all.py {'--quick' if args.quick else '--full'}` on "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}, {(time.time() - started) / 60:.0f} min.\n"
+            f"Machine: {machine()}.\nLoad (/proc/loadavg 1/5/15 min) at the start: {load_start}; at the end: "
+            f"{load_now()}. On a shared machine, load above the core count means every timing below is "
+            f"slowed and noisy; the load column is taken when each figure's run started.\n\n"
+            f"Goals met: {met} of {goals}. Every row is like for like (same input bytes, same definition of the "
+            f"work); the per-benchmark tables in benchmarks/results/*.md print both tools' settings and the "
+            f"labelled extra rows.\n\n")
+    body = markdown_table(["bench", "measure", "gristmill", "peer", "ratio", "goal", "met?", "load 1/5/15"], lines)
+    if failures:
+        body += "\n\n## Did not run or wrote nothing\n\n" + markdown_table(["benchmark", "why"], failures)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "SUMMARY.md"
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(head + body + "\n")
+    os.replace(tmp, out)
+    return head + body
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
