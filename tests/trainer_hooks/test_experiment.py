@@ -11,6 +11,9 @@ from gristmill.pipeline.cli import main as gristmill
 from gristmill.trainer_hooks.experiment import rephrase_available, tokens_to_reach
 
 MINI = {"name": "mini", "input": {"format": "python_env", "limit": 300},
+        # a lighter clean than the default (no second MinHash pass): Spark stages dominate the test's time
+        "clean": [{"length": {"min_chars": 200, "min_words": 30}}, {"langid": {"languages": ["en"], "min_score": 0.5}},
+                  {"dedup_exact": {}}, {"quality": {"rules": ["fineweb"]}}],
         "select": {"budget": 0.5, "max_tokens": 32},
         "upsample": {"factor": 4, "last_fraction": 0.3},
         "heldout": {"fraction": 0.15, "batches": 2},
