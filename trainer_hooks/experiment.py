@@ -339,7 +339,7 @@ def train_config(cfg: ExperimentConfig, mixture: Path, out: Path, seed: int, ups
             "batch_size": t.batch_size, "block_size": t.block_size, "model": t.model, "lr": t.lr,
             "warmup": min(t.warmup, t.steps // 5), "lr_schedule": "wsd",
             "wsd_decay_fraction": cfg.upsample.last_fraction, "align_decay": True, "schedule": sched,
-            "log_every": max(1, min(10, t.steps)), "eval_every": t.eval_every or max(1, t.steps // 10),
+            "log_every": max(1, min(10, t.steps // 10)), "eval_every": t.eval_every or max(1, t.steps // 10),
             "eval_batches": t.eval_batches or cfg.heldout.batches, "ckpt_every": t.steps, "device": t.device}
 
 
@@ -490,7 +490,7 @@ def markdown(outcome: dict) -> str:
              + " | epochs per domain |",
              "|---" * (5 + len(doms)) + "|---|"]
     for arm, a in arms.items():
-        ep = ", ".join(f"{d} {e:.2f}" for d, e in sorted(a["epochs_by_domain"].items()))
+        ep = ", ".join(f"{d} {e:.3g}" for d, e in sorted(a["epochs_by_domain"].items()))
         lines.append(f"| {arm} | {a['docs']:,} | {a['unique_tokens']:,} | {a['tokens_seen']:,} | "
                      f"{_fmt(a['overall'])} | " + " | ".join(_fmt(a["domains"][d]) for d in doms) + f" | {ep} |")
     out = ["\n".join(lines), ""]
@@ -511,14 +511,15 @@ def markdown(outcome: dict) -> str:
                    f"{_fmt(up['upsampled'])} (clean+upsample), difference {up['difference']:+.3f}.\n")
     for arm, why in outcome["skipped"].items():
         out.append(f"Arm {arm} skipped: {why}.\n")
-    s = outcome["split"]
+    s, mach = outcome["split"], outcome["machine"]
     out.append(f"Held-out: {s['heldout_docs']:,} documents (one per duplicate group; {s['heldout_docs_with_copies']:,} "
                f"with their copies and near-copies, none of which any arm trains on) of {s['docs']:,}; "
                f"{cfg['train']['eval_batches'] or cfg['heldout']['batches']} fixed windows of "
                f"{t['batch_size']}x{t['block_size']} tokens per domain, the same for every arm; 'all' is the mean "
                f"over domains. Loss = mean ± sample standard deviation over {t['seeds']} seeds. Model "
                f"{t['model']}, vocab {t['vocab_size']}, {t['steps']} steps x {t['batch_size']} x "
-               f"{t['block_size']} tokens, lr {t['lr']} WSD. Machine: {outcome['machine']}.")
+               f"{t['block_size']} tokens, lr {t['lr']} WSD. Device {mach['device']}, {mach['cpus']} CPUs, load average "
+               f"at the end {mach['loadavg']} (1/5/15 min, runnable/all, last pid); {outcome.get('seconds', '?')} s.")
     return "\n".join(out)
 
 

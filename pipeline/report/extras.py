@@ -126,7 +126,7 @@ def experiment_section(run):
     fmt = lambda ms: f"{ms[0]:.3f} ± {ms[1]:.3f}"  # noqa: E731
     rows = [[arm, a.get("docs"), a.get("unique_tokens"), a.get("tokens_seen"), fmt(a["overall"])]
             + [fmt(a["domains"][d]) for d in doms]
-            + [", ".join(f"{d} {e:.2f}" for d, e in sorted(a.get("epochs_by_domain", {}).items()))]
+            + [", ".join(f"{d} {e:.3g}" for d, e in sorted(a.get("epochs_by_domain", {}).items()))]
             for arm, a in data["arms"].items()]
     body = table(["arm", "docs", "unique tokens", "tokens seen", "held-out loss (all)"] + doms
                  + ["epochs per domain"], rows)
