@@ -13,7 +13,7 @@ from pathlib import Path
 from . import plots
 from ..inspection.run import TOKEN_LABEL, Run, stage_rows
 from ..inspection.queries import _stage_with_column, qident
-from .extras import mixture_section, rephrase_section, selection_section, training_section
+from .extras import experiment_section, mixture_section, rephrase_section, selection_section, training_section
 from .page import page, table
 
 
@@ -21,7 +21,8 @@ def build_report(run_dir: str | Path, out: str | Path) -> Path:
     run = Run(run_dir)
     sections = [s for s in (_state(run), _funnel(run), _reasons(run), _category(run, "lang", "Languages"),
                             _category(run, "domain", "Domains"), _quality(run), _clusters(run), rephrase_section(run),
-                            selection_section(run), mixture_section(run), training_section(run), _config(run))
+                            selection_section(run), mixture_section(run), training_section(run),
+                            experiment_section(run), _config(run))
                 if s]
     subtitle = (f"{run.path} · created {run.manifest.get('created', '?')} · updated "
                 f"{run.manifest.get('updated', '?')} · report written {time.strftime('%Y-%m-%d %H:%M')}")

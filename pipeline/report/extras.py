@@ -154,3 +154,32 @@ def rephrase_section(run, examples: int = 4):
                     table(["id", "style", "parent chunk", "rephrase"],
                           [[r[0], r[1], (r[3] or "")[:800], (r[4] or "")[:800]] for r in rows]))
     return ("Rephrased (synthetic) rows", "".join(body), "")
+
+
+def experiment_section(run):
+    """`gristmill experiment` leaves RUN/experiment/outcome.json: the arm table and the loss-vs-tokens curves."""
+    data = _read_json(run.path / "experiment" / "outcome.json")
+    if not isinstance(data, dict) or not isinstance(data.get("arms"), dict):
+        return None
+    doms = data.get("eval_domains") or []
+    fmt = lambda ms: f"{ms[0]:.3f} ± {ms[1]:.3f}"  # noqa: E731
+    rows = [[arm, a.get("docs"), a.get("unique_tokens"), a.get("tokens_seen"), fmt(a["overall"])]
+            + [fmt(a["domains"][d]) for d in doms]
+            + [", ".join(f"{d} {e:.3g}" for d, e in sorted(a.get("epochs_by_domain", {}).items()))]
+            for arm, a in data["arms"].items()]
+    body = table(["arm", "docs", "unique tokens", "tokens seen", "held-out loss (all)"] + doms
+                 + ["epochs per domain"], rows)
+    series = {arm: ([x for x, _ in a["curve"]], [y for _, y in a["curve"]]) for arm, a in data["arms"].items()}
+    svg = plots.curves(series, "held-out loss (mean over domains and seeds) vs training tokens")
+    svg = svg.replace(">step<", ">training tokens<")  # the shared curve plot labels its x axis "step"
+    notes = []
+    for arm, x in (data.get("tokens_to_reach_raw_final") or {}).items():
+        notes.append(f"{escape(arm)}: " + (f"{x:,.0f} tokens" if x is not None else "not reached"))
+    extra = f"<p>Tokens to reach raw's final held-out loss: {'; '.join(notes)}.</p>" if notes else ""
+    up = data.get("upsample")
+    if up:
+        extra += (f"<p>Upsampling {escape(up['domain'])} x{up['factor']:g} at the end: held-out loss on it "
+                  f"{fmt(up['clean'])} (clean) vs {fmt(up['upsampled'])} (clean+upsample).</p>")
+    for arm, why in (data.get("skipped") or {}).items():
+        extra += f'<p class="note">{escape(arm)} skipped: {escape(why)}</p>'
+    return ("Experiment: does curation pay?", body + svg + extra, "")

@@ -1,0 +1,99 @@
+"""Does curation pay? `gristmill experiment` with configs/experiment.yaml's defaults on two corpora.
+
+    .venv/bin/python benchmarks/bench_outcome.py quickstart   # the quickstart corpus (python_env input)
+    .venv/bin/python benchmarks/bench_outcome.py real         # ../shared/data: web + 11-domain mix + stdlib
+
+`real` (set GRISTMILL_SHARED_DATA when ../shared/data is elsewhere) first writes one jsonl.gz (id, text, url, source, domain) from: the 11-domain mix, all 747 web pages in
+../shared/data/web (250 of the CommonCrawl pages are also in the mix, so raw has real cross-file duplicates), the
+standard library's own code (every 4th .py file outside tests, under 200 KB) as `code` and its documentation
+topics (pydoc_data) as `docs`. Results: benchmarks/results/outcome_<corpus>.md and .png, with the machine load.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import CACHE, REPO, RESULTS, SHARED, publish, read_jsonl  # noqa: E402
+
+DATA = Path(os.environ.get("GRISTMILL_SHARED_DATA", SHARED))  # a worktree sits one level deeper than ../shared
+
+
+def _loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def real_corpus() -> Path:
+    out = CACHE / "outcome_real.jsonl.gz"
+    if out.exists():
+        return out
+    rows = []
+    for r in read_jsonl(DATA / "domains" / "domain_mix.jsonl.gz"):
+        rows.append({"id": r["id"], "text": r["text"], "url": (r.get("meta") or {}).get("url"),
+                     "source": "domain_mix", "domain": r["domain"]})
+    for f in sorted((DATA / "web").glob("*.jsonl.gz")):
+        for i, r in enumerate(read_jsonl(f)):
+            md = r.get("metadata") or r.get("meta") or {}
+            rows.append({"id": f"{f.name.split('.')[0]}:{i}", "text": r.get("text") or "",
+                         "url": md.get("url") if isinstance(md, dict) else None, "source": f.name, "domain": "web"})
+    lib = Path(sysconfig.get_paths()["stdlib"])
+    files = sorted(p for p in lib.rglob("*.py") if "test" not in p.relative_to(lib).parts[0]
+                   and "site-packages" not in p.parts and p.stat().st_size < 200_000)
+    for p in files[::4]:
+        rows.append({"id": f"stdlib:{p.relative_to(lib)}", "text": p.read_text(encoding="utf-8", errors="replace"),
+                     "url": None, "source": "python_stdlib", "domain": "code"})
+    from pydoc_data.topics import topics
+    for k in sorted(topics):
+        rows.append({"id": f"pydoc:{k}", "text": topics[k], "url": None, "source": "python_docs", "domain": "docs"})
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    with gzip.open(tmp, "wt", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    tmp.replace(out)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("corpus", choices=["quickstart", "real"])
+    ap.add_argument("--full", action="store_true", help="the GPU settings (record the device)")
+    ap.add_argument("--steps", type=int, help="fewer training steps than the default (say why in the note)")
+    ap.add_argument("--seeds", type=int)
+    args = ap.parse_args()
+    cfg = yaml.safe_load((REPO / "configs" / "experiment.yaml").read_text())
+    cfg.update(name=f"outcome-{args.corpus}", runs_dir=str(CACHE / "runs"))
+    if args.corpus == "real":
+        cfg.update(input={"format": "jsonl", "path": str(real_corpus()), "url_field": "url",
+                          "source_field": "source", "keep_fields": ["domain"]},
+                   domain={"from": "column", "column": "domain"})
+    path = CACHE / f"outcome_{args.corpus}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    load0, t0 = _loadavg(), time.time()
+    from gristmill.pipeline.cli import main as gristmill
+    extra = (["--full"] if args.full else []) + (["--steps", str(args.steps)] if args.steps else []) \
+        + (["--seeds", str(args.seeds)] if args.seeds else [])
+    rc = gristmill(["experiment", str(path), *extra])
+    if rc:
+        sys.exit(rc)
+    exp = CACHE / "runs" / cfg["name"] / "experiment"
+    shutil.copyfile(exp / "outcome.png", RESULTS / f"outcome_{args.corpus}.png")
+    cmd = f"`.venv/bin/python benchmarks/bench_outcome.py {' '.join(sys.argv[1:])}`"
+    publish(f"outcome_{args.corpus}", f"### Does curation pay? ({args.corpus})\n\n{cmd} (configs/experiment.yaml "
+            f"defaults{', ' + ' '.join(extra) if extra else ''}); {time.time() - t0:.0f} s wall; load average (1/5/15 min) "
+            f"{load0} at the start, {_loadavg()} at the end.\n\n![curves](outcome_{args.corpus}.png)\n\n"
+            + (exp / "outcome.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""`gristmill experiment` in miniature: the quickstart corpus (every Python install has it), a one-layer GPT,
+a few steps, two seeds. Checks the outcome's structure and that the arms trained on what they were meant to."""
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from gristmill.pipeline.cli import main as gristmill
+from gristmill.trainer_hooks.experiment import rephrase_available, tokens_to_reach
+
+MINI = {"name": "mini", "input": {"format": "python_env", "limit": 300},
+        # a lighter clean than the default (no second MinHash pass): Spark stages dominate the test's time
+        "clean": [{"length": {"min_chars": 200, "min_words": 30}}, {"langid": {"languages": ["en"], "min_score": 0.5}},
+                  {"dedup_exact": {}}, {"quality": {"rules": ["fineweb"]}}],
+        "select": {"budget": 0.5, "max_tokens": 32},
+        "upsample": {"factor": 4, "last_fraction": 0.3},
+        "heldout": {"fraction": 0.15, "batches": 2},
+        "train": {"seeds": 2, "steps": 12, "batch_size": 4, "block_size": 16, "vocab_size": 300,
+                  "model": {"n_layer": 1, "n_head": 2, "n_embd": 16}}}
+
+
+def _ids(folder: Path) -> set[str]:
+    return {r[0] for r in duckdb.sql(f"SELECT id FROM read_parquet('{folder}/**/*.parquet')").fetchall()}
+
+
+def _norm_texts(folder: Path) -> set[str]:
+    # the same normalization dedup_exact hashes: case-folded, whitespace collapsed
+    q = f"SELECT trim(regexp_replace(lower(coalesce(text, '')), '\\s+', ' ', 'g')) FROM read_parquet('{folder}/**/*.parquet')"
+    return {r[0] for r in duckdb.sql(q).fetchall()}
+
+
+def _mix_input(run: Path) -> Path:
+    stages = json.loads((run / "manifest.json").read_text())["stages"]
+    return run / stages[-2]["dir"] / "kept"  # what the arm's `mix` stage tokenized
+
+
+@pytest.fixture(scope="module")
+def outcome(tmp_path_factory, spark):
+    tmp = tmp_path_factory.mktemp("experiment")
+    cfg = tmp / "mini.yaml"
+    cfg.write_text(yaml.safe_dump({**MINI, "runs_dir": str(tmp / "runs")}))
+    assert gristmill(["experiment", str(cfg), "--quiet"]) == 0
+    exp = tmp / "runs" / "mini" / "experiment"
+    return exp, json.loads((exp / "outcome.json").read_text())
+
+
+def test_table_has_every_arm_with_loss_over_seeds(outcome):
+    exp, out = outcome
+    arms = {"raw", "clean", "clean+fl", "clean+random", "clean+upsample"}
+    if rephrase_available() is None:
+        arms.add("clean+rephrased")
+    else:
+        assert "clean+rephrased" in out["skipped"]
+    assert set(out["arms"]) == arms
+    doms = out["eval_domains"]
+    assert doms, "no domain had held-out windows"
+    for arm, a in out["arms"].items():
+        assert a["seeds"] == 2
+        assert a["tokens_seen"] == 12 * 4 * 16, arm  # equal training tokens
+        mean, sd = a["overall"]
+        assert 0 < mean < 20 and sd >= 0
+        assert set(a["domains"]) == set(doms)
+        assert abs(mean - sum(a["domains"][d][0] for d in doms) / len(doms)) < 1e-9
+        assert a["curve"][-1][0] == a["tokens_seen"]
+        assert a["epochs_by_domain"] and all(e >= 0 for e in a["epochs_by_domain"].values())
+    assert set(out["tokens_to_reach_raw_final"]) == arms
+    md = (exp / "outcome.md").read_text()
+    assert md.startswith("| arm | docs | unique tokens | tokens seen | held-out loss (all) |")
+    assert (exp / "outcome.png").stat().st_size > 1000
+
+
+def test_arms_trained_on_what_they_should(outcome):
+    exp, out = outcome
+    a = out["arms"]
+    assert a["raw"]["unique_tokens"] > a["clean"]["unique_tokens"] > a["clean+fl"]["unique_tokens"]
+    assert a["clean+fl"]["docs"] == a["clean+random"]["docs"]  # the control is the same size
+    assert abs(a["clean+fl"]["docs"] - 0.5 * a["clean"]["docs"]) <= 1
+    runs = {arm: Path(v["run"]) for arm, v in a.items()}
+    fl, rnd = _ids(_mix_input(runs["clean+fl"])), _ids(_mix_input(runs["clean+random"]))
+    assert fl != rnd and fl <= _ids(_mix_input(runs["clean"])) and rnd <= _ids(_mix_input(runs["clean"]))
+    assert runs["clean+upsample"] == runs["clean"]  # same data, different schedule
+
+
+def test_no_arm_trains_on_a_heldout_document_or_a_copy_of_one(outcome):
+    exp, out = outcome
+    held = exp / "data" / "heldout"
+    held_ids, held_texts = _ids(held), _norm_texts(held)
+    assert out["split"]["heldout_docs"] == len(held_ids) > 0
+    for arm, a in out["arms"].items():
+        kept = _mix_input(Path(a["run"]))
+        assert not held_ids & _ids(kept), arm
+        assert not held_texts & _norm_texts(kept), arm  # no exact copy either
+    # the raw arm keeps its own duplicates: it is the corpus as read
+    raw = _mix_input(Path(out["arms"]["raw"]["run"]))
+    assert len(_ids(raw)) > len(_norm_texts(raw))
+
+
+def test_upsampling_arm_draws_more_of_its_domain_at_the_end(outcome):
+    exp, out = outcome
+    dom = out["upsample"]["domain"]
+
+    def late_weight(arm):
+        log = next((exp / "train" / arm.replace("+", "_")).glob("seed0-*/log.jsonl"))
+        recs = [json.loads(x) for x in log.read_text().splitlines() if '"weights"' in x]
+        return recs[-1]["weights"][dom], recs[0]["weights"][dom]
+
+    up_late, up_early = late_weight("clean+upsample")
+    clean_late, clean_early = late_weight("clean")
+    assert up_early == pytest.approx(clean_early)
+    assert up_late > clean_late
+
+
+def test_report_has_the_experiment_section(outcome, tmp_path):
+    exp, _ = outcome
+    html = tmp_path / "report.html"
+    assert gristmill(["report", str(exp.parent), "--output", str(html)]) == 0
+    text = html.read_text()
+    assert "Experiment: does curation pay?" in text and "clean+random" in text and "training tokens" in text
+
+
+def test_tokens_to_reach_reads_the_first_crossing():
+    curve = [(100, 5.0), (200, 4.0), (300, 3.0), (400, 3.5)]
+    assert tokens_to_reach(curve, 4.5) == pytest.approx(150.0)
+    assert tokens_to_reach(curve, 5.0) == 100.0
+    assert tokens_to_reach(curve, 2.0) is None
