@@ -21,7 +21,7 @@ from helpers import StandaloneCluster
 pytestmark = pytest.mark.slow
 
 
-def corpus(path: Path, n: int = 240) -> None:
+def corpus(path: Path, n: int = 100) -> None:
     """Real text every machine has (the standard library's sources) plus lightly edited copies of some."""
     files = sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))[:n]
     rows = []
@@ -99,8 +99,8 @@ def test_executor_killed_mid_minhash_gives_identical_output(tmp_path):
     cfg.write_text(yaml.safe_dump({
         "input": {"format": "jsonl", "path": str(data)},
         "stages": [{"normalize": {}}, {"dedup_minhash": {"num_perm": 128, "bands": 16, "threshold": 0.7}}],
-        "select": {"selector": "facility_location", "budget": 0.5, "distributed": True,
-                   "params": {"partition_size": 40}}}))
+        "select": {"selector": "facility_location", "budget": 0.5, "distributed": True, "max_tokens": 64,
+                   "params": {"partition_size": 25}}}))
     cluster = StandaloneCluster(tmp_path, workers=2)
     try:
         calm = submit(cluster, cfg, "calm", tmp_path / "runs")
