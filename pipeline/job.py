@@ -10,5 +10,15 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 
 from gristmill.pipeline.cli import main  # noqa: E402
 
+
+def announce() -> None:
+    """Say where to watch the job: spark-submit's session is made here, and gristmill then reuses it."""
+    from pyspark.sql import SparkSession
+    sc = SparkSession.builder.getOrCreate().sparkContext
+    print(f"gristmill: Spark master {sc.master}, application {sc.applicationId}, UI {sc.uiWebUrl or '(disabled)'}",
+          file=sys.stderr, flush=True)
+
+
 if __name__ == "__main__":
+    announce()
     sys.exit(main(sys.argv[1:]))

@@ -9,7 +9,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -34,6 +34,12 @@ class SelectConfig(StageConfig):
     max_tokens: int = Field(256, ge=8)
     long_docs: str = Field("first", pattern="^(first|mean)$")
     batch_size: int = Field(32, ge=1)
+    distributed: bool | Literal["auto"] = Field(
+        "auto", description="select as Spark jobs (the driver holds centroids and counts, never every vector, id "
+                            "or score); auto: when the corpus has more than `driver_rows` documents")
+    driver_rows: int = Field(1_000_000, ge=1, description="largest corpus selected in one process under `auto`")
+    sample_rows: int = Field(200_000, ge=1, description="vectors the driver samples for k-means centroids "
+                                                         "(distributed facility location)")
 
     @field_validator("selector")
     @classmethod
@@ -45,6 +51,15 @@ class SelectConfig(StageConfig):
     def embed_settings(self) -> EmbedSettings:
         return EmbedSettings(model_path=self.model_path, max_tokens=self.max_tokens, long_docs=self.long_docs,
                              batch_size=self.batch_size)
+
+    def use_spark(self, n: int, selector) -> bool:
+        """Distributed when asked (or past driver_rows under auto) and the selector has a Spark path."""
+        if not _has_spark_path(selector):
+            if self.distributed is True:
+                raise SelectorError(f"selector '{selector.name}' with these parameters has no distributed path yet; "
+                                    f"set `distributed: false` (it then runs in one process on the driver)")
+            return False
+        return self.distributed is True or (self.distributed == "auto" and n > self.driver_rows)
 
     def make_selector(self):
         return get_selector(self.selector, **{"seed": self.seed, **self.params})
@@ -117,6 +132,12 @@ def _text_scores(spark, df, sel, target: list[str]):
     return [r["id"] for r in rows], np.array([r["score"] for r in rows], np.float64), payload
 
 
+def _has_spark_path(sel) -> bool:
+    if sel.name == "facility_location":
+        return sel.graphs == "partition" and not sel.merge and sel.sampling == "top"
+    return sel.name in ("random", "dsir", "zipfit")
+
+
 # -- the whole selection ---------------------------------------------------------------------------
 def run_selection(spark, df, cfg: SelectConfig, run_dir: Path, out: Path) -> tuple[Selection, dict]:
     """Select from df's rows and write out/ (selection.parquet + diagnostics.json) atomically."""
@@ -129,11 +150,15 @@ def run_selection(spark, df, cfg: SelectConfig, run_dir: Path, out: Path) -> tup
         folder = embeddings_folder(run_dir, settings)
         emb = embed_df(spark, df, folder, settings)
         info["embeddings"] = {"folder": str(folder), **{k: v for k, v in emb.items() if k != "keys"}}
+        if cfg.use_spark(emb["rows"], sel):
+            return _spark_facility_location(spark, df, cfg, sel, folder, emb, info, out)
         # the shards listed are exactly df's rows, so their ids give the order without another pass
         ids, X = load_embeddings(folder, emb["keys"])
         _check_unique(ids)
         T = Embedder(settings).embed(target) if target is not None else None
         selection = sel.select(X, cfg.budget, target=T)
+    elif cfg.use_spark(df.count(), sel):
+        return _spark_scores(spark, df, cfg, sel, target, info, out)
     elif sel.input == "texts":
         ids, scores, payload = _text_scores(spark, df, sel, target)
         _check_unique(ids)
@@ -146,6 +171,77 @@ def run_selection(spark, df, cfg: SelectConfig, run_dir: Path, out: Path) -> tup
         selection = sel.select(ids, cfg.budget)
     write_selection(out, ids, selection, info)
     return selection, info
+
+
+def _spark_facility_location(spark, df, cfg, sel, folder, emb, info, out):
+    from . import spark_select
+    _check_unique_spark(df)
+    ranked, diag, assigned = spark_select.facility_location(spark, sel, folder, emb["keys"], emb["rows"], cfg.budget,
+                                                            cfg.sample_rows)
+    try:
+        diag.update(write_selection_df(out, ranked, info, diag))
+    finally:
+        assigned.unpersist()
+    return spark_select.as_selection(diag), info
+
+
+def _spark_scores(spark, df, cfg, sel, target, info, out):
+    """random, DSIR and ZIP-FIT: scores in the workers, a distributed top-k."""
+    from pyspark.sql import functions as F
+    from . import spark_select
+    from .dsir import ngram_counts
+    _check_unique_spark(df)
+    n = df.count()
+    b = resolve_budget(cfg.budget, n)
+    docs = df.select("id", "text")
+    diag: dict = {"n": n, "budget": b, "distributed": True}
+    if sel.name == "random":
+        ranked = spark_select.top_k(df.select("id").mapInArrow(spark_select.random_keys(cfg.seed), "id string, score double"), b)
+        diag["seed"] = cfg.seed
+    else:
+        if sel.name == "dsir":
+            parts = docs.mapInArrow(_dsir_counts(sel.buckets), "counts binary")
+            raw = parts.rdd.map(lambda r: np.frombuffer(r["counts"])).reduce(lambda a, c: a + c)  # one vector
+            tgt = np.asarray(ngram_counts(target, sel.buckets).sum(axis=0)).ravel()
+            from .dsir import log_ratio
+            payload = {"buckets": sel.buckets, "ratio": log_ratio(tgt, raw, sel.alpha)}
+        else:
+            payload = {"target": sel.target_sample(target), "max_chars": sel.max_chars}
+        scored = docs.mapInArrow(_score_fn(sel.name, payload), "id string, score double").persist()
+        if sel.name == "dsir":
+            keyed = scored.mapInArrow(spark_select.gumbel_keys(cfg.seed), "id string, score double, key double")
+            ranked = spark_select.top_k(keyed, b, key="key")
+        else:
+            ranked = spark_select.top_k(scored, b)
+        diag["target_size"] = len(payload.get("target", target))
+        diag["mean_score_all"] = float(scored.agg(F.mean("score")).collect()[0][0])
+        scored.unpersist()
+    diag.update(write_selection_df(out, ranked, info, diag))
+    return spark_select.as_selection(diag), info
+
+
+def _check_unique_spark(df) -> None:
+    dup = df.groupBy("id").count().filter("count > 1").limit(1).collect()
+    if dup:
+        raise SelectorError(f"document ids are not unique (e.g. {dup[0]['id']!r}); selection needs one row per id: "
+                            f"add dedup_exact or fix the reader's id_field")
+
+
+def write_selection_df(out: Path, ranked, info: dict, diag: dict) -> dict:
+    """Write a ranked selection DataFrame (id, select_rank, select_score, select_weight) from the workers."""
+    from . import spark_select
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir(parents=True)
+    ranked.write.parquet(str(tmp / "selection.parquet"))
+    done = spark_select.summarize(ranked.sparkSession.read.parquet(str(tmp / "selection.parquet")), diag["n"],
+                                  objective=info["selector"] == "facility_location")
+    (tmp / "diagnostics.json").write_text(json.dumps({**info, "selected": done["selected"],
+                                                      "diagnostics": {**diag, **done}}, indent=2, default=_plain) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return done
 
 
 def _check_unique(ids: list[str]) -> None:

@@ -30,7 +30,7 @@ class Select(FitStage):
     def stats(self) -> dict:
         diag = self.selection.diagnostics
         keep = ("objective", "objective_per_doc", "removed_fraction", "kept_after_dedup", "budget_unmet")
-        return {"selector": self.config.selector, "selected": len(self.selection),
+        return {"selector": self.config.selector, "selected": diag.get("selected", len(self.selection)),
                 "selection": str(self.ctx.stage_dir / "selection"),
                 **{k: diag[k] for k in keep if k in diag},
                 **({"embeddings": self.info["embeddings"]} if "embeddings" in self.info else {})}

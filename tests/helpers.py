@@ -45,3 +45,47 @@ def run_stage(spark, name: str, params: dict, rows_or_df, tmp_path: Path | None 
     kept_rows = [r.asDict() for r in kept.collect()]
     rej_rows = [r.asDict() for r in rejected.collect()]
     return kept_rows, rej_rows, stage.stats()
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StandaloneCluster:
+    """A real Spark standalone cluster on loopback: one master and `workers` workers (1 core, 1 GB each)."""
+
+    def __init__(self, base: Path, workers: int = 1):
+        import os
+        import subprocess
+        import time
+        import pyspark
+        self.base = base
+        spark_class = Path(pyspark.__file__).parent / "bin" / "spark-class"
+        env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", SPARK_LOG_DIR=str(base))
+        port = free_port()
+        self.url = f"spark://127.0.0.1:{port}"
+        self.procs = [subprocess.Popen([str(spark_class), "org.apache.spark.deploy.master.Master", "--host",
+                                        "127.0.0.1", "--port", str(port), "--webui-port", str(free_port())], env=env,
+                                       stdout=open(base / "master.log", "w"), stderr=subprocess.STDOUT)]
+        self.work_dirs = []
+        for w in range(workers):
+            work = base / f"work{w}"
+            self.work_dirs.append(work)
+            self.procs.append(subprocess.Popen(
+                [str(spark_class), "org.apache.spark.deploy.worker.Worker", self.url, "--cores", "1", "--memory", "1g",
+                 "--webui-port", str(free_port()), "--work-dir", str(work)],
+                env=env, stdout=open(base / f"worker{w}.log", "w"), stderr=subprocess.STDOUT))
+        deadline = time.time() + 180
+        logs = [base / f"worker{w}.log" for w in range(workers)]
+        while time.time() < deadline and not all("Successfully registered with master" in p.read_text() for p in logs):
+            time.sleep(0.5)
+        for p in logs:
+            assert "Successfully registered" in p.read_text(), p.read_text()[-2000:]
+
+    def stop(self) -> None:
+        for p in reversed(self.procs):
+            p.terminate()
+            p.wait(timeout=60)

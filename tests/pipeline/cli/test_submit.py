@@ -1,6 +1,5 @@
 """spark-submit to a real Spark standalone cluster (master + worker started here on loopback)."""
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -9,36 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from helpers import StandaloneCluster
 
 
 @pytest.fixture
 def standalone_cluster(tmp_path):
-    import pyspark
-    spark_class = Path(pyspark.__file__).parent / "bin" / "spark-class"
-    port, ui = free_port(), free_port()
-    env = {"SPARK_LOCAL_IP": "127.0.0.1", "PATH": "/usr/bin:/bin", "SPARK_LOG_DIR": str(tmp_path)}
-    import os
-    env = dict(os.environ, **env)
-    master = subprocess.Popen([str(spark_class), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-                               "--port", str(port), "--webui-port", str(ui)], env=env,
-                              stdout=open(tmp_path / "master.log", "w"), stderr=subprocess.STDOUT)
-    url = f"spark://127.0.0.1:{port}"
-    worker = subprocess.Popen([str(spark_class), "org.apache.spark.deploy.worker.Worker", url, "--cores", "1",
-                               "--memory", "1g", "--webui-port", str(free_port()), "--work-dir", str(tmp_path / "work")],
-                              env=env, stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT)
-    deadline = time.time() + 120
-    while time.time() < deadline and "Successfully registered with master" not in (tmp_path / "worker.log").read_text():
-        time.sleep(0.5)
-    assert "Successfully registered" in (tmp_path / "worker.log").read_text(), (tmp_path / "worker.log").read_text()[-2000:]
-    yield url
-    for p in (worker, master):
-        p.terminate()
-        p.wait(timeout=30)
+    cluster = StandaloneCluster(tmp_path, workers=1)
+    yield cluster.url
+    cluster.stop()
 
 
 def test_submit_runs_pipeline_on_standalone_cluster(standalone_cluster, tmp_path):
@@ -54,5 +31,32 @@ def test_submit_runs_pipeline_on_standalone_cluster(standalone_cluster, tmp_path
     assert r.returncode == 0, r.stderr[-3000:]
     m = json.loads((tmp_path / "runs" / "cluster" / "manifest.json").read_text())
     assert [s["status"] for s in m["stages"]] == ["done"] * 3 and m["stages"][0]["kept"] == 30
-    app_dirs = list((tmp_path / "work").glob("app-*"))
+    app_dirs = list((tmp_path / "work0").glob("app-*"))
     assert app_dirs, "the job did not run on the standalone worker"
+    assert f"Spark master {standalone_cluster}" in r.stderr and "UI http" in r.stderr
+
+
+def dry_run(*extra) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gristmill.pipeline.cli", "submit", "c.yaml", "--dry-run", *extra],
+                          capture_output=True, text=True)
+
+
+def test_env_archive_ships_with_the_job_and_executors_run_its_python(tmp_path):
+    archive = tmp_path / "env.tar.gz"
+    archive.write_bytes(b"packed")  # only the command is built here; scripts/pack_env.sh makes real ones
+    r = dry_run("--master", "yarn", "--deploy-mode", "cluster", "--env-archive", str(archive))
+    assert r.returncode == 0, r.stderr
+    cmd = r.stdout.split()
+    assert cmd[cmd.index("--archives") + 1] == f"{archive}#gristmill_env"
+    assert "spark.pyspark.python=./gristmill_env/bin/python" in cmd
+    assert "spark.pyspark.driver.python=./gristmill_env/bin/python" in cmd  # cluster mode: the driver ships too
+    assert cmd[cmd.index("--deploy-mode") + 1] == "cluster"
+    r = dry_run("--master", "yarn", "--env-archive", str(archive))  # client mode: the driver is this process
+    assert f"spark.pyspark.driver.python={sys.executable}" in r.stdout.split()
+
+
+def test_bad_submissions_say_what_to_do(tmp_path):
+    r = dry_run("--master", "spark://h:7077", "--deploy-mode", "cluster")
+    assert r.returncode == 2 and "standalone cannot run a Python driver in cluster mode" in r.stderr
+    r = dry_run("--master", "yarn", "--env-archive", str(tmp_path / "missing.tar.gz"))
+    assert r.returncode == 2 and "scripts/pack_env.sh" in r.stderr

@@ -1,0 +1,226 @@
+"""Selection as Spark jobs: the driver holds k-means centroids, a bounded sample of vectors and per-partition
+counts; every document's vector, score and id stays in the workers.
+
+- Facility location (INGENIOUS's partitioned greedy, the same method as FacilityLocation's default
+  `graphs="partition"` path): centroids from a sample on the driver (the whole corpus when it fits under
+  `sample_rows`, so a small corpus gets exactly the single-process partitions), every vector assigned to its
+  partition in the workers, each partition's exact kNN graph and lazy greedy in `applyInPandas` with its
+  proportional budget share, picks ranked by marginal gain across partitions (each pick's gain is exact on the
+  union of the partition graphs, as in the single-process path).
+- Score selectors (random, DSIR, ZIP-FIT): scores in the workers and a distributed top-k (a sort and
+  `zipWithIndex`); never a collect of ids or scores. Random draws uniform keys from a hash of (seed, id) and DSIR
+  its Gumbel noise the same way, so picks do not depend on partitioning (they differ from the single-process
+  generator's draws, but are the same kind of draw).
+
+Not distributed yet (they run on the single-process path): the facility-location merge round and importance
+sampling, SemDeDup, D4 and target kNN.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .base import Selection, SelectorError, check_embeddings, resolve_budget
+
+SELECTION_SCHEMA = "id string, select_rank long, select_score double, select_weight double"
+
+
+# -- vectors as a DataFrame ------------------------------------------------------------------------
+def _binary_column(mat: np.ndarray):
+    import pyarrow as pa
+    n, width = mat.shape[0], mat.shape[1] * mat.itemsize
+    offsets = pa.py_buffer((np.arange(n + 1, dtype=np.int32) * width).tobytes())
+    return pa.Array.from_buffers(pa.binary(), n, [None, offsets, pa.py_buffer(np.ascontiguousarray(mat).tobytes())])
+
+
+def decode(vecs, dtype: str) -> np.ndarray:
+    """A column of per-row vector bytes back to a float32 matrix."""
+    raw = b"".join(vecs)
+    width = len(vecs[0]) // np.dtype(dtype).itemsize if len(vecs) else 0
+    return np.frombuffer(raw, dtype=dtype).reshape(len(vecs), width).astype(np.float32)
+
+
+def vectors_df(spark, folder: Path, keys: list[str]):
+    """(id, pos, vec) for every row of the named shards, read by the workers. `pos` orders rows as
+    load_embeddings would (shard by shard, row by row); `vec` holds the shard's own dtype's bytes."""
+    folder = str(folder)
+
+    def read(batches):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        for b in batches:
+            for kidx, key in zip(b.column("kidx").to_pylist(), b.column("key").to_pylist()):
+                m = np.load(f"{folder}/shard-{key}.npy", mmap_mode="r")
+                ids = pq.read_table(f"{folder}/shard-{key}.ids.parquet", columns=["id"]).column("id")
+                if len(ids) != m.shape[0]:
+                    raise SelectorError(f"{folder}/shard-{key}.npy: {m.shape[0]} vectors but {len(ids)} ids; "
+                                        f"delete the shard and rerun `gristmill embed`")
+                pos = (np.int64(kidx) << 32) + np.arange(m.shape[0], dtype=np.int64)
+                yield pa.RecordBatch.from_arrays([ids.combine_chunks(), pa.array(pos), _binary_column(np.asarray(m))],
+                                                 names=["id", "pos", "vec"])
+
+    listing = spark.createDataFrame([(i, k) for i, k in enumerate(keys)], "kidx long, key string")
+    parts = max(1, min(len(keys), spark.sparkContext.defaultParallelism * 4))
+    return listing.repartition(parts).mapInArrow(read, "id string, pos long, vec binary")
+
+
+def shard_dtype(folder: Path, keys: list[str]) -> str:
+    return str(np.load(Path(folder) / f"shard-{keys[0]}.npy", mmap_mode="r").dtype)
+
+
+# -- facility location -----------------------------------------------------------------------------
+def _partition_plan(sel, vecs, n: int, dtype: str, sample_rows: int):
+    """Centroids (and the sample's own partitions) from at most sample_rows vectors on the driver."""
+    frac = min(1.0, sample_rows / n)
+    sample = vecs if frac >= 1.0 else vecs.sample(fraction=frac, seed=sel.seed)
+    table = sample.orderBy("pos").select("id", "vec").toArrow()
+    S = check_embeddings(decode(table.column("vec").to_pylist(), dtype), "sampled embeddings")
+    p = sel.n_partitions(n)
+    if p == 1:
+        return {d: 0 for d in table.column("id").to_pylist()}, S.mean(axis=0, keepdims=True), 1
+    members, centroids = sel._kmeans_partitions(S, np.arange(len(S)), p, target=math.ceil(len(S) / p))
+    ids = table.column("id").to_pylist()
+    own = {ids[i]: c for c, m in enumerate(members) for i in m}
+    return own, np.ascontiguousarray(centroids, np.float32), len(members)
+
+
+def _assign(own: dict, centroids: np.ndarray, dtype: str):
+    def fn(batches):
+        import pyarrow as pa
+        for b in batches:
+            if not b.num_rows:
+                continue
+            ids = b.column("id").to_pylist()
+            X = check_embeddings(decode(b.column("vec").to_pylist(), dtype))
+            near = np.argmax(X @ centroids.T, axis=1)
+            part = [own.get(d, int(c)) for d, c in zip(ids, near)]
+            yield pa.RecordBatch.from_arrays([b.column("id"), b.column("pos"), b.column("vec"), pa.array(part, pa.int32())],
+                                             names=["id", "pos", "vec", "part"])
+    return fn
+
+
+def _greedy_in_partition(k: int, shares: dict, dtype: str, seed: int, optimizer: str, eps: float):
+    def fn(pdf):
+        import pandas as pd
+        from scipy import sparse
+        from .facility_location import blockwise_greedy, coverage_weights, knn_edges, stochastic_greedy
+        from .knn import knn
+        part = int(pdf["part"].iloc[0])
+        share = int(shares.get(part, 0))
+        if share == 0:
+            return pd.DataFrame({"id": [], "part": [], "t": [], "gain": [], "weight": []})
+        pdf = pdf.sort_values("pos", kind="stable")
+        X = check_embeddings(decode(list(pdf["vec"]), dtype))
+        m = X.shape[0]
+        r, c, v = knn_edges(*knn(X, k, index="flat", seed=seed))
+        W = sparse.csc_matrix((v, (r, c)), shape=(m, m))
+        if optimizer == "lazy":  # the single-process path's greedy, so both pick the same on the same partition
+            (picks, gains), = blockwise_greedy(W, np.array([0, m]), np.array([share]))
+        else:
+            picks, gains = stochastic_greedy(W, share, np.random.default_rng([seed, part]), eps)
+        weights, _ = coverage_weights(W, picks)
+        ids = pdf["id"].to_numpy()
+        return pd.DataFrame({"id": ids[picks], "part": part, "t": np.arange(len(picks)),
+                             "gain": np.asarray(gains, np.float64), "weight": weights})
+    return fn
+
+
+def facility_location(spark, sel, folder: Path, keys: list[str], n: int, budget, sample_rows: int = 200_000):
+    """Partitioned facility location over the shards as Spark jobs; returns (ranked DataFrame, diagnostics)."""
+    from pyspark.sql import functions as F
+    from .facility_location import proportional
+    if sel.graphs != "partition" or sel.merge or sel.sampling != "top":
+        raise SelectorError("distributed facility location runs the partitioned greedy only (graphs: partition, "
+                            "merge: false, sampling: top); set `distributed: false` for the others")
+    b = resolve_budget(budget, n)
+    dtype = shard_dtype(folder, keys)
+    vecs = vectors_df(spark, folder, keys)
+    own, centroids, parts = _partition_plan(sel, vecs, n, dtype, sample_rows)
+    assigned = vecs.mapInArrow(_assign(own, centroids, dtype), "id string, pos long, vec binary, part int")
+    assigned = assigned.persist()
+    counts = {r["part"]: r["count"] for r in assigned.groupBy("part").count().collect()}  # one number a partition
+    order = sorted(counts)
+    sizes = np.array([counts[p] for p in order])
+    shares = dict(zip(order, proportional(b, sizes).tolist()))
+    picks = assigned.groupBy("part").applyInPandas(
+        _greedy_in_partition(sel.k, shares, dtype, sel.seed, sel.optimizer, sel.eps),
+        "id string, part int, t long, gain double, weight double")
+    ranked = _rank(picks, [F.col("gain").desc(), F.col("part"), F.col("t")], "gain", "weight")
+    diag = {"n": n, "budget": b, "partitions": parts, "partition_sizes": [int(sizes.min()), int(sizes.max())],
+            "optimizer": sel.optimizer, "k": sel.k, "graph": "partition", "distributed": True,
+            "sample_rows": min(n, sample_rows), "objective_graph": "the union of the per-partition kNN graphs"}
+    return ranked, diag, assigned
+
+
+# -- score selectors -------------------------------------------------------------------------------
+def _uniform(seed: int, ids: list[str]) -> np.ndarray:
+    """A uniform (0, 1) number per id from a hash of (seed, id): the same draw on any partitioning."""
+    import xxhash
+    h = np.fromiter((xxhash.xxh64_intdigest(d, seed=seed) for d in ids), np.uint64, len(ids))
+    return ((h >> np.uint64(11)).astype(np.float64) + 0.5) / float(1 << 53)
+
+
+def random_keys(seed: int):
+    def fn(batches):
+        import pyarrow as pa
+        for b in batches:
+            if b.num_rows:
+                yield pa.RecordBatch.from_arrays([b.column("id"), pa.array(_uniform(seed, b.column("id").to_pylist()))],
+                                                 names=["id", "score"])
+    return fn
+
+
+def gumbel_keys(seed: int):
+    """DSIR's importance resampling without replacement: top-k of log w + Gumbel noise (per-id noise)."""
+    def fn(batches):
+        import pyarrow as pa
+        for b in batches:
+            if b.num_rows:
+                u = _uniform(seed, b.column("id").to_pylist())
+                key = np.asarray(b.column("score").to_numpy(zero_copy_only=False), np.float64) - np.log(-np.log(u))
+                yield pa.RecordBatch.from_arrays([b.column("id"), b.column("score"), pa.array(key)],
+                                                 names=["id", "score", "key"])
+    return fn
+
+
+def top_k(scored, b: int, key: str = "score"):
+    """The b rows with the largest key (ties to the smaller id), ranked 1..b, without a collect."""
+    from pyspark.sql import functions as F
+    return _rank(scored, [F.col(key).desc(), F.col("id")], "score", None, limit=b)
+
+
+def _rank(df, order, score_col: str, weight_col: str | None, limit: int | None = None):
+    """Global rank by `order` with a distributed sort and zipWithIndex (no single-partition window)."""
+    from pyspark.sql import functions as F
+    spark = df.sparkSession
+    cols = df.orderBy(*order).select("id", F.col(score_col).alias("select_score"),
+                                      (F.col(weight_col) if weight_col else F.lit(1.0)).alias("select_weight"))
+    indexed = cols.rdd.zipWithIndex()
+    if limit is not None:
+        indexed = indexed.filter(lambda r: r[1] < limit)
+    rows = indexed.map(lambda r: (r[0][0], r[1] + 1, float(r[0][1]), float(r[0][2])))
+    return spark.createDataFrame(rows, SELECTION_SCHEMA)
+
+
+def summarize(ranked, n: int, objective: bool, points: int = 100) -> dict:
+    """The count, and for facility location the objective and its coverage curve, from Spark aggregates
+    (about `points` sums, no collect of gains)."""
+    from pyspark.sql import functions as F
+    b = ranked.count()
+    if not objective:
+        return {"selected": b}
+    at = sorted({int(x) for x in np.linspace(1, b, min(points, b)).round()}) if b else []
+    aggs = [F.sum(F.when(F.col("select_rank") <= r, F.col("select_score"))).alias(f"r{r}") for r in at]
+    row = ranked.agg(*aggs).collect()[0] if at else {}
+    curve = [[r, float(row[f"r{r}"] or 0.0) / n] for r in at]
+    objective = curve[-1][1] * n if curve else 0.0
+    return {"selected": b, "objective": objective, "objective_per_doc": objective / n if n else 0.0,
+            "coverage_curve": curve}
+
+
+def as_selection(diag: dict) -> Selection:
+    """A Selection that carries only diagnostics (the picks stay in the selection files)."""
+    empty = np.zeros(0)
+    return Selection(np.zeros(0, np.int64), empty, empty, diag)
