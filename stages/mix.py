@@ -256,6 +256,15 @@ def split_cells(domain_weights: dict[str, float], cells: dict[str, dict], origin
     return out, ratio, sw
 
 
+def repeated_past(epochs: dict[str, float], limit: float) -> dict[str, float]:
+    """Domains repeated more than `limit` epochs; a domain capped at exactly the limit is not (float noise).
+
+    >>> repeated_past({"a": 4.000000000001, "b": 4.5, "c": 1.0}, 4.0)
+    {'b': 4.5}
+    """
+    return {d: round(e, 2) for d, e in epochs.items() if e > limit + 1e-9}
+
+
 class Mix(FitStage):
     name = "mix"
     Config = MixConfig
@@ -335,7 +344,7 @@ class Mix(FitStage):
                              f"heldout_fraction or give them weight 0")
         budget = cfg.budget_tokens or sum(tokens.values())
         weights, epochs = cap_epochs(weights, tokens, budget, cfg.max_epochs)
-        repeated = {d: round(e, 2) for d, e in epochs.items() if e > REPEAT_WARN}
+        repeated = repeated_past(epochs, REPEAT_WARN)
         if repeated:
             warnings.warn(f"mix: domain(s) repeat more than {REPEAT_WARN:g} epochs within the budget: {repeated}; "
                           f"returns diminish past ~4 repetitions", MixtureWarning, stacklevel=2)
