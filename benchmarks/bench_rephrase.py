@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # helpers.py
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "stages" / "rephrase"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from harness import markdown_table, publish, web_docs  # noqa: E402
+from harness import WEB, markdown_table, publish, read_jsonl  # noqa: E402
 
 
 def run_stage(spark, params, docs, work: Path):
@@ -68,6 +69,7 @@ def main():
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--max-chunk-tokens", type=int, default=300)
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--input", default=str(WEB), help="jsonl(.gz) of real web documents with id and text")
     ap.add_argument("--endpoint-docs", type=int, default=2, help="documents for the endpoint rows (0: skip)")
     args = ap.parse_args()
 
@@ -80,8 +82,8 @@ def main():
 
     model_dir = default_model_dir()
     counter = TokenCounter(model_dir / "tokenizer.json")
-    docs = [{"id": d["id"], "text": d["text"], "source": d["source"]} for d in web_docs()
-            if 200 < len(d["text"]) < 3000][: args.docs]
+    docs = [{"id": str(d["id"]), "text": d["text"], "source": "web"} for d in read_jsonl(Path(args.input))
+            if 200 < len(d.get("text") or "") < 3000][: args.docs]
     common = dict(styles=args.styles, max_new_tokens=args.max_new_tokens, max_chunk_tokens=args.max_chunk_tokens,
                   batch_size=args.batch_size, check_language=True)
     convs = chunks_of(docs, common, counter)

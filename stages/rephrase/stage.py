@@ -182,6 +182,8 @@ class Rephraser:
             chunks = [texts[r][a:b] for a, b in spans]
             for ci, (chunk, n, (a, b)) in enumerate(zip(chunks, self.counter.counts(chunks), spans)):
                 items.extend(Item(r, ci, chunk, n, style, a, b) for style in self.styles)
+        # chunks of similar length share a generate batch (less padding); rows may come out in any order
+        items.sort(key=lambda it: it.tokens)
         step = max(self.cfg.batch_size, self.cfg.concurrency if self.cfg.backend == "openai" else 1)
         for start in range(0, len(items), step):
             group = items[start:start + step]
