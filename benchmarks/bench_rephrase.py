@@ -90,13 +90,17 @@ def main():
     settings = GenSettings(max_new_tokens=args.max_new_tokens, temperature=0.0, top_p=1.0, seed=0)
     rows = []
 
+    def add(row):  # print as measured, so a killed run still shows what it got
+        rows.append(row)
+        print("measured:", row, file=sys.stderr, flush=True)
+
     # -- raw batched generate, in this process --------------------------------------------------------
     backend = TransformersBackend(model_dir, args.batch_size)
     backend.generate(convs[:1], settings)  # warm-up
     t0 = time.perf_counter()
     raw_tokens = raw_tokens_per_batch(backend, convs, settings, args.batch_size)
     raw_s = time.perf_counter() - t0
-    rows.append(["transformers raw generate", len(convs), raw_tokens, raw_s, raw_tokens / raw_s, len(convs) / raw_s,
+    add(["transformers raw generate", len(convs), raw_tokens, raw_s, raw_tokens / raw_s, len(convs) / raw_s,
                  1.0])
     del backend
 
@@ -107,10 +111,10 @@ def main():
         run_stage(spark, dict(common, cache_dir=str(tmp / "warm")), docs[:1], tmp / "w")  # loads the worker's model
         secs, syn, stats = run_stage(spark, dict(common, cache_dir=str(tmp / "c")), docs, tmp / "a")
         toks = stats["tokens_generated"]
-        rows.append(["rephrase stage, transformers", len(syn), toks, secs, toks / secs, len(syn) / secs,
+        add(["rephrase stage, transformers", len(syn), toks, secs, toks / secs, len(syn) / secs,
                      (toks / secs) / (raw_tokens / raw_s)])
         secs2, syn2, stats2 = run_stage(spark, dict(common, cache_dir=str(tmp / "c")), docs, tmp / "b")
-        rows.append([f"rerun, cache full ({stats2['cache_hits']} hits, {stats2['generated']} generated)", len(syn2), 0,
+        add([f"rerun, cache full ({stats2['cache_hits']} hits, {stats2['generated']} generated)", len(syn2), 0,
                      secs2, 0.0, len(syn2) / secs2, ""])
 
         # -- endpoint -----------------------------------------------------------------------------------
@@ -127,14 +131,14 @@ def main():
                 egens = client.generate(econvs, settings)
                 e_raw_s = time.perf_counter() - t0
                 e_tokens = sum(g.tokens_out or 0 for g in egens)
-                rows.append(["endpoint raw requests (openai client)", len(econvs), e_tokens, e_raw_s,
+                add(["endpoint raw requests (openai client)", len(econvs), e_tokens, e_raw_s,
                              e_tokens / e_raw_s, len(econvs) / e_raw_s, 1.0])
                 eparams = dict(common, backend="openai", base_url=endpoint.base_url, model=endpoint.model,
                                concurrency=4, timeout_s=600)
                 run_stage(spark, dict(eparams, cache_dir=str(tmp / "ew")), edocs[:1], tmp / "ew")
                 secs, syn, stats = run_stage(spark, dict(eparams, cache_dir=str(tmp / "ec")), edocs, tmp / "ea")
                 toks = stats["tokens_generated"]
-                rows.append(["rephrase stage, openai backend", len(syn), toks, secs, toks / secs, len(syn) / secs,
+                add(["rephrase stage, openai backend", len(syn), toks, secs, toks / secs, len(syn) / secs,
                              (toks / secs) / (e_tokens / e_raw_s)])
     spark.stop()
     head = (f"Rephrase (WRAP), SmolLM2-135M-Instruct on CPU ({os.cpu_count()} cores, shared machine; no GPU lent "
