@@ -95,6 +95,10 @@ def main():
         print("measured:", row, file=sys.stderr, flush=True)
 
     # -- raw batched generate, in this process --------------------------------------------------------
+    import torch
+    # PySpark starts Python workers with OMP_NUM_THREADS = spark.task.cpus (1), so the stage's worker runs
+    # torch on one thread; the raw run gets the same, or the comparison measures thread counts, not the stage
+    torch.set_num_threads(1)
     backend = TransformersBackend(model_dir, args.batch_size)
     backend.generate(convs[:1], settings)  # warm-up
     t0 = time.perf_counter()
