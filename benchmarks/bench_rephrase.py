@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # helpers.py
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "stages" / "rephrase"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from harness import markdown_table, publish, web_docs  # noqa: E402
+from harness import WEB, markdown_table, publish, read_jsonl  # noqa: E402
 
 
 def run_stage(spark, params, docs, work: Path):
@@ -68,6 +69,7 @@ def main():
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--max-chunk-tokens", type=int, default=300)
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--input", default=str(WEB), help="jsonl(.gz) of real web documents with id and text")
     ap.add_argument("--endpoint-docs", type=int, default=2, help="documents for the endpoint rows (0: skip)")
     args = ap.parse_args()
 
@@ -80,21 +82,29 @@ def main():
 
     model_dir = default_model_dir()
     counter = TokenCounter(model_dir / "tokenizer.json")
-    docs = [{"id": d["id"], "text": d["text"], "source": d["source"]} for d in web_docs()
-            if 200 < len(d["text"]) < 3000][: args.docs]
+    docs = [{"id": str(d["id"]), "text": d["text"], "source": "web"} for d in read_jsonl(Path(args.input))
+            if 200 < len(d.get("text") or "") < 3000][: args.docs]
     common = dict(styles=args.styles, max_new_tokens=args.max_new_tokens, max_chunk_tokens=args.max_chunk_tokens,
                   batch_size=args.batch_size, check_language=True)
     convs = chunks_of(docs, common, counter)
     settings = GenSettings(max_new_tokens=args.max_new_tokens, temperature=0.0, top_p=1.0, seed=0)
     rows = []
 
+    def add(row):  # print as measured, so a killed run still shows what it got
+        rows.append(row)
+        print("measured:", row, file=sys.stderr, flush=True)
+
     # -- raw batched generate, in this process --------------------------------------------------------
+    import torch
+    # PySpark starts Python workers with OMP_NUM_THREADS = spark.task.cpus (1), so the stage's worker runs
+    # torch on one thread; the raw run gets the same, or the comparison measures thread counts, not the stage
+    torch.set_num_threads(1)
     backend = TransformersBackend(model_dir, args.batch_size)
     backend.generate(convs[:1], settings)  # warm-up
     t0 = time.perf_counter()
     raw_tokens = raw_tokens_per_batch(backend, convs, settings, args.batch_size)
     raw_s = time.perf_counter() - t0
-    rows.append(["transformers raw generate", len(convs), raw_tokens, raw_s, raw_tokens / raw_s, len(convs) / raw_s,
+    add(["transformers raw generate", len(convs), raw_tokens, raw_s, raw_tokens / raw_s, len(convs) / raw_s,
                  1.0])
     del backend
 
@@ -105,10 +115,10 @@ def main():
         run_stage(spark, dict(common, cache_dir=str(tmp / "warm")), docs[:1], tmp / "w")  # loads the worker's model
         secs, syn, stats = run_stage(spark, dict(common, cache_dir=str(tmp / "c")), docs, tmp / "a")
         toks = stats["tokens_generated"]
-        rows.append(["rephrase stage, transformers", len(syn), toks, secs, toks / secs, len(syn) / secs,
+        add(["rephrase stage, transformers", len(syn), toks, secs, toks / secs, len(syn) / secs,
                      (toks / secs) / (raw_tokens / raw_s)])
         secs2, syn2, stats2 = run_stage(spark, dict(common, cache_dir=str(tmp / "c")), docs, tmp / "b")
-        rows.append([f"rerun, cache full ({stats2['cache_hits']} hits, {stats2['generated']} generated)", len(syn2), 0,
+        add([f"rerun, cache full ({stats2['cache_hits']} hits, {stats2['generated']} generated)", len(syn2), 0,
                      secs2, 0.0, len(syn2) / secs2, ""])
 
         # -- endpoint -----------------------------------------------------------------------------------
@@ -125,14 +135,14 @@ def main():
                 egens = client.generate(econvs, settings)
                 e_raw_s = time.perf_counter() - t0
                 e_tokens = sum(g.tokens_out or 0 for g in egens)
-                rows.append(["endpoint raw requests (openai client)", len(econvs), e_tokens, e_raw_s,
+                add(["endpoint raw requests (openai client)", len(econvs), e_tokens, e_raw_s,
                              e_tokens / e_raw_s, len(econvs) / e_raw_s, 1.0])
                 eparams = dict(common, backend="openai", base_url=endpoint.base_url, model=endpoint.model,
                                concurrency=4, timeout_s=600)
                 run_stage(spark, dict(eparams, cache_dir=str(tmp / "ew")), edocs[:1], tmp / "ew")
                 secs, syn, stats = run_stage(spark, dict(eparams, cache_dir=str(tmp / "ec")), edocs, tmp / "ea")
                 toks = stats["tokens_generated"]
-                rows.append(["rephrase stage, openai backend", len(syn), toks, secs, toks / secs, len(syn) / secs,
+                add(["rephrase stage, openai backend", len(syn), toks, secs, toks / secs, len(syn) / secs,
                              (toks / secs) / (e_tokens / e_raw_s)])
     spark.stop()
     head = (f"Rephrase (WRAP), SmolLM2-135M-Instruct on CPU ({os.cpu_count()} cores, shared machine; no GPU lent "

@@ -58,7 +58,6 @@ def pick_device(device: str | None, dtype: str) -> tuple[str, "object"]:
 
 class TransformersBackend:
     def __init__(self, model_dir: str | Path, batch_size: int = 16, device: str | None = None, dtype: str = "auto"):
-        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         self.batch_size = batch_size
         self.device, torch_dtype = pick_device(device, dtype)
@@ -110,9 +109,6 @@ class TransformersBackend:
         text = self.tokenizer.decode(kept, skip_special_tokens=True)
         # the end token is a generated token too (OpenAI-compatible servers count it the same way)
         return Generation(text, n_in, len(kept) + (stop is not None), finish)
-
-    def close(self) -> None:
-        pass
 
 
 # -- OpenAI-compatible endpoint -----------------------------------------------------------------------
@@ -226,11 +222,6 @@ class OpenAIBackend:
         usage = resp.usage
         return Generation(choice.message.content or "", usage and usage.prompt_tokens,
                           usage and usage.completion_tokens, choice.finish_reason)
-
-    def close(self) -> None:
-        if self.client is not None:
-            self.loop.run_until_complete(self.client.close())
-            self.client = None
 
 
 def ping(endpoint: EndpointSettings) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import sys
 import uuid
 from pathlib import Path
 
@@ -52,6 +53,8 @@ def default_model_dir(convert: bool = True) -> Path:
     if not convert:
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
+    print(f"rephrase: converting {src.name} once into {final} (about a minute; later runs load the folder)",
+          file=sys.stderr, flush=True)
     tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         _convert(src, tmp)

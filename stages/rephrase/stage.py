@@ -3,17 +3,17 @@
 Each sampled document is split into chunks of at most `max_chunk_tokens` (WRAP: 300) of the rephrasing
 model's tokenizer; an instruction-tuned model rewrites every chunk in every configured style (WRAP's easy,
 medium, hard, qa, or user-defined ones). The real rows pass through unchanged with `origin: real`; each
-rephrase is a NEW row with `origin: synthetic`, `style`, `parent_id`, `chunk_index`, `model`, `prompt_hash`,
-`chunk_start`/`chunk_end` (the chunk's
-character span in the parent's text), `tokens_in` (prompt tokens the model read), `tokens_out` (tokens it generated) and `finish_reason`, and the
-parent's other columns (source, url, lang, domain, ...). Synthetic ids are `<parent id>#wrap-<style>-<chunk>`:
+rephrase is a NEW row with `origin: synthetic`, `style`, `parent_id`, `chunk_index`, `chunk_start`/`chunk_end`
+(the chunk's character span in the parent's text), `model`, `prompt_hash`, `tokens_in` (prompt tokens the
+model read), `tokens_out` (tokens it generated), `finish_reason`, and the parent's other columns (source,
+url, lang, domain, ...). Synthetic ids are `<parent id>#wrap-<style>-<chunk>`:
 stable across reruns. Bad answers are rejected rows `rephrase:<reason>` with their parent id (checks.py).
 
 Choices that differ from the paper, each with a setting for the published behaviour:
 - WRAP rephrases every document; `sample` rephrases a seeded subset (a fraction, or a count) - null is WRAP.
 - WRAP keeps every answer; the checks in checks.py reject bad ones - turn them off with `keep_truncated: true`,
   `min_length_ratio: 0`, `max_length_ratio: .inf`, `echo_similarity: 1`, `check_language: false`.
-- WRAP's default mix uses medium + qa; `styles` defaults to those two.
+- WRAP's main C4 runs combine medium and qa rephrases (our reading of the paper); `styles` defaults to those.
 - Decoding is greedy by default (the paper does not give its sampling settings); `temperature`/`top_p`/`seed`.
 
 Rows in + `stats()["added"]` (the synthetic rows, kept or rejected) = kept + rejected.
@@ -182,6 +182,8 @@ class Rephraser:
             chunks = [texts[r][a:b] for a, b in spans]
             for ci, (chunk, n, (a, b)) in enumerate(zip(chunks, self.counter.counts(chunks), spans)):
                 items.extend(Item(r, ci, chunk, n, style, a, b) for style in self.styles)
+        # chunks of similar length share a generate batch (less padding); rows may come out in any order
+        items.sort(key=lambda it: it.tokens)
         step = max(self.cfg.batch_size, self.cfg.concurrency if self.cfg.backend == "openai" else 1)
         for start in range(0, len(items), step):
             group = items[start:start + step]
@@ -256,8 +258,8 @@ class Rephraser:
 
 
 PRODUCED = {"origin": "string", "style": "string", "parent_id": "string", "chunk_index": "int",
-            "chunk_start": "int", "chunk_end": "int", "model": "string", "prompt_hash": "string", "tokens_in": "int", "tokens_out": "int",
-            "finish_reason": "string"}
+            "chunk_start": "int", "chunk_end": "int", "model": "string", "prompt_hash": "string",
+            "tokens_in": "int", "tokens_out": "int", "finish_reason": "string"}
 
 
 def _real_columns(base: pa.RecordBatch) -> dict:
