@@ -180,12 +180,13 @@ class Runner:
                              "broken_files": broken_files(work / "rejected")}
             kept, rejected = parquet_rows(work / "kept"), parquet_rows(work / "rejected")
             n_in = n_in if n_in is not None else kept + rejected
-            check_balance(step["dir"], n_in, kept, rejected, getattr(cls, "adds_rows", False))
+            added = int((extra or {}).get("added") or 0)  # rows a stage writes itself (rephrase's synthetic rows)
+            check_balance(step["dir"], n_in + added, kept, rejected)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
         stats = {"stage": step["name"], "hash": step["hash"], "in": n_in, "kept": kept, "rejected": rejected,
-                 "balanced": kept + rejected == n_in}
+                 "balanced": kept + rejected == n_in + added}
         stats.update(extra or {})
         return stats
 
@@ -221,10 +222,9 @@ def broken_files(rejected: Path, limit: int = 50) -> list[str]:
     return table.column("read_error").to_pylist()[:limit]
 
 
-def check_balance(stage: str, n_in: int, kept: int, rejected: int, adds_rows: bool = False) -> None:
-    """Every row in is kept or rejected (a stage that writes new rows, like rephrase, may only add)."""
-    ok = kept + rejected >= n_in if adds_rows else kept + rejected == n_in
-    if not ok:
+def check_balance(stage: str, n_in: int, kept: int, rejected: int) -> None:
+    """Every row in (plus the rows a stage reports it added, e.g. rephrase's) is kept or rejected."""
+    if kept + rejected != n_in:
         raise AccountingError(
             f"stage {stage} does not balance: {n_in:,} rows in but {kept:,} kept + {rejected:,} rejected = "
             f"{kept + rejected:,}. A row was {'lost' if kept + rejected < n_in else 'duplicated'}; usually a join "

@@ -16,9 +16,10 @@ def balance(run: Run) -> list[dict]:
     rows, prev_kept = [], None
     for s in run.done():
         kept, rejected = footer_rows(run, s.path / "kept"), footer_rows(run, s.path / "rejected")
-        n_in = kept + rejected if prev_kept is None else prev_kept
-        rows.append({"stage": s.dir, "in": n_in, "kept": kept, "rejected": rejected,
-                     "ok": n_in == kept + rejected, "recorded_in": s.stats.get("in")})
+        added = int(s.stats.get("added") or 0)  # rows the stage wrote itself (rephrase's synthetic rows)
+        n_in = kept + rejected - added if prev_kept is None else prev_kept
+        rows.append({"stage": s.dir, "in": n_in, "added": added, "kept": kept, "rejected": rejected,
+                     "ok": n_in + added == kept + rejected, "recorded_in": s.stats.get("in")})
         prev_kept = kept
     return rows
 
@@ -43,19 +44,21 @@ def per_file(run: Run) -> list[tuple]:
 def print_accounting(run_dir) -> bool:
     run = Run(run_dir)
     rows = balance(run)
-    print(f"run {run.name}: rows in = kept + rejected, from the Parquet footers")
-    print(f"{'stage':<20}{'in':>12}{'kept':>12}{'rejected':>12}  balance")
+    print(f"run {run.name}: rows in (+ rows a stage added) = kept + rejected, from the Parquet footers")
+    print(f"{'stage':<20}{'in':>12}{'added':>10}{'kept':>12}{'rejected':>12}  balance")
     for r in rows:
-        note = "ok" if r["ok"] else f"OFF BY {r['kept'] + r['rejected'] - r['in']:+,}"
+        note = "ok" if r["ok"] else f"OFF BY {r['kept'] + r['rejected'] - r['in'] - r['added']:+,}"
         if r["recorded_in"] is not None and r["recorded_in"] != r["in"]:
             note += f" (stats.json says in={r['recorded_in']:,})"
-        print(f"{r['stage']:<20}{r['in']:>12,}{r['kept']:>12,}{r['rejected']:>12,}  {note}")
+        print(f"{r['stage']:<20}{r['in']:>12,}{r['added']:>10,}{r['kept']:>12,}{r['rejected']:>12,}  {note}")
     if rows:
         total_rej = sum(r["rejected"] for r in rows)
+        total_add = sum(r["added"] for r in rows)
         first, last = rows[0], rows[-1]
         read_all = first["kept"] + first["rejected"]
-        print(f"documents read {read_all:,} = kept at the end {last['kept']:,} + rejected somewhere {total_rej:,}"
-              + ("" if read_all == last["kept"] + total_rej else "  <- DOES NOT ADD UP"))
+        print(f"documents read {read_all:,}" + (f" + added {total_add:,}" if total_add else "")
+              + f" = kept at the end {last['kept']:,} + rejected somewhere {total_rej:,}"
+              + ("" if read_all + total_add == last["kept"] + total_rej else "  <- DOES NOT ADD UP"))
     files = per_file(run)
     if files:
         print(f"\n{'input file':<60}{'rows':>10}{'kept':>10}{'rej read':>10}{'rej later':>10}")
