@@ -69,6 +69,8 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="the GPU settings (record the device)")
     ap.add_argument("--steps", type=int, help="fewer training steps than the default (say why in the note)")
     ap.add_argument("--seeds", type=int)
+    ap.add_argument("--eval-batches", type=int, help="held-out windows per domain / batch (evaluation cost)")
+    ap.add_argument("--eval-every", type=int)
     args = ap.parse_args()
     cfg = yaml.safe_load((REPO / "configs" / "experiment.yaml").read_text())
     cfg.update(name=f"outcome-{args.corpus}", runs_dir=str(CACHE / "runs"))
@@ -76,6 +78,9 @@ def main() -> None:
         cfg.update(input={"format": "jsonl", "path": str(real_corpus()), "url_field": "url",
                           "source_field": "source", "keep_fields": ["domain"]},
                    domain={"from": "column", "column": "domain"})
+    for key in ("eval_batches", "eval_every"):
+        if getattr(args, key):
+            cfg["train"][key] = getattr(args, key)
     path = CACHE / f"outcome_{args.corpus}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -88,6 +93,7 @@ def main() -> None:
         sys.exit(rc)
     exp = CACHE / "runs" / cfg["name"] / "experiment"
     shutil.copyfile(exp / "outcome.png", RESULTS / f"outcome_{args.corpus}.png")
+    extra += [f"{k}={cfg['train'][k]}" for k in ("eval_batches", "eval_every") if k in cfg["train"]]
     cmd = f"`.venv/bin/python benchmarks/bench_outcome.py {' '.join(sys.argv[1:])}`"
     publish(f"outcome_{args.corpus}", f"### Does curation pay? ({args.corpus})\n\n{cmd} (configs/experiment.yaml "
             f"defaults{', ' + ' '.join(extra) if extra else ''}); {time.time() - t0:.0f} s wall; load average (1/5/15 min) "

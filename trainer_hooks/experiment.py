@@ -54,7 +54,8 @@ class _Strict(BaseModel):
 
 class HeldoutSpec(_Strict):
     fraction: float = Field(0.1, gt=0, lt=0.5, description="share of duplicate groups held out (by id hash)")
-    batches: int = Field(8, ge=1, description="fixed held-out windows per domain = batches x batch_size")
+    batches: int = Field(4, ge=1, description="fixed held-out windows per domain = batches x batch_size; every "
+                                              "evaluation costs batches x domains forward passes")
 
 
 class SelectSpec(_Strict):
