@@ -53,11 +53,11 @@ def test_the_config_example_validates():
 
 
 def test_the_pytorch_snippet_runs(tmp_path, monkeypatch):
-    from gristmill.trainer_hooks.mixture import write_mixture
+    from helpers import build_mixture
     rng = np.random.default_rng(0)
     arrays = {d: (rng.integers(1, 300, 5000).astype(np.uint16), rng.integers(1, 300, 500).astype(np.uint16))
               for d in ("docs", "code", "readme")}
-    write_mixture(tmp_path / "runs" / "quickstart", arrays, vocab_size=300)
+    build_mixture(tmp_path / "runs" / "quickstart", arrays, vocab_size=300)
     monkeypatch.chdir(tmp_path)
     (snippet,) = [b for b in blocks("python") if "MixtureBatches" in b]
     exec(compile(snippet, "README.md", "exec"), {})
@@ -75,6 +75,5 @@ def test_stage_table_is_current():
 def test_linked_files_exist():
     links = re.findall(r"\]\(([^)#:]+)\)", README)
     assert links
-    # examples/ is written on another branch (H3); drop this exclusion once it is merged
-    missing = [p for p in links if not (REPO / p).exists() and not p.startswith("examples/")]
+    missing = [p for p in links if not (REPO / p).exists()]
     assert missing == []

@@ -69,6 +69,8 @@ class RephraseConfig(StageConfig):
     # chunks and generation
     max_chunk_tokens: int = Field(300, ge=8, description="WRAP: 300")
     min_chunk_tokens: int = Field(30, ge=1, description="drop shorter chunks")
+    max_chunks: int | None = Field(None, ge=1, description="rephrase at most the first N chunks of a document "
+                                                           "(a trial budget; WRAP, and null, rephrase them all)")
     max_new_tokens: int = Field(512, ge=1)
     temperature: float = Field(0.0, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
@@ -179,6 +181,7 @@ class Rephraser:
         items = []
         for r in rows:
             spans = chunk_spans(texts[r], self.counter, self.cfg.max_chunk_tokens, self.cfg.min_chunk_tokens)
+            spans = spans[:self.cfg.max_chunks] if self.cfg.max_chunks else spans
             chunks = [texts[r][a:b] for a, b in spans]
             for ci, (chunk, n, (a, b)) in enumerate(zip(chunks, self.counter.counts(chunks), spans)):
                 items.extend(Item(r, ci, chunk, n, style, a, b) for style in self.styles)
