@@ -28,13 +28,13 @@ HERE = Path(__file__).resolve().parent
 # (script, claims files it writes, quick args, full args, quick time limit s); selectors last, so a
 # passage embedding started in the background has the longest to finish
 PLAN = [
-    ("eval_dedup.py", ["eval_dedup"], ["--copies", "2", "--skip-bib", "--no-extras"], [], 900),
     ("bench_selectors.py", ["selectors"], ["--n", "20000", "--skip-semdedup", "--cached-only"], ["--n", "100000"], 900),
     ("bench_langid.py", ["bench_langid"], ["--n", "5000", "--peer-n", "1000"], ["--n", "100000", "--peer-n", "10000"],
      600),
     ("bench_minhash.py", ["bench_minhash_{n}"], ["--n", "5000"], ["--n", "100000", "--extras", "--warm"], 900),
     ("bench_quality.py", ["bench_quality"], ["--n", "5000", "--peer-n", "300"], ["--n", "100000", "--peer-n", "2000"],
      600),
+    ("eval_dedup.py", ["eval_dedup"], ["--copies", "2", "--skip-bib", "--no-extras"], [], 900),
     ("bench_exact_dedup.py", ["exact_dedup"], ["--n", "20000"], ["--n", "100000", "--n", "1000000"], 900),
     ("bench_upsample.py", ["upsample"], ["--steps", "200", "--seeds", "0,1,2", "--quiet"],
      ["--steps", "1500", "--seeds", "0,1,2", "--quiet", "--upweight"], 900),
