@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -112,10 +113,15 @@ def main() -> int:
             timeout = min(timeout or stop - t0, stop - t0)
         cmd = [sys.executable, str(HERE / script), *argv]
         print(f"[run_all] {' '.join(cmd[1:])} (load {load_now()})", file=sys.stderr, flush=True)
+        # its own session, so a timeout stops the whole tree (Spark's JVM, datatrove's workers), not just it
+        proc = subprocess.Popen(cmd, cwd=HERE.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
         try:
-            proc = subprocess.run(cmd, cwd=HERE.parent, timeout=timeout, capture_output=True, text=True)
-            rc, tail = proc.returncode, (proc.stderr or proc.stdout)[-600:]
+            out, err = proc.communicate(timeout=timeout)
+            rc, tail = proc.returncode, (err or out)[-600:]
         except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
             rc, tail = "timeout", f"ran past its limit of {timeout:.0f} s"
         secs = time.time() - t0
         if rc != 0:
