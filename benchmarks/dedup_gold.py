@@ -83,22 +83,6 @@ def synthetic(copies: int = 3, seed: int = 0) -> list[dict]:
     return docs
 
 
-def true_pairs(docs: list[dict], threshold: float, extra_pairs=()) -> tuple[set, dict]:
-    """Pairs with exact word-5-gram Jaccard >= threshold, among pairs sharing at least one shingle."""
-    sets = {d["id"]: minhash.shingle_set(d["text"]) for d in docs}
-    index = defaultdict(list)
-    for i, s in sets.items():
-        for h in s:
-            index[h].append(i)
-    seen = set()
-    for ids in index.values():
-        if len(ids) < 400:  # shingles shared by hundreds of docs are boilerplate; real pairs share others
-            seen.update(itertools.combinations(sorted(ids), 2))
-    seen |= set(extra_pairs)
-    jac = {p: minhash.jaccard(sets[p[0]], sets[p[1]]) for p in seen}
-    return {p for p, j in jac.items() if j >= threshold}, jac
-
-
 def char_grams(text: str, n: int = 5) -> np.ndarray:
     """Sorted unique 64-bit hashes of the character n-grams of the whitespace-collapsed text (case and
     punctuation kept): a shingling neither system under test uses (both use lower-cased word 5-grams)."""

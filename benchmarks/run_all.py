@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -28,13 +29,13 @@ HERE = Path(__file__).resolve().parent
 # (script, claims files it writes, quick args, full args, quick time limit s); selectors last, so a
 # passage embedding started in the background has the longest to finish
 PLAN = [
-    ("eval_dedup.py", ["eval_dedup"], ["--copies", "2", "--skip-bib", "--no-extras"], [], 900),
     ("bench_selectors.py", ["selectors"], ["--n", "20000", "--skip-semdedup", "--cached-only"], ["--n", "100000"], 900),
     ("bench_langid.py", ["bench_langid"], ["--n", "5000", "--peer-n", "1000"], ["--n", "100000", "--peer-n", "10000"],
      600),
     ("bench_minhash.py", ["bench_minhash_{n}"], ["--n", "5000"], ["--n", "100000", "--extras", "--warm"], 900),
     ("bench_quality.py", ["bench_quality"], ["--n", "5000", "--peer-n", "300"], ["--n", "100000", "--peer-n", "2000"],
      600),
+    ("eval_dedup.py", ["eval_dedup"], ["--copies", "2", "--skip-bib", "--no-extras"], [], 900),
     ("bench_exact_dedup.py", ["exact_dedup"], ["--n", "20000"], ["--n", "100000", "--n", "1000000"], 900),
     ("bench_upsample.py", ["upsample"], ["--steps", "200", "--seeds", "0,1,2", "--quiet"],
      ["--steps", "1500", "--seeds", "0,1,2", "--quiet", "--upweight"], 900),
@@ -112,10 +113,15 @@ def main() -> int:
             timeout = min(timeout or stop - t0, stop - t0)
         cmd = [sys.executable, str(HERE / script), *argv]
         print(f"[run_all] {' '.join(cmd[1:])} (load {load_now()})", file=sys.stderr, flush=True)
+        # its own session, so a timeout stops the whole tree (Spark's JVM, datatrove's workers), not just it
+        proc = subprocess.Popen(cmd, cwd=HERE.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
         try:
-            proc = subprocess.run(cmd, cwd=HERE.parent, timeout=timeout, capture_output=True, text=True)
-            rc, tail = proc.returncode, (proc.stderr or proc.stdout)[-600:]
+            out, err = proc.communicate(timeout=timeout)
+            rc, tail = proc.returncode, (err or out)[-600:]
         except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
             rc, tail = "timeout", f"ran past its limit of {timeout:.0f} s"
         secs = time.time() - t0
         if rc != 0:
