@@ -71,13 +71,13 @@ def shard_dtype(folder: Path, keys: list[str]) -> str:
 
 
 # -- facility location -----------------------------------------------------------------------------
-def _partition_plan(sel, vecs, n: int, dtype: str, sample_rows: int):
+def _partition_plan(sel, vecs, n: int, b: int, dtype: str, sample_rows: int):
     """Centroids (and the sample's own partitions) from at most sample_rows vectors on the driver."""
     frac = min(1.0, sample_rows / n)
     sample = vecs if frac >= 1.0 else vecs.sample(fraction=frac, seed=sel.seed)
     table = sample.orderBy("pos").select("id", "vec").toArrow()
     S = check_embeddings(decode(table.column("vec").to_pylist(), dtype), "sampled embeddings")
-    p = sel.n_partitions(n)
+    p = sel.n_partitions(n, b)
     if p == 1:
         return {d: 0 for d in table.column("id").to_pylist()}, S.mean(axis=0, keepdims=True), 1
     members, centroids = sel._kmeans_partitions(S, np.arange(len(S)), p, target=math.ceil(len(S) / p))
@@ -101,7 +101,8 @@ def _assign(own: dict, centroids: np.ndarray, dtype: str):
     return fn
 
 
-def _greedy_in_partition(k: int, shares: dict, dtype: str, seed: int, optimizer: str, eps: float):
+def _greedy_in_partition(k: int, shares: dict, dtype: str, seed: int, optimizer: str, eps: float,
+                         weights: bool = True):
     def fn(pdf):
         import pandas as pd
         from scipy import sparse
@@ -120,10 +121,10 @@ def _greedy_in_partition(k: int, shares: dict, dtype: str, seed: int, optimizer:
             (picks, gains), = blockwise_greedy(W, np.array([0, m]), np.array([share]))
         else:
             picks, gains = stochastic_greedy(W, share, np.random.default_rng([seed, part]), eps)
-        weights, _ = coverage_weights(W, picks)
+        w = coverage_weights(W, picks)[0] if weights else np.ones(len(picks))
         ids = pdf["id"].to_numpy()
         return pd.DataFrame({"id": ids[picks], "part": part, "t": np.arange(len(picks)),
-                             "gain": np.asarray(gains, np.float64), "weight": weights})
+                             "gain": np.asarray(gains, np.float64), "weight": w})
     return fn
 
 
@@ -137,19 +138,32 @@ def facility_location(spark, sel, folder: Path, keys: list[str], n: int, budget,
     b = resolve_budget(budget, n)
     dtype = shard_dtype(folder, keys)
     vecs = vectors_df(spark, folder, keys)
-    own, centroids, parts = _partition_plan(sel, vecs, n, dtype, sample_rows)
+    own, centroids, parts = _partition_plan(sel, vecs, n, b, dtype, sample_rows)
     assigned = vecs.mapInArrow(_assign(own, centroids, dtype), "id string, pos long, vec binary, part int")
     assigned = assigned.persist()
     counts = {r["part"]: r["count"] for r in assigned.groupBy("part").count().collect()}  # one number a partition
     order = sorted(counts)
     sizes = np.array([counts[p] for p in order])
-    shares = dict(zip(order, proportional(b, sizes).tolist()))
-    picks = assigned.groupBy("part").applyInPandas(
-        _greedy_in_partition(sel.k, shares, dtype, sel.seed, sel.optimizer, sel.eps),
-        "id string, part int, t long, gain double, weight double")
+    share = proportional(b, sizes)
+    schema = "id string, part int, t long, gain double, weight double"
+    greedy = lambda shares, weights: assigned.groupBy("part").applyInPandas(  # noqa: E731
+        _greedy_in_partition(sel.k, shares, dtype, sel.seed, sel.optimizer, sel.eps, weights), schema)
+    by_gain = sel.allocation == "gain" and len(order) > 1
+    if by_gain:
+        # as the one-process path: each partition runs past its proportional share, the budget goes to the
+        # largest gains across partitions; then each partition's kept prefix is replayed for its weights
+        room = np.minimum(sizes, np.ceil(share * sel.allocation_slack).astype(int) + 1)
+        first = greedy(dict(zip(order, room.tolist())), False)
+        cut = _rank(first.withColumn("pt", F.col("part") * F.lit(1 << 32) + F.col("t")),
+                    [F.col("gain").desc(), F.col("part"), F.col("t")], "gain", None, limit=b, id_col="pt")
+        taken = {r["part"]: r["count"] for r in cut.withColumn("part", (F.col("id") / F.lit(1 << 32)).cast("int"))
+                 .groupBy("part").count().collect()}
+        share = np.array([taken.get(p, 0) for p in order])
+    picks = greedy(dict(zip(order, share.tolist())), True)
     ranked = _rank(picks, [F.col("gain").desc(), F.col("part"), F.col("t")], "gain", "weight")
     diag = {"n": n, "budget": b, "partitions": parts, "partition_sizes": [int(sizes.min()), int(sizes.max())],
             "optimizer": sel.optimizer, "k": sel.k, "graph": "partition", "distributed": True,
+            "allocation": sel.allocation,
             "sample_rows": min(n, sample_rows), "objective_graph": "the union of the per-partition kNN graphs"}
     return ranked, diag, assigned
 
@@ -191,11 +205,11 @@ def top_k(scored, b: int, key: str = "score"):
     return _rank(scored, [F.col(key).desc(), F.col("id")], "score", None, limit=b)
 
 
-def _rank(df, order, score_col: str, weight_col: str | None, limit: int | None = None):
+def _rank(df, order, score_col: str, weight_col: str | None, limit: int | None = None, id_col: str = "id"):
     """Global rank by `order` with a distributed sort and zipWithIndex (no single-partition window)."""
     from pyspark.sql import functions as F
     spark = df.sparkSession
-    cols = df.orderBy(*order).select("id", F.col(score_col).alias("select_score"),
+    cols = df.orderBy(*order).select(F.col(id_col).cast("string").alias("id"), F.col(score_col).alias("select_score"),
                                       (F.col(weight_col) if weight_col else F.lit(1.0)).alias("select_weight"))
     indexed = cols.rdd.zipWithIndex()
     if limit is not None:

@@ -38,10 +38,11 @@ def read_ranked(df):
     return [r["id"] for r in rows], np.array([r["select_score"] for r in rows]), np.array([r["select_weight"] for r in rows])
 
 
-def test_distributed_facility_location_picks_what_one_process_picks(spark, tmp_path):
+@pytest.mark.parametrize("params", [{}, {"partition_size": 500}, {"partition_size": 500, "allocation": "proportional"}])
+def test_distributed_facility_location_picks_what_one_process_picks(spark, tmp_path, params):
     X = clustered(3000)
     keys, ids = write_shards(tmp_path / "emb", X)
-    sel = FacilityLocation(seed=0)  # defaults: partitions of ~500, exact kNN inside, lazy greedy
+    sel = FacilityLocation(seed=0, **params)  # exact kNN inside each partition, lazy greedy
     one = sel.select(X, 300)
     ranked, diag, assigned = spark_select.facility_location(spark, sel, tmp_path / "emb", keys, len(X), 300)
     got_ids, gains, weights = read_ranked(ranked)
@@ -55,7 +56,7 @@ def test_distributed_facility_location_picks_what_one_process_picks(spark, tmp_p
 def test_a_sampled_plan_keeps_the_budget_and_most_of_the_objective(spark, tmp_path):
     X = clustered(3000, seed=1)
     keys, ids = write_shards(tmp_path / "emb", X)
-    sel = FacilityLocation(seed=0)
+    sel = FacilityLocation(seed=0, partition_size=500)
     one = sel.select(X, 300)
     ranked, diag, assigned = spark_select.facility_location(spark, sel, tmp_path / "emb", keys, len(X), 300,
                                                             sample_rows=600)
@@ -70,7 +71,8 @@ def test_distributed_stage_path_writes_the_selection_and_diagnostics(spark, tmp_
     from helpers import docs_df
     texts = [f"document {i} about {['rivers', 'stars', 'bread', 'trains'][i % 4]} and more words here" for i in range(40)]
     df = docs_df(spark, [{"id": f"d{i:02d}", "text": t} for i, t in enumerate(texts)])
-    cfg = SelectConfig(selector="facility_location", budget=10, distributed=True, params={"partition_size": 10})
+    cfg = SelectConfig(selector="facility_location", budget=10, distributed=True,
+                       params={"partition_size": 10, "allocation": "proportional"})
     sel, info = run_selection(spark, df, cfg, tmp_path, tmp_path / "selection")
     table = pq.read_table(tmp_path / "selection" / "selection.parquet")
     assert table.num_rows == 10 and sorted(table.column("select_rank").to_pylist()) == list(range(1, 11))
