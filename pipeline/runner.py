@@ -24,6 +24,7 @@ class AccountingError(StageError):
 
 class RunFailed(StageError):
     """A stage failed for a reason errors.explain() recognised; the message says what to do."""
+    exit_code = 1  # a failure while running, not a config mistake (2)
 
 
 def _say(quiet: bool, msg: str) -> None:

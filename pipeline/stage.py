@@ -143,8 +143,11 @@ def worker_cached(key: Any, factory: Callable[[], Any]) -> Any:
         return _WORKER_CACHE[key]
 
 
-def _run_batches(cls: type["BatchStage"], config_json: str, batches: Iterator, rows_acc=None) -> Iterator:
-    stage = worker_cached(("stage", cls.__module__, cls.__qualname__, config_json),
+def _run_batches(cls: type["BatchStage"], config_json: str, batches: Iterator, rows_acc=None,
+                 files_key: str = "") -> Iterator:
+    # files_key: the declared files' sizes and mtimes, so a worker that outlives a run (same SparkSession)
+    # does not keep a model or blocklist loaded from an older version of the same path
+    stage = worker_cached(("stage", cls.__module__, cls.__qualname__, config_json, files_key),
                           lambda: cls._for_worker(config_json))
     for batch in batches:
         if batch.num_rows:
@@ -187,7 +190,20 @@ class BatchStage(Stage):
         cls, cfg = type(self), self.config.model_dump_json()
         acc = self.ctx.extra.get("rows_acc") if self.ctx else None
         schema = self.output_schema(df.schema)
-        return df.mapInArrow(lambda it: _run_batches(cls, cfg, it, acc), schema)
+        fk = _files_key(self.files())
+        return df.mapInArrow(lambda it: _run_batches(cls, cfg, it, acc, fk), schema)
+
+
+def _files_key(paths: list[str]) -> str:
+    out = []
+    for p in paths:
+        for f in sorted(Path(p).rglob("*")) if Path(p).is_dir() else [Path(p)]:
+            try:
+                st = f.stat()
+            except OSError:
+                continue
+            out.append(f"{f}:{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(out)
 
 
 # Artifacts up to this size on disk are broadcast to the join with the documents, so the texts are

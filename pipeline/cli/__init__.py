@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._main(args) or 0)
     except StageError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return getattr(e, "exit_code", 2)
     except BrokenPipeError:  # `gristmill inspect ... | head` closed the pipe early
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

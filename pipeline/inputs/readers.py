@@ -472,11 +472,12 @@ def enforce_unique_ids(spark, work: Path, cfg: InputConfig) -> int:
         rank = F.row_number().over(Window.partitionBy("id").orderBy("src_file", "src_row"))
         repeat = repeat.withColumn("id", F.when(first, F.col("id")).otherwise(F.concat_ws("~", "id", rank)))
     else:
-        where = F.concat(F.col("_first.src_file"), F.lit(" row "), F.col("_first.src_row").cast("string"))
+        # src_row: the line's byte offset (jsonl, decompressed) or the row number (Parquet, Arrow)
+        where = F.concat(F.col("_first.src_file"), F.lit(" at src_row "), F.col("_first.src_row").cast("string"))
         repeat = (repeat.withColumn("drop_reason", F.when(~first, F.lit("read:duplicate_id")))
                         .withColumn("read_error", F.when(~first, F.concat(
                             F.lit("id "), F.col("id"), F.lit(" was seen first at "), where, F.lit("; this copy is at "),
-                            F.col("src_file"), F.lit(" row "), F.col("src_row").cast("string"),
+                            F.col("src_file"), F.lit(" at src_row "), F.col("src_row").cast("string"),
                             F.lit(". Give every document its own id, or set input.duplicate_ids: rename")))))
     redo = work / "_redo"
     write_split(j.where(F.col("_first").isNull()).select(*cols).unionByName(repeat.select(*cols)), redo)

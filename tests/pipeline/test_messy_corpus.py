@@ -87,12 +87,20 @@ def test_messy_corpus_every_line_accounted_for(spark, tmp_path, capsys):
     assert reasons == {"read:malformed": 2, "read:invalid_utf8": 1, "read:missing_text": 2,
                        "read:duplicate_id": 1, "read:truncated": 2}
     nulls = duckdb.sql(f"SELECT count(*) FROM read_parquet('{run}/*/rejected/*.parquet', union_by_name=true) "
-                       f"WHERE drop_reason IS NULL").fetchone()[0]
+                       f"WHERE drop_reason IS NULL").fetchall()[0][0]
     assert nulls == 0
-    ids = duckdb.sql(f"SELECT count(*), count(DISTINCT id) FROM '{run}/00-read/kept/*.parquet'").fetchone()
+    ids = duckdb.sql(f"SELECT count(*), count(DISTINCT id) FROM '{run}/00-read/kept/*.parquet'").fetchall()[0]
     assert ids[0] == ids[1]
     sources = {r[0] for r in duckdb.sql(f"SELECT DISTINCT source FROM '{run}/00-read/kept/*.parquet'").fetchall()}
     assert {"dumpA/part-00000", "dumpB/part-00000"} <= sources
+
+    def fate(doc_id):
+        hit = duckdb.sql(f"SELECT filename, drop_reason FROM read_parquet('{run}/*/rejected/*.parquet', "
+                         f"union_by_name=true, filename=true) WHERE id = '{doc_id}' AND drop_reason != "
+                         f"'read:duplicate_id'").fetchall()
+        return f"rejected at {Path(hit[0][0]).parts[-3]} as {hit[0][1]}" if hit else "kept to the end"
+    assert "dup:exact" not in fate("X5")  # its unique text is not merged with X1's copy
+    assert len(fate("big")) > 0
 
     from gristmill.pipeline.cli import main as cli
     capsys.readouterr()
@@ -104,10 +112,10 @@ def test_messy_corpus_every_line_accounted_for(spark, tmp_path, capsys):
               f"distinct sources, {ids[1]:,} distinct ids", 0),
              ("malformed JSON / JSON array line", "read:malformed", 0), ("invalid UTF-8", "read:invalid_utf8", 0),
              ("null / number text", "read:missing_text", 0), ("blank lines", "skipped (not documents)", 0),
-             ("given id X5 twice", "second copy read:duplicate_id, unique X5 text kept through dedup", 0),
+             ("given id X5 twice", f"second copy read:duplicate_id; the unique X5: {fate('X5')}", 0),
              ("truncated .gz (60%)", f"{expect[tmp_path / 'data' / 'cut.jsonl.gz'] - 1} rows kept + read:truncated", 0),
              ("truncated .zst (60%)", f"{expect[tmp_path / 'data' / 'cut.jsonl.zst'] - 1} rows kept + read:truncated", 0),
-             ("30 MB document", "through every stage", 0)]
+             ("30 MB document", fate("big"), 0)]
     with capsys.disabled():
         print("\ncase | result | rows lost")
         for case, result, lost in table:

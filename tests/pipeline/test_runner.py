@@ -121,7 +121,8 @@ def test_normalize_and_length_rules(spark, tmp_path):
             {"id": "3", "text": "one two three four five six"}]
     kept, _, _ = run_stage(spark, "normalize", {"keep_original": True}, docs, tmp_path)
     by = {r["id"]: r for r in kept}
-    assert by["1"]["text"] == "Café bar\n\nend" and by["1"]["text_original"].startswith("Cafe\u0301")
+    # safe defaults (issue 13): spaces inside a line are kept, up to two blank lines stay
+    assert by["1"]["text"] == "Café\u00a0 bar\n\n\nend" and by["1"]["text_original"].startswith("Cafe\u0301")
     kept, rej, _ = run_stage(spark, "length", {"min_chars": 1, "min_words": 3, "max_words": 5}, docs, tmp_path)
     assert {r["id"]: r["drop_reason"] for r in rej} == {"2": "length:too_few_words", "3": "length:too_many_words"}
     assert [r["n_words"] for r in kept] == [3]

@@ -91,7 +91,7 @@ def test_code_and_titles_survive_default_settings(spark, tmp_path):
     kept, rejected, stats = run_stage(spark, "dedup_lines", {}, rows, tmp_path)
     by_id = {r["id"]: r for r in kept + rejected}
     for i in range(12):
-        assert by_id[f"c{i}"]["text"] == C_FILE.format(name=names[i]).strip() and by_id[f"c{i}"]["lines_removed"] == 0
+        assert by_id[f"c{i}"]["text"] == C_FILE.format(name=names[i]) and by_id[f"c{i}"]["lines_removed"] == 0
         text = by_id[f"p{i}"]["text"]
         assert nav not in text and text.startswith("References\n")
         assert "        return text\n" in text or "return" in text  # short code lines stay
