@@ -45,3 +45,11 @@ def run_stage(spark, name: str, params: dict, rows_or_df, tmp_path: Path | None 
     kept_rows = [r.asDict() for r in kept.collect()]
     rej_rows = [r.asDict() for r in rejected.collect()]
     return kept_rows, rej_rows, stage.stats()
+
+
+def python_env_docs(sources=("package_license", "python_docs", "package_description")) -> list[dict]:
+    """Real text on every machine (the quickstart corpus: this Python's licences, reference docs, READMEs),
+    shaped like reader output. Licences repeat across packages, so it holds exact and near duplicates."""
+    from gristmill.pipeline.inputs.pkgcorpus import iter_documents
+    return [{"id": d["id"], "text": d["text"], "source": d["source"]} for d in iter_documents()
+            if d["source"] in sources]
