@@ -55,9 +55,16 @@ def test_finds_edited_copies_and_exact_groups_in_real_web_docs(spark, tmp_path):
             groups[tuple(w)].append(d["id"])
     dup_groups = [g for g in groups.values() if len(g) > 1]
     assert dup_groups, "installed packages ship the same licence texts"
+    kept_per_cluster = defaultdict(int)
+    for r in kept:
+        if r["minhash_cluster"] is not None:
+            kept_per_cluster[r["minhash_cluster"]] += 1
     for g in dup_groups:
-        assert len({by_id[i]["minhash_cluster"] for i in g}) == 1
-        assert sum(by_id[i]["drop_reason"] is None for i in g) == 1
+        clusters = {by_id[i]["minhash_cluster"] for i in g}
+        assert len(clusters) == 1 and None not in clusters
+        # a group can sit inside a larger cluster (MIT licences differing only in the copyright line), whose one
+        # kept document may be outside the group; every cluster keeps exactly one
+        assert kept_per_cluster[clusters.pop()] == 1
 
     # precision: whatever was removed really is close to the doc it points at
     for r in rejected:
