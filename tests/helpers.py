@@ -116,3 +116,11 @@ def build_mixture(folder, domains: dict, vocab_size: int, weights: dict | None =
     spec = MixtureSpec(dtype=dtype, tokenizer={"path": None, "vocab_size": vocab_size, "eos_id": 0},
                        budget_tokens=total, domains=entries, max_epochs=max_epochs)
     return save_mixture(spec, folder / "mixture.json")
+
+
+def python_env_docs(sources=("package_license", "python_docs", "package_description")) -> list[dict]:
+    """Real text on every machine (the quickstart corpus: this Python's licences, reference docs, READMEs),
+    shaped like reader output. Licences repeat across packages, so it holds exact and near duplicates."""
+    from gristmill.pipeline.inputs.pkgcorpus import iter_documents
+    return [{"id": d["id"], "text": d["text"], "source": d["source"]} for d in iter_documents()
+            if d["source"] in sources]

@@ -45,3 +45,14 @@ def test_regular_wheel_install_has_every_subpackage(tmp_path):
                        cwd="/", capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert str(tmp_path / "site") in r.stdout
+
+
+def test_only_gold_set_comparisons_read_the_developers_data_folder():
+    """A clone has no ../shared: tests that need it skip, so only comparisons with the larger gold sets may use
+    it; everything else reads tests/data/ or the quickstart corpus."""
+    import re
+    from helpers import REPO
+    allowed = {"tests/stages/quality/test_quality.py"}  # hand-checked CommonCrawl pages (per-page CC licences)
+    users = {str(p.relative_to(REPO)) for p in (REPO / "tests").rglob("*.py")
+             if p.name not in ("conftest.py", "helpers.py", "test_package.py") and re.search(r"\bshared_data\b|SHARED_DATA", p.read_text())}
+    assert users <= allowed, f"these tests read ../shared: {sorted(users - allowed)}; use tests/data/ (see its README)"

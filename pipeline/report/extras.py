@@ -51,7 +51,10 @@ def selection_section(run):
     if run.has_view("selection"):
         cols = run.columns("selection")
         _, [(n,)] = run.query("SELECT count(*) FROM selection")
-        total = run.query("SELECT count(*) FROM final")[1][0][0] if run.has_view("final") else None
+        # candidates = what the select stage read (`final` is after selection when a mix follows)
+        stage_in = (_read_json(folder.parent / "stats.json") or {}).get("in") if folder != run.path / "selection" else None
+        total = stage_in if isinstance(stage_in, int) else (
+            run.query("SELECT count(*) FROM final")[1][0][0] if run.has_view("final") else None)
         share = f" of {total:,} candidate documents ({100 * n / total:.1f}%)" if total else ""
         parts.append(f"<p>{n:,} documents chosen{share}.</p>")
         if "select_weight" in cols:

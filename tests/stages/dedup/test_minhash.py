@@ -1,8 +1,6 @@
 """dedup_minhash on real web documents and hand-written edge cases, through a real SparkSession."""
 from __future__ import annotations
 
-import gzip
-import json
 import time
 from collections import defaultdict
 
@@ -18,10 +16,10 @@ LONG = ("The committee met on Tuesday to review the budget for the coming year a
         "rooms are furnished with the shelves that were ordered last autumn from the regional supplier.")
 
 
-def _web(shared_data, limit=None):
-    with gzip.open(shared_data / "web" / "dolma_ccmain201930_cclicensed_697docs.jsonl.gz", "rt") as fh:
-        rows = [json.loads(line) for line in fh]
-    return [{"id": r["id"], "text": r["text"], "source": "cc"} for r in rows[:limit]]
+def _web(limit=None):
+    """Real documents on every machine: the quickstart corpus's licences, docs and READMEs, sorted by id."""
+    from helpers import python_env_docs
+    return sorted(python_env_docs(), key=lambda d: d["id"])[:limit]
 
 
 def _edited_copies(docs, count, every=150):
@@ -35,8 +33,8 @@ def _edited_copies(docs, count, every=150):
     return out
 
 
-def test_finds_edited_copies_and_exact_groups_in_real_web_docs(spark, shared_data, tmp_path):
-    docs = _web(shared_data)
+def test_finds_edited_copies_and_exact_groups_in_real_web_docs(spark, tmp_path):
+    docs = _web()
     edits = _edited_copies(docs, 5)
     kept, rejected, stats = run_stage(spark, "dedup_minhash", {}, docs + edits, tmp_path)
     assert len(kept) + len(rejected) == len(docs) + len(edits)
@@ -53,13 +51,20 @@ def test_finds_edited_copies_and_exact_groups_in_real_web_docs(spark, shared_dat
     groups = defaultdict(list)
     for d in docs:
         w = minhash.words(d["text"])
-        if w:
+        if len(w) >= 5:  # fewer words than one 5-gram shingle: never clustered
             groups[tuple(w)].append(d["id"])
     dup_groups = [g for g in groups.values() if len(g) > 1]
-    assert dup_groups, "the web sample is known to hold exact duplicate groups"
+    assert dup_groups, "installed packages ship the same licence texts"
+    kept_per_cluster = defaultdict(int)
+    for r in kept:
+        if r["minhash_cluster"] is not None:
+            kept_per_cluster[r["minhash_cluster"]] += 1
     for g in dup_groups:
-        assert len({by_id[i]["minhash_cluster"] for i in g}) == 1
-        assert sum(by_id[i]["drop_reason"] is None for i in g) == 1
+        clusters = {by_id[i]["minhash_cluster"] for i in g}
+        assert len(clusters) == 1 and None not in clusters
+        # a group can sit inside a larger cluster (MIT licences differing only in the copyright line), whose one
+        # kept document may be outside the group; every cluster keeps exactly one
+        assert kept_per_cluster[clusters.pop()] == 1
 
     # precision at the stage's own threshold (0.8, exact): every verified edge really reaches it, and
     # every removed doc is on one (its representative may be two edges away, so not compared directly)
@@ -84,8 +89,8 @@ def test_finds_edited_copies_and_exact_groups_in_real_web_docs(spark, shared_dat
     assert (tmp_path / "stage-dedup_minhash" / "clusters").is_dir()
 
 
-def test_reruns_agree(spark, shared_data, tmp_path):
-    docs = _web(shared_data, 150)
+def test_reruns_agree(spark, tmp_path):
+    docs = _web(150)
     rows = docs + _edited_copies(docs, 3, every=40)
     runs = []
     for i in range(2):
@@ -95,9 +100,9 @@ def test_reruns_agree(spark, shared_data, tmp_path):
     assert any(dup for _, _, dup in runs[0])
 
 
-def test_exact_verification_keeps_exactly_the_pairs_above_threshold(spark, shared_data, tmp_path):
+def test_exact_verification_keeps_exactly_the_pairs_above_threshold(spark, tmp_path):
     import pyarrow.parquet as pq
-    docs = _web(shared_data, 200)
+    docs = _web(200)
     rows = docs + [dict(r, id=r["id"] + f"-{every}") for every in (60, 20, 12, 9)
                    for r in _edited_copies(docs, 6, every=every)]
     texts = {r["id"]: r["text"] for r in rows}

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import doctest
-import gzip
-import json
 
 import numpy as np
 import pytest
@@ -16,9 +14,9 @@ def test_doctests():
     assert result.attempted >= 8 and result.failed == 0
 
 
-def _web_texts(shared_data, n=120):
-    with gzip.open(shared_data / "web" / "dolma_ccmain201930_cclicensed_697docs.jsonl.gz", "rt") as fh:
-        texts = [json.loads(line)["text"] for line in fh]
+def _web_texts(n=120):
+    from helpers import python_env_docs
+    texts = [d["text"] for d in sorted(python_env_docs(), key=lambda d: d["id"])]
     return [t for t in texts if len(minhash.words(t)) > 50][:n]
 
 
@@ -39,8 +37,8 @@ def test_short_documents_are_one_shingle_and_empty_have_none():
     assert h_alone[0] == hashes[0]
 
 
-def test_signatures_estimate_real_jaccard(shared_data):
-    texts = _web_texts(shared_data, 40)
+def test_signatures_estimate_real_jaccard():
+    texts = _web_texts(40)
     rng = np.random.default_rng(0)
     edited = []
     for t in texts:  # substitute ~5% of the words: true Jaccard around 0.6-0.8
@@ -75,8 +73,8 @@ def test_document_spanning_chunks_gets_the_same_signature(monkeypatch):
     assert (minhash.signatures(h, d, 2, a, b) == whole).all()
 
 
-def test_torch_path_matches_numpy_on_cpu(shared_data):
-    texts = _web_texts(shared_data, 30) + ["", "short one"]
+def test_torch_path_matches_numpy_on_cpu():
+    texts = _web_texts(30) + ["", "short one"]
     h, d = minhash.shingle_hashes_batch(texts, 5)
     a, b = minhash.permutations(112)
     cpu = minhash.signatures(h, d, len(texts), a, b)
@@ -87,11 +85,11 @@ def test_torch_path_matches_numpy_on_cpu(shared_data):
 
 
 @pytest.mark.gpu
-def test_torch_path_matches_numpy_on_cuda(shared_data):
+def test_torch_path_matches_numpy_on_cuda():
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
-    texts = _web_texts(shared_data, 60)
+    texts = _web_texts(60)
     h, d = minhash.shingle_hashes_batch(texts, 5)
     a, b = minhash.permutations(112)
     assert (minhash.signatures(h, d, len(texts), a, b)
