@@ -45,7 +45,7 @@ quickstart done: pipeline ${t_run}s, training ${t_train}s, report ${t_report}s
 where things are
   $run/report.html                the report: funnel, drop reasons, duplicates, selection, mixture, loss curves
   $run/NN-<stage>/kept|rejected   every stage's Parquet (rejected rows carry drop_reason)
-  $run/08-select/selection/       the chosen ids with rank, gain and weight
+  $(ls -d $run/*-select/selection 2>/dev/null | head -1)/       the chosen ids with rank, gain and weight
   $run/mixture.json               the mixture: domains, token shards, weights, epochs (what trainers read)
   $run/train/                     the tiny GPT: log.jsonl (per-domain held-out loss), loss.png, ckpt.pt
 
