@@ -13,8 +13,10 @@ def add_arguments(p):
 def main(args) -> int:
     from ..config import load_config
     from ..inputs.readers import base_fields
+    from ..inputs.warc import web_fields
     cfg, stages = load_config(args.config, args.overrides)
-    cols = [n for n, _ in base_fields(cfg.input.keep_fields) if n not in ("drop_reason", "read_error")]
+    fields = web_fields if cfg.input.format in ("warc", "wet", "html") else base_fields
+    cols = [n for n, _ in fields(cfg.input.keep_fields) if n not in ("drop_reason", "read_error")]
     print(f"{cfg.name}: input {cfg.input.format} {cfg.input.path or ''}")
     print(f"  00-read     -> columns {', '.join(cols)}")
     for i, (cls, params) in enumerate(stages, 1):

@@ -14,15 +14,23 @@ def describe(path, *extra):
 
 
 def pipeline_configs():
-    """Every shipped pipeline config (training configs have no `input:` and go to `gristmill train`)."""
-    return [p for p in sorted((REPO / "configs").glob("*.yaml")) if "input" in yaml.safe_load(p.read_text())]
+    """Every shipped pipeline config (training configs have no `input:` and go to `gristmill train`;
+    experiment configs have `clean:` arms and go to `gristmill experiment`)."""
+    return [p for p in sorted((REPO / "configs").glob("*.yaml"))
+            if "input" in (c := yaml.safe_load(p.read_text())) and "clean" not in c]
+
+
+def test_shipped_experiment_config_loads():
+    from gristmill.trainer_hooks.experiment import load_experiment
+    cfg = load_experiment(REPO / "configs" / "experiment.yaml")
+    assert cfg.train.seeds >= 3
 
 
 def test_describe_quickstart_lists_stages_and_columns():
     r = describe(REPO / "configs" / "quickstart.yaml")
     assert r.returncode == 0, r.stderr
     assert "01-normalize" in r.stdout and "dedup_exact" in r.stdout and "duplicate_of" in r.stdout
-    assert "07-domain" in r.stdout and "08-select" in r.stdout and "09-mix" in r.stdout
+    assert "07-domain" in r.stdout and "08-rephrase" in r.stdout and "09-select" in r.stdout and "10-mix" in r.stdout
 
 
 @pytest.mark.parametrize("config", pipeline_configs(), ids=lambda p: p.name)
