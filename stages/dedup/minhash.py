@@ -223,14 +223,7 @@ class DedupMinhash(FitStage):
                        .select("e.u", "e.v"))
         stars = (shared.where((F.col("k") > cfg.max_bucket_pairs) & (F.col("id") != F.col("head")))
                        .select(F.col("id").alias("u"), F.col("head").alias("v")))
-        # a star links a big bucket's members to its head only, so two copies of one text whose head is some
-        # other text would never meet: documents with the same whole signature are linked to each other too
-        twin = Window.partitionBy(*self._scope_cols(), "sig_hash")
-        twins = (sigs.select("id", *self._scope_cols(), F.xxhash64("sig").alias("sig_hash"))
-                     .withColumn("head", F.min("id").over(twin))
-                     .where(F.col("id") != F.col("head"))
-                     .select(F.col("id").alias("u"), F.col("head").alias("v")))
-        return shared, self.save_artifact(pairs.unionByName(stars).unionByName(twins).distinct(), "candidates")
+        return shared, self.save_artifact(pairs.unionByName(stars).distinct(), "candidates")
 
     def _verify(self, df, sigs, candidates):
         """Step 3: keep the candidate edges whose Jaccard reaches `threshold` (all of them without one)."""
