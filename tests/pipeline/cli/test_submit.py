@@ -33,7 +33,8 @@ def test_submit_runs_pipeline_on_standalone_cluster(standalone_cluster, tmp_path
     assert [s["status"] for s in m["stages"]] == ["done"] * 3 and m["stages"][0]["kept"] == 30
     app_dirs = list((tmp_path / "work0").glob("app-*"))
     assert app_dirs, "the job did not run on the standalone worker"
-    assert f"Spark master {standalone_cluster}" in r.stderr and "UI http" in r.stderr
+    out = r.stdout + r.stderr  # spark-submit passes the Python driver's stderr on through its own stdout
+    assert f"Spark master {standalone_cluster}" in out and "UI http" in out
 
 
 def dry_run(*extra) -> subprocess.CompletedProcess:
