@@ -37,17 +37,18 @@ def _url(md) -> str | None:
 
 
 def iter_documents():
-    seen_dirs = set()
+    seen = set()
+    # sys.path order within a name (the sort is stable): the copy Python would import comes first
     dists = sorted(metadata.distributions(), key=lambda d: (d.metadata.get("Name") or "").lower())
     for dist in dists:
         md = dist.metadata
         name = md.get("Name") or "unknown"
         version = md.get("Version") or ""
-        base = getattr(dist, "_path", None)
-        if base is not None:  # one record per installed copy
-            if str(base) in seen_dirs:
-                continue
-            seen_dirs.add(str(base))
+        # one package, one set of documents: an editable install is also visible as the project's own
+        # *.egg-info when Python runs from its folder, and ids are per (name, version)
+        if (name.lower(), version) in seen:
+            continue
+        seen.add((name.lower(), version))
         url = _url(md)
         desc = md.get_payload() if hasattr(md, "get_payload") else None
         desc = desc or md.get("Description") or ""

@@ -66,7 +66,7 @@ def bars(labels: list[str], counts: list[int], total: int | None = None) -> str:
     lines = []
     for lab, c in zip(labels, counts):
         n = round(room * c / top)
-        lab = lab if len(lab) <= lw else lab[: lw - 1] + "…"
+        lab = lab if len(lab) <= lw else "…" + lab[-(lw - 1):]  # paths and URLs differ at their ends
         lines.append(f"  {lab:>{lw}} {BAR * n}{' ' * (room - n)} {c:>9,} {100 * c / total:5.1f}%")
     return "\n".join(lines)
 
