@@ -83,7 +83,9 @@ def test_finds_edited_copies_and_exact_groups_in_real_web_docs(spark, tmp_path):
 
     assert stats["docs_removed"] == len(rejected)
     assert stats["candidate_pairs"] >= stats["docs_removed"]
-    assert stats["clusters"] >= len(dup_groups) + len(edits)
+    # groups and edited copies may share a cluster (a licence group inside a wider cluster of its variants)
+    touched = {by_id[g[0]]["minhash_cluster"] for g in dup_groups} | {by_id[e["id"]]["minhash_cluster"] for e in edits}
+    assert stats["clusters"] >= len(touched) > 0
     assert stats["docs_without_shingles"] == sum(not minhash.words(d["text"]) for d in docs + edits)
     assert stats["docs_without_shingles"] > 0, "the web sample is known to hold empty documents"
     assert (tmp_path / "stage-dedup_minhash" / "clusters").is_dir()

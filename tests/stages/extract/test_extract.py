@@ -127,7 +127,8 @@ def test_ten_megabytes_of_nested_tags_cannot_stall_the_task(spark, tmp_path):
     by = {r["id"]: r for r in one_pass(spark, {"extractor": "trafilatura", "time_limit_s": 5}, rows)}
     assert time.time() - t0 < 120
     assert by["ok"]["drop_reason"] is None
-    assert by["deep"]["drop_reason"] in ("extract:timeout", "extract:error", "extract:empty", "extract:too_short")
+    # within the limit trafilatura may finish and keep the x's; past it the page is rejected, never stalled
+    assert by["deep"]["drop_reason"] in (None, "extract:timeout", "extract:error", "extract:empty", "extract:too_short")
     if by["deep"]["drop_reason"] in ("extract:timeout", "extract:error"):
         assert by["deep"]["text"] == deep and by["deep"]["extract_error"]  # the page is kept for inspection
 
