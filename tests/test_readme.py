@@ -67,9 +67,10 @@ def test_stage_table_is_current():
     r = subprocess.run([sys.executable, str(REPO / "scripts" / "stage_table.py"), "--check"], capture_output=True,
                        text=True)
     assert r.returncode == 0, r.stderr
-    from gristmill.pipeline.stage import known_stages
-    for name in known_stages():
-        assert f"| **`{name}`**" in README
+    from gristmill.pipeline.stage import get_stage, known_stages
+    for name in known_stages():  # other tests define stages of their own; only gristmill's are documented
+        if get_stage(name).__module__.startswith("gristmill."):
+            assert f"| **`{name}`**" in README
 
 
 def test_linked_files_exist():
