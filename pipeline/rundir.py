@@ -18,8 +18,12 @@ def stage_dirname(index: int, name: str) -> str:
 
 def write_json_atomic(path: Path, obj) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a half-written temporary file must not fill the disk further
+        raise
 
 
 def read_json(path: Path):
@@ -124,7 +128,8 @@ def run_path(runs_dir: Path, name: str) -> Path:
         manifest = read_json(path / "manifest.json")
         # what a run makes before its first manifest: a run that was started and killed is still ours, and
         # `gristmill experiment` writes its configs into RUN/experiment/ before the run's first stage
-        own = {LOCK, "_input", "_file_digests.json", "spark.log", "_checkpoints", "_cache", "experiment"}
+        own = {LOCK, "_input", "_file_digests.json", "spark.log", "_checkpoints", "_cache", "experiment",
+               ".space_reserve"}
         if any(p.name not in own for p in path.iterdir()) and not (isinstance(manifest, dict) and "format_version" in manifest
                                         and isinstance(manifest.get("stages"), list)):
             raise StageError(f"{path} exists and is not a gristmill run (no gristmill manifest.json); refusing to "

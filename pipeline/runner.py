@@ -18,6 +18,9 @@ READ_STAGE = "read"
 DIGESTS = "_file_digests.json"  # content digests of the files stages read, cached by size+mtime
 
 
+RESERVE = ".space_reserve"
+
+
 class AccountingError(StageError):
     """A stage's rows in != kept + rejected: a row was lost or made up."""
 
@@ -68,9 +71,17 @@ class Runner:
     def run(self, from_stage: str | None = None, force: bool = False) -> Path:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         lock = acquire_lock(self.run_dir, warn=lambda m: print(m, file=sys.stderr, flush=True))
+        # room kept aside for recording a failure: after "no space left", Spark may still hold the space it
+        # took in deleted files, and the manifest must still say what happened
+        reserve = self.run_dir / RESERVE
+        try:
+            reserve.write_bytes(b"\0" * (256 << 10))
+        except OSError:
+            pass
         try:
             return self._run(from_stage, force)
         finally:
+            reserve.unlink(missing_ok=True)
             release_lock(lock)
 
     def _run(self, from_stage: str | None, force: bool) -> Path:
@@ -138,10 +149,11 @@ class Runner:
         status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
         entry.update(status=status, finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
                      error=msg or f"{type(e).__name__}: {e}")
+        (self.run_dir / RESERVE).unlink(missing_ok=True)  # frees the room kept for this write
         try:
             write_json_atomic(self.run_dir / "manifest.json", manifest)
         except OSError:
-            pass  # a full disk may refuse even this; the message below still names the cause
+            pass  # a disk full beyond the reserve refuses even this; the message below still names the cause
         if isinstance(e, KeyboardInterrupt) or msg is None:
             e.stage = step["dir"]
             raise e
