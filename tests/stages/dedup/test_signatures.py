@@ -106,10 +106,10 @@ def test_band_hashes_need_equal_bands():
         minhash.band_hashes(sig, 5)
 
 
-def test_estimates_within_the_binomial_bound_on_random_real_text_pairs(shared_data):
+def test_estimates_within_the_binomial_bound_on_random_real_text_pairs():
     # Broder: each permutation agrees with probability J, so the estimate over k permutations has standard
-    # deviation sqrt(J(1 - J) / k); pairs from real pages with random edits cover J from 0 to 1.
-    texts = _web_texts(shared_data, 80)
+    # deviation sqrt(J(1 - J) / k); pairs from real documents with random edits cover J from 0 to 1.
+    texts = _web_texts(80)
     rng = np.random.default_rng(11)
     pairs = []
     for _ in range(60):
