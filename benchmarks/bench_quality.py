@@ -20,10 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import PeakRSS, load_now, markdown_table, publish, repeated_jsonl, timed, web_docs, write_claims  # noqa: E402
 
-try:  # H2 moves C4 (with line removal) to its own module
-    from gristmill.stages.quality.c4 import C4Config  # noqa: E402
-except ImportError:
-    from gristmill.stages.quality.rules import C4Config  # noqa: E402
+from gristmill.stages.quality.c4 import C4Config  # noqa: E402
 
 from gristmill.stages.quality.stage import Quality, QualityConfig, QualityScorer  # noqa: E402
 

@@ -21,6 +21,17 @@ _LO = np.array([a for a, _ in _BLOCKS], dtype=np.uint32)
 _HI = np.array([b for _, b in _BLOCKS], dtype=np.uint32)
 # \w misses combining marks (Thai vowel signs are category Mn): the no-space blocks are kept whole
 _NOT_WORD = re.compile(rf"[^\w{NO_SPACE}]+")
+_ANY_NO_SPACE = re.compile(f"[{NO_SPACE}]")
+
+
+def has_no_space_chars(text: str) -> bool:
+    """Whether any character belongs to a no-space script: one C-level scan, so the usual document (none)
+    skips the per-character share computation.
+
+    >>> has_no_space_chars("naïve café"), has_no_space_chars("東京 tower")
+    (False, True)
+    """
+    return not text.isascii() and _ANY_NO_SPACE.search(text) is not None
 
 
 def word_chars(text: str) -> str:
@@ -51,5 +62,7 @@ def no_space_share(text: str) -> float:
     >>> no_space_share("")
     0.0
     """
+    if not has_no_space_chars(text):
+        return 0.0
     cps = code_points(word_chars(text))
     return float(in_no_space_blocks(cps).mean()) if len(cps) else 0.0

@@ -10,8 +10,8 @@ the script, chosen per document (`mode="auto"`):
   and punctuation removed. With `\w+` a Chinese clause is one "word", so a one-character edit changed
   every shingle; with character 5-grams it changes five.
 
-`mode="words"` or `"chars"` forces one tokenization for every document. Each word is hashed once with
-xxh3-64, each character from its code point; n-gram hashes are combined from the token hashes with
+`mode="words"` or `"chars"` forces one tokenization for every document. Words are hashed for a whole batch
+at once in NumPy (`word_token_hashes`), each character from its code point; n-gram hashes are combined from the token hashes with
 vectorized arithmetic, so the per-shingle work never touches Python objects.
 
 Rule for short documents: a document with fewer than `n` tokens (but at least one) becomes one
@@ -28,9 +28,8 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import xxhash
 
-from ..scripts import code_points, in_no_space_blocks, word_chars
+from ..scripts import code_points, has_no_space_chars, in_no_space_blocks, word_chars
 
 EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a document without shingles (callers mask those rows)
 _SHIFT = np.uint64(32)
@@ -66,6 +65,8 @@ def uses_chars(text: str | None, mode: str = "auto") -> bool:
         return False
     if mode == "chars":
         return True
+    if not has_no_space_chars(text):
+        return False
     cps = code_points(word_chars(text))
     return bool(len(cps)) and float(in_no_space_blocks(cps).mean()) >= CHAR_SHARE
 
@@ -80,11 +81,72 @@ def _mix64(h: np.ndarray) -> np.ndarray:
         return h ^ (h >> np.uint64(31))
 
 
-def _token_hashes(text: str | None, chars: bool) -> np.ndarray:
-    if chars:
-        return _mix64(code_points(word_chars(text.lower())).astype(np.uint64) ^ _CHAR_SALT)
-    ws = words(text)
-    return np.fromiter((xxhash.xxh3_64_intdigest(w) for w in ws), dtype=np.uint64, count=len(ws))
+def _char_token_hashes(text: str) -> np.ndarray:
+    return _mix64(code_points(word_chars(text.lower())).astype(np.uint64) ^ _CHAR_SALT)
+
+
+_P = 0x100000001B3 * 2 + 1  # odd, so it has an inverse modulo 2**64
+_P_INV = pow(_P, -1, 1 << 64)
+_LEN_SALT = np.uint64(0xD6E8FEB86659FD93)
+_SPAN = 1 << 20  # code points per hashing group: keeps the power tables and prefix sums near 8 MB
+_tables: dict = {}
+
+
+def _is_word_table() -> np.ndarray:
+    """Per code point, whether Python's `\\w` matches it (str.isalnum() or '_'), as sre defines it."""
+    if "word" not in _tables:
+        table = np.zeros(0x110000, dtype=bool)
+        for m in _WORD.finditer("".join(map(chr, range(0x110000)))):
+            table[m.start():m.end()] = True
+        _tables["word"] = table
+    return _tables["word"]
+
+
+def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    if len(_tables.get("pow", ())) < n:
+        n = max(n, _SPAN * 2)
+        with np.errstate(over="ignore"):
+            p = np.multiply.accumulate(np.r_[np.uint64(1), np.full(n - 1, _P, dtype=np.uint64)])
+            q = np.multiply.accumulate(np.r_[np.uint64(1), np.full(n - 1, _P_INV, dtype=np.uint64)])
+        _tables["pow"], _tables["inv"] = p, q
+    return _tables["pow"], _tables["inv"]
+
+
+def word_token_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """64-bit hashes of the words (`words()`'s tokens) of many documents at once, and each document's word
+    count. The batch is one array of code points; a word's hash is the polynomial sum of its code points
+    (position-free: prefix sums weighted by powers of the inverse base, rescaled by the word's start)
+    with its length mixed in, then splitmix64. No Python object per word, so this is ~10x the per-word
+    xxh3 loop it replaced; collisions are as rare as for any 64-bit hash on non-adversarial text.
+
+    >>> h, n = word_token_hashes(["The cat, the CAT", "", "cat"])
+    >>> n.tolist(), bool(h[0] == h[2]), bool(h[1] == h[3] == h[4]), bool(h[0] != h[1])
+    ([4, 0, 1], True, True, True)
+    """
+    lowered = [t.lower() for t in texts]
+    cps = np.frombuffer("\x00".join(lowered).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    is_word = np.zeros(len(cps) + 2, dtype=bool)
+    is_word[1:-1] = _is_word_table()[cps]
+    edge = np.flatnonzero(is_word[1:] != is_word[:-1])
+    starts, ends = edge[0::2], edge[1::2]
+    bounds = np.cumsum([0] + [len(t) + 1 for t in lowered])  # each document's first code point, then the end
+    counts = np.diff(np.searchsorted(starts, bounds))
+    out = np.empty(len(starts), dtype=np.uint64)
+    if not len(starts):
+        return out, counts.astype(np.int64)
+    group = starts // _SPAN
+    cut = np.flatnonzero(np.r_[True, group[1:] != group[:-1], True])
+    with np.errstate(over="ignore"):
+        for g0, g1 in zip(cut[:-1], cut[1:]):
+            lo, hi = int(starts[g0]), int(ends[g1 - 1])
+            pw, inv = _powers(hi - lo + 1)
+            x = cps[lo:hi].astype(np.uint64) * inv[:hi - lo]
+            prefix = np.zeros(hi - lo + 1, dtype=np.uint64)
+            np.cumsum(x, dtype=np.uint64, out=prefix[1:])
+            s, e = starts[g0:g1] - lo, ends[g0:g1] - lo
+            raw = (prefix[e] - prefix[s]) * pw[s]
+            out[g0:g1] = _mix64(raw ^ ((e - s).astype(np.uint64) * _LEN_SALT))
+    return out, counts.astype(np.int64)
 
 
 def shingle_hashes_batch(texts: list[str | None], n: int = 5, mode: str = "auto",
@@ -103,10 +165,14 @@ def shingle_hashes_batch(texts: list[str | None], n: int = 5, mode: str = "auto"
         if not 1 <= v <= len(_POS):
             raise ValueError(f"{name} must be between 1 and {len(_POS)}, got {v}")
     by_chars = [uses_chars(t, mode) for t in texts]
-    toks = [_token_hashes(t, c) for t, c in zip(texts, by_chars)]
+    flat, lens = word_token_hashes(["" if (c or not t) else t for t, c in zip(texts, by_chars)])
+    if any(by_chars):
+        toks = np.split(flat, np.cumsum(lens)[:-1])
+        for i in np.flatnonzero(by_chars):
+            toks[i] = _char_token_hashes(texts[i])
+        lens = np.fromiter((len(w) for w in toks), dtype=np.int64, count=len(toks))
+        flat = np.concatenate(toks)
     ns = np.where(np.array(by_chars, dtype=bool), char_n, n).astype(np.int64)
-    lens = np.fromiter((len(w) for w in toks), dtype=np.int64, count=len(toks))
-    flat = np.concatenate(toks) if toks else np.zeros(0, dtype=np.uint64)
     offs = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
     width = int(ns.max()) if len(ns) else n
     # zero padding at the end lets short documents reuse the same window sum (their tail tokens are 0)
