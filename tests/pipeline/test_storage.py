@@ -254,7 +254,8 @@ def test_read_input_in_spark_workers_from_the_store(root, spark):
     cfg = InputConfig(format="jsonl", path=f"{root}/jsonl", on_error="reject")
     got = read_input(spark, cfg).select("id", "drop_reason", "src_file").collect()
     assert sorted(r.id for r in got if r.drop_reason is None) == sorted(d["id"] for d in docs)
-    assert all(r.src_file.startswith(root.split("://")[0] + "://") for r in got)
+    where = root if storage.is_uri(root) else root[len("file://"):]  # local files keep plain paths
+    assert all(r.src_file.startswith(where + "/jsonl/") for r in got)
 
 
 def test_plan_with_runs_dir_on_the_store(root, tmp_path):
