@@ -19,6 +19,9 @@ DIGESTS = "_file_digests.json"  # content digests of the files stages read, cach
 
 
 RESERVE = ".space_reserve"
+# stages whose Python code writes into the stage folder with local file calls (token shards, embedding shards,
+# the selection, the generation cache): they need a run folder on a local or mounted disk
+LOCAL_RUN_DIR_STAGES = {"mix", "embed", "select", "rephrase"}
 
 
 class AccountingError(StageError):
@@ -96,6 +99,12 @@ class Runner:
             raise ConfigError(f"--from-stage {from_stage!r} is not in this pipeline; stages: {', '.join(names)}")
         for cls, params in self.stages:
             cls(params).preflight()
+        if storage.is_uri(self.run_dir):
+            local = [cls.name for cls, _ in self.stages if cls.name in LOCAL_RUN_DIR_STAGES]
+            if local:
+                raise ConfigError(f"stage(s) {', '.join(local)} write their files with local file calls and cannot "
+                                  f"yet write to {self.run_dir.uri}; put runs_dir on a local or mounted shared disk "
+                                  f"(NFS, a FUSE mount of the bucket) for this pipeline")
         clean_stale_tmp(self.run_dir)
         manifest = self._manifest(plan)
         write_json_atomic(self.run_dir / "manifest.json", manifest)
@@ -125,8 +134,15 @@ class Runner:
             try:
                 if spark is None:
                     from .spark import get_spark
-                    spark = get_spark(self._spark_config(), checkpoint_dir=self.run_dir / "_checkpoints",
+                    remote = storage.is_uri(self.run_dir)
+                    spark = get_spark(self._spark_config(),
+                                      checkpoint_dir=None if remote else self.run_dir / "_checkpoints",
                                       log_file=self._spark_log() if self.quiet else None)
+                    if remote:  # ask whether Spark has the store's connector before anything is written
+                        problem = storage.spark_filesystem_problem(spark, self.run_dir)
+                        if problem:
+                            raise StageError(problem)
+                        spark.sparkContext.setCheckpointDir(str(self.run_dir / "_checkpoints"))
                 stats = self._run_step(spark, i, step, prev_dir)
             except BaseException as e:
                 self._failed(manifest, entry, step, e)

@@ -373,3 +373,32 @@ def hadoop_conf() -> dict[str, str]:
     if o.get("region"):
         out["spark.hadoop.fs.s3a.endpoint.region"] = o["region"]
     return out
+
+
+# Hadoop connector jars per scheme, for the message when Spark has none (versions follow Spark's Hadoop)
+_CONNECTORS = {
+    "s3a": "org.apache.hadoop:hadoop-aws:{hadoop} (it brings the AWS SDK bundle)",
+    "gs": "com.google.cloud.bigdataoss:gcs-connector:hadoop3-<version>",
+    "abfs": "org.apache.hadoop:hadoop-azure:{hadoop}",
+    "abfss": "org.apache.hadoop:hadoop-azure:{hadoop}",
+}
+
+
+def spark_filesystem_problem(spark, p) -> str | None:
+    """None if Spark's Hadoop layer can open p's filesystem; else what is missing and how to add it
+    (asked once on the driver, before a stage writes anything)."""
+    p = path(p)
+    if not isinstance(p, RemotePath):
+        return None
+    jvm = spark.sparkContext._jvm
+    try:
+        jvm.org.apache.hadoop.fs.Path(str(p)).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        return None
+    except Exception as e:  # noqa: BLE001 - py4j wraps the JVM's exception; its text says which
+        hadoop = jvm.org.apache.hadoop.util.VersionInfo.getVersion()
+        scheme = str(p).split("://", 1)[0]
+        jar = _CONNECTORS.get(scheme, "the Hadoop connector for " + scheme).format(hadoop=hadoop)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return (f"Spark cannot open {p} ({first[:200]}). Spark's Hadoop {hadoop} needs the connector jar: "
+                f"spark.jars.packages={jar.split(' ')[0]} in spark.conf (or spark-submit --packages/--jars), "
+                f"and the spark.hadoop.fs.{scheme}.* settings for the store (docs/storage.md)")

@@ -270,3 +270,59 @@ def test_plan_with_runs_dir_on_the_store(root, tmp_path):
     plan = runner.plan()
     assert [p["dir"] for p in plan] == ["00-read", "01-length"]
     assert (storage.path(root) / "runs" / "web" / "_file_digests.json").exists()
+
+
+def test_a_run_with_file_uris(tmp_path, spark):
+    """runs_dir and input as file:// URIs: the same run as with plain paths (stage folders renamed into place)."""
+    from gristmill.pipeline.config import parse_config
+    from gristmill.pipeline.runner import Runner
+    _write_inputs(tmp_path)
+    raw = {"name": "web", "runs_dir": f"file://{tmp_path}/runs",
+           "input": {"format": "jsonl", "path": f"file://{tmp_path}/jsonl", "on_error": "reject"},
+           "stages": [{"length": {"min_chars": 60}}]}
+    cfg, stages = parse_config(raw)
+    run = Runner(config=cfg, stages=stages, quiet=True, raw_config=raw).run()
+    assert run == tmp_path / "runs" / "web"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert [(s["dir"], s["status"], s["kept"], s["rejected"]) for s in manifest["stages"]] == [
+        ("00-read", "done", 7, 1), ("01-length", "done", 7, 0)]
+    assert sorted(p.name for p in run.iterdir() if p.name[:1].isdigit()) == ["00-read", "01-length"]
+    again = Runner(config=cfg, stages=stages, quiet=True, raw_config=raw).run()  # resumes: all skipped
+    assert [s["status"] for s in json.loads((again / "manifest.json").read_text())["stages"]] == ["skipped"] * 2
+
+
+def test_a_run_on_s3_says_which_jars_spark_needs(s3_endpoint, spark):
+    """Without hadoop-aws on Spark's classpath (as here), the run stops before writing a stage and the
+    manifest names the connector to add; reading the input still works (Python workers use pyarrow)."""
+    from gristmill.pipeline.config import parse_config
+    from gristmill.pipeline.runner import Runner, RunFailed
+    bucket = f"gm-{uuid.uuid4().hex[:12]}"
+    raw = {"name": "web", "runs_dir": f"s3://{bucket}/runs",
+           "storage": {"s3": {"endpoint_override": s3_endpoint, "scheme": "http", "region": "us-east-1",
+                              "access_key": "testing", "secret_key": "testing", "allow_bucket_creation": True}},
+           "input": {"format": "jsonl", "path": f"s3://{bucket}/in/jsonl", "on_error": "reject"},
+           "stages": [{"length": {"min_chars": 60}}]}
+    cfg, stages = parse_config(raw)
+    runner = Runner(config=cfg, stages=stages, quiet=True, raw_config=raw)
+    storage.path(f"s3://{bucket}").fs.create_dir(bucket)
+    _write_inputs(storage.path(f"s3://{bucket}/in"))
+    with pytest.raises((RunFailed, StageError), match="hadoop-aws"):
+        runner.run()
+    run = storage.path(f"s3://{bucket}/runs/web")
+    manifest = rundir.read_json(run / "manifest.json")
+    assert manifest["stages"][0]["status"] == "failed" and "spark.jars.packages" in manifest["stages"][0]["error"]
+    assert not (run / rundir.LOCK).exists()  # released
+    assert rundir.stage_folders(run) == []
+
+
+def test_stages_that_write_local_files_refuse_a_uri_run_dir(root):
+    from gristmill.pipeline.config import ConfigError, parse_config
+    from gristmill.pipeline.runner import Runner
+    if not storage.is_uri(root):
+        pytest.skip("file:// is a local run folder")
+    _write_inputs(storage.path(root))
+    raw = {"name": "web", "runs_dir": f"{root}/runs", "input": {"format": "jsonl", "path": f"{root}/jsonl"},
+           "stages": [{"domain": {"from": "source"}}], "mix": {"weights": "temperature"}}
+    cfg, stages = parse_config(raw)
+    with pytest.raises(ConfigError, match="stage\\(s\\) mix write their files"):
+        Runner(config=cfg, stages=stages, quiet=True, raw_config=raw).run()
