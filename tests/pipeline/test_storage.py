@@ -326,3 +326,33 @@ def test_stages_that_write_local_files_refuse_a_uri_run_dir(root):
     cfg, stages = parse_config(raw)
     with pytest.raises(ConfigError, match="stage\\(s\\) mix write their files"):
         Runner(config=cfg, stages=stages, quiet=True, raw_config=raw).run()
+
+
+def test_warc_and_html_inputs_from_the_store(root):
+    """Common Crawl lives in a bucket: WARC records and HTML files are read through the same layer."""
+    import io
+    pytest.importorskip("warcio")
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+    from gristmill.pipeline.config import InputConfig
+    from gristmill.pipeline.inputs.readers import list_files
+    from gristmill.pipeline.inputs.warc import iter_web
+    page = ("<html><head><title>t</title></head><body><article><p>Pages in a bucket are read one response "
+            "record at a time, the same as pages on a local disk.</p></article></body></html>").encode()
+    buf = io.BytesIO()
+    w = WARCWriter(buf, gzip=True)
+    for i in range(3):
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+        w.write_record(w.create_warc_record(f"http://example.com/{i}", "response", payload=io.BytesIO(page),
+                                            http_headers=http))
+    base = storage.path(root)
+    (base / "cc").mkdir(parents=True, exist_ok=True)
+    (base / "cc" / "seg-0.warc.gz").write_bytes(buf.getvalue())
+    (base / "html").mkdir(parents=True, exist_ok=True)
+    (base / "html" / "a.html").write_bytes(page)
+    for fmt, folder, n in (("warc", "cc", 3), ("html", "html", 1)):
+        cfg = InputConfig(format=fmt, path=f"{root}/{folder}", on_error="reject")
+        (path, rel), = list_files(cfg)
+        rows = list(iter_web(cfg, path, rel))
+        assert len(rows) == n and all(r.get("drop_reason") is None for r in rows), rows
+        assert all("one response record at a time" in r["text"] for r in rows)
