@@ -356,3 +356,14 @@ def test_warc_and_html_inputs_from_the_store(root):
         rows = list(iter_web(cfg, path, rel))
         assert len(rows) == n and all(r.get("drop_reason") is None for r in rows), rows
         assert all("one response record at a time" in r["text"] for r in rows)
+
+
+@pytest.mark.parametrize("given", ["s3://bkt/runs", "hdfs://nn:8020/user/me/runs"])
+def test_submit_passes_a_uri_runs_dir_as_given(given):
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "gristmill.pipeline.cli", "submit", "c.yaml", "--dry-run",
+                        "--master", "spark://h:7077", "--runs-dir", given], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    cmd = r.stdout.split()
+    assert cmd[cmd.index("--runs-dir") + 1] == given
