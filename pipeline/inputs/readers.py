@@ -125,7 +125,12 @@ def _list_uri(cfg: InputConfig, spec: str) -> tuple[list[str], str]:
     if not files:
         raise ReadError(f"input path '{spec}' matches no {cfg.format} files; check input.path and input.format "
                         f"(and that the store is reachable with these credentials)")
+    for x in files:  # sizes and times from the listing: no request per file when planning tasks
+        _LISTED[x.uri] = x.stat()
     return [x.uri for x in files], root.uri
+
+
+_LISTED: dict = {}  # URI -> its stat from the latest listing
 
 
 def _pseudo(u: str) -> str:
@@ -149,7 +154,9 @@ def _relative_uris(cfg: InputConfig, found: list[str], roots: list[str]) -> list
 
 
 def _stat(path: str):
-    return storage.path(path).stat() if storage.is_uri(path) else os.stat(path)
+    if storage.is_uri(path):
+        return _LISTED.get(path) or storage.path(path).stat()
+    return os.stat(path)
 
 
 def plan_tasks(cfg: InputConfig) -> list[tuple[str, str, int, int]]:
