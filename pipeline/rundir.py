@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import time
 import uuid
 from pathlib import Path
@@ -105,7 +104,7 @@ def clean_stale_tmp(run_dir: Path) -> None:
         return
     for p in run_dir.glob(".*.tmp-*"):
         if re.match(r"^\.\d\d-[A-Za-z0-9_]+\.tmp-(old-)?[0-9a-f]{8}$", p.name):
-            shutil.rmtree(p, ignore_errors=True)
+            storage.rmtree(p)
 
 
 def write_split(df, work: Path, status_col: str = "_status") -> None:
@@ -150,7 +149,7 @@ def commit_stage(work: Path, final: Path, stats: dict) -> None:
         trash = final.with_name(f".{final.name}.tmp-old-{uuid.uuid4().hex[:8]}")
         final.rename(trash)
         work.rename(final)
-        shutil.rmtree(trash, ignore_errors=True)
+        storage.rmtree(trash)
     else:
         work.rename(final)
 
