@@ -224,10 +224,16 @@ def _write_inputs(base):
         pq.write_table(table, target.fs_path, filesystem=target.fs)
     else:
         pq.write_table(table, target)
+    sink = pa.BufferOutputStream()  # what datasets' save_to_disk writes: Arrow IPC streams
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    (base / "hf").mkdir(parents=True, exist_ok=True)
+    (base / "hf" / "data-00000-of-00001.arrow").write_bytes(sink.getvalue().to_pybytes())
     return docs
 
 
-@pytest.mark.parametrize("fmt,spec", [("jsonl", "jsonl/*.jsonl"), ("jsonl", "jsonl"), ("parquet", "pq")])
+@pytest.mark.parametrize("fmt,spec", [("jsonl", "jsonl/*.jsonl"), ("jsonl", "jsonl"), ("parquet", "pq"),
+                                      ("hf_disk", "hf"), ("jsonl", "**/part-1.jsonl")])
 def test_read_input_files_from_the_store(root, fmt, spec):
     from gristmill.pipeline.config import InputConfig
     from gristmill.pipeline.inputs.readers import list_files, plan_tasks, read_tasks_to_batches
@@ -236,14 +242,19 @@ def test_read_input_files_from_the_store(root, fmt, spec):
     cfg = InputConfig(format=fmt, path=f"{root}/{spec}", on_error="reject")
     files = list_files(cfg)
     rels = [rel for _, rel in files]
-    assert rels == (["part-0.jsonl", "part-1.jsonl"] if fmt == "jsonl" else ["docs.parquet"])
+    if spec.startswith("**"):  # a recursive glob from the root: one file, its folder kept in the relative path
+        assert rels == ["jsonl/part-1.jsonl"]
+        docs = docs[4:]
+    else:
+        assert rels == {"jsonl": ["part-0.jsonl", "part-1.jsonl"], "parquet": ["docs.parquet"],
+                        "hf_disk": ["data-00000-of-00001.arrow"]}[fmt]
     rows = [r for b in read_tasks_to_batches(cfg, plan_tasks(cfg)) for r in b.to_pylist()]
     kept = [r for r in rows if r["drop_reason"] is None]
     assert [(r["id"], r["text"]) for r in kept] == [(d["id"], d["text"]) for d in docs]
     if fmt == "jsonl":
         bad = [r for r in rows if r["drop_reason"]]
         assert [r["drop_reason"] for r in bad] == ["read:malformed"]
-        assert bad[0]["read_error"].startswith(f"{files[1][0]}:4: malformed JSON")
+        assert bad[0]["read_error"].startswith(f"{files[-1][0]}:4: malformed JSON")
 
 
 def test_read_input_in_spark_workers_from_the_store(root, spark):
