@@ -378,3 +378,20 @@ def test_submit_passes_a_uri_runs_dir_as_given(given):
     assert r.returncode == 0, r.stderr
     cmd = r.stdout.split()
     assert cmd[cmd.index("--runs-dir") + 1] == given
+
+
+def test_object_lock_heartbeat_keeps_a_long_run_locked(root, monkeypatch):
+    run = storage.path(root) / "run"
+    if not storage.is_uri(run):
+        pytest.skip("local locks hold while their pid lives")
+    run.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setattr(rundir, "LOCK_SETTLE_S", 0.1)
+    monkeypatch.setattr(rundir, "LOCK_STALE_S", 1.2)  # renewed every 0.3 s
+    lock = rundir.acquire_lock(run, warn=lambda m: None)
+    first = rundir.read_json(lock)["heartbeat"]
+    time.sleep(2.0)  # longer than stale_after: only the heartbeat keeps the lock alive
+    assert rundir.read_json(lock)["heartbeat"] > first
+    with pytest.raises(StageError, match="in use by pid"):
+        rundir._acquire_object_lock(run, warn=lambda m: None)
+    rundir.release_lock(lock)
+    assert not lock.exists()
