@@ -398,7 +398,8 @@ def spark_filesystem_problem(spark, p) -> str | None:
         hadoop = jvm.org.apache.hadoop.util.VersionInfo.getVersion()
         scheme = str(p).split("://", 1)[0]
         jar = _CONNECTORS.get(scheme, "the Hadoop connector for " + scheme).format(hadoop=hadoop)
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        java = getattr(e, "java_exception", None)  # py4j's own text only names the call
+        first = str(java.toString()) if java is not None else (str(e).strip() or type(e).__name__).splitlines()[0]
         return (f"Spark cannot open {p} ({first[:200]}). Spark's Hadoop {hadoop} needs the connector jar: "
                 f"spark.jars.packages={jar.split(' ')[0]} in spark.conf (or spark-submit --packages/--jars), "
                 f"and the spark.hadoop.fs.{scheme}.* settings for the store (docs/storage.md)")
