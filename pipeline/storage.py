@@ -25,6 +25,8 @@ import threading
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
+from .stage import StageError
+
 # Hadoop's names for the same stores (what Spark is given); pyarrow's names (what Python uses)
 _SPARK_SCHEME = {"s3": "s3a", "s3n": "s3a"}
 _ARROW_SCHEME = {"s3a": "s3", "s3n": "s3", "gcs": "gs"}
@@ -37,8 +39,8 @@ _FS_CACHE: dict[tuple, tuple] = {}
 _FS_LOCK = threading.Lock()
 
 
-class StorageError(OSError):
-    pass
+class StorageError(StageError):
+    """A path gristmill cannot use (unknown scheme, a store it cannot open): the CLI prints it plainly."""
 
 
 def configure(uri_scheme: str, /, **options) -> None:
