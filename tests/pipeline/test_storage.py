@@ -323,7 +323,7 @@ def test_a_run_on_s3_says_which_jars_spark_needs(s3_endpoint, spark):
     manifest = rundir.read_json(run / "manifest.json")
     error = manifest["stages"][0]["error"]
     assert manifest["stages"][0]["status"] == "failed" and "spark.jars.packages" in error
-    assert "No FileSystem for scheme" in error and "s3a" in error  # the JVM's own words, not py4j's
+    assert "ClassNotFoundException" in error and "S3AFileSystem" in error  # the JVM's own words, not py4j's
     assert not (run / rundir.LOCK).exists()  # released
     assert rundir.stage_folders(run) == []
 
