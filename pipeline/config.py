@@ -55,9 +55,13 @@ class StageSpec(BaseModel):
 class PipelineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = "run"
-    runs_dir: str = "runs"
+    runs_dir: str = Field("runs", description="folder or URI (s3://, gs://, hdfs://, abfss://, file://) that "
+                                              "holds the run folders")
     input: InputConfig
     spark: SparkConfig = Field(default_factory=SparkConfig)
+    storage: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="filesystem options per URI scheme, passed to pyarrow.fs (e.g. "
+        "{s3: {endpoint_override: 'minio:9000', scheme: http}}); credentials belong in the environment")
     stages: list[dict[str, dict | None]] = Field(default_factory=list)
     select: dict | None = Field(None, description="shorthand for a final `select` stage")
     mix: dict | None = Field(None, description="shorthand for a final `mix` stage")

@@ -1,7 +1,6 @@
 """Runs a pipeline config: read, then each stage in order, with resume by config hash."""
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -9,9 +8,10 @@ from pathlib import Path
 from .config import ConfigError, PipelineConfig, digest, load_config, stage_hashes
 from .errors import explain
 from .inputs.readers import enforce_unique_ids, input_fingerprint, read_input, resolve_input
+from . import storage
 from .rundir import (FORMAT_VERSION, acquire_lock, clean_stale_tmp, commit_stage, is_complete, new_work_dir,
                      package_versions, parquet_rows, read_json, release_lock, run_path, stage_dirname,
-                     stage_folders, write_json_atomic, write_split)
+                     stage_folders, stage_location, write_json_atomic, write_split)
 from .stage import DROP_REASON, StageContext, StageError
 
 READ_STAGE = "read"
@@ -19,6 +19,9 @@ DIGESTS = "_file_digests.json"  # content digests of the files stages read, cach
 
 
 RESERVE = ".space_reserve"
+# stages whose Python code writes into the stage folder with local file calls (token shards, embedding shards,
+# the selection, the generation cache): they need a run folder on a local or mounted disk
+LOCAL_RUN_DIR_STAGES = {"mix", "embed", "select", "rephrase"}
 
 
 class AccountingError(StageError):
@@ -48,7 +51,9 @@ class Runner:
         self.raw_config = raw_config or config.model_dump(mode="json")
         self.config_path = str(config_path) if config_path else None
         self.name = name or config.name
-        base = Path(runs_dir) if runs_dir else Path(config.runs_dir)
+        for scheme, opts in (config.storage or {}).items():
+            storage.configure(scheme, **opts)
+        base = storage.path(runs_dir if runs_dir else config.runs_dir)
         if config_path and not base.is_absolute() and runs_dir is None:
             base = Path.cwd() / base
         self.run_dir = run_path(base, self.name)
@@ -74,14 +79,17 @@ class Runner:
         # room kept aside for recording a failure: after "no space left", Spark may still hold the space it
         # took in deleted files, and the manifest must still say what happened
         reserve = self.run_dir / RESERVE
+        local = not storage.is_uri(self.run_dir)  # an object store does not fill up under us
         try:
-            reserve.write_bytes(b"\0" * (256 << 10))
+            if local:
+                reserve.write_bytes(b"\0" * (256 << 10))
         except OSError:
             pass
         try:
             return self._run(from_stage, force)
         finally:
-            reserve.unlink(missing_ok=True)
+            if local:
+                reserve.unlink(missing_ok=True)
             release_lock(lock)
 
     def _run(self, from_stage: str | None, force: bool) -> Path:
@@ -91,6 +99,12 @@ class Runner:
             raise ConfigError(f"--from-stage {from_stage!r} is not in this pipeline; stages: {', '.join(names)}")
         for cls, params in self.stages:
             cls(params).preflight()
+        if storage.is_uri(self.run_dir):
+            local = [cls.name for cls, _ in self.stages if cls.name in LOCAL_RUN_DIR_STAGES]
+            if local:
+                raise ConfigError(f"stage(s) {', '.join(local)} write their files with local file calls and cannot "
+                                  f"yet write to {self.run_dir.uri}; put runs_dir on a local or mounted shared disk "
+                                  f"(NFS, a FUSE mount of the bucket) for this pipeline")
         clean_stale_tmp(self.run_dir)
         manifest = self._manifest(plan)
         write_json_atomic(self.run_dir / "manifest.json", manifest)
@@ -103,13 +117,14 @@ class Runner:
             if from_stage in (step["name"], step["dir"]):
                 forcing = True
             final = self.run_dir / step["dir"]
+            done = stage_location(self.run_dir, step["dir"])  # final, or on object stores its committed attempt
             entry = manifest["stages"][i]
-            if not forcing and is_complete(final, step["hash"]):
-                stats = read_json(final / "stats.json")
+            if not forcing and is_complete(done, step["hash"]):
+                stats = read_json(done / "stats.json")
                 entry.update(status="skipped", **{k: stats.get(k) for k in ("in", "kept", "rejected", "seconds")})
                 _say(self.quiet, f"[{step['dir']}] up to date, skipped "
                                  f"(kept {stats.get('kept'):,}, rejected {stats.get('rejected'):,})")
-                prev_dir = final
+                prev_dir = done
                 write_json_atomic(self.run_dir / "manifest.json", manifest)
                 continue
             forcing = True  # everything downstream of a rerun stage reruns too
@@ -119,8 +134,15 @@ class Runner:
             try:
                 if spark is None:
                     from .spark import get_spark
-                    spark = get_spark(self.cfg.spark, checkpoint_dir=self.run_dir / "_checkpoints",
-                                      log_file=self.run_dir / "spark.log" if self.quiet else None)
+                    remote = storage.is_uri(self.run_dir)
+                    spark = get_spark(self._spark_config(),
+                                      checkpoint_dir=None if remote else self.run_dir / "_checkpoints",
+                                      log_file=self._spark_log() if self.quiet else None)
+                    if remote:  # ask whether Spark has the store's connector before anything is written
+                        problem = storage.spark_filesystem_problem(spark, self.run_dir)
+                        if problem:
+                            raise StageError(problem)
+                        spark.sparkContext.setCheckpointDir(str(self.run_dir / "_checkpoints"))
                 stats = self._run_step(spark, i, step, prev_dir)
             except BaseException as e:
                 self._failed(manifest, entry, step, e)
@@ -132,14 +154,27 @@ class Runner:
             write_json_atomic(self.run_dir / "manifest.json", manifest)
             _say(self.quiet, f"[{step['dir']}] in {stats['in']:,}  kept {stats['kept']:,}  "
                              f"rejected {stats['rejected']:,}  {stats['seconds']:.1f}s")
-            prev_dir = final
-        broken = (read_json(self.run_dir / plan[0]["dir"] / "stats.json") or {}).get("broken_files") or []
+            prev_dir = stage_location(self.run_dir, step["dir"])
+        first = stage_location(self.run_dir, plan[0]["dir"])
+        broken = (read_json(first / "stats.json") or {}).get("broken_files") or []
         for msg in broken:
             _say(self.quiet, f"warning: {msg}")
         manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         manifest["seconds"] = round(time.time() - t_run, 3)
         write_json_atomic(self.run_dir / "manifest.json", manifest)
         return self.run_dir
+
+    def _spark_config(self):
+        """The spark settings, plus Hadoop's S3A endpoint when storage.s3 names one (what Spark needs to
+        reach the same store as pyarrow); settings given in spark.conf win."""
+        conf = {**storage.hadoop_conf(), **self.cfg.spark.conf}
+        return self.cfg.spark.model_copy(update={"conf": conf})
+
+    def _spark_log(self):
+        if storage.is_uri(self.run_dir):  # the JVM's stderr goes to a local file; keep it beside the temp files
+            import tempfile
+            return Path(tempfile.gettempdir()) / f"gristmill-{self.name}-spark.log"
+        return self.run_dir / "spark.log"
 
     def _failed(self, manifest: dict, entry: dict, step: dict, e: BaseException):
         """Mark the stage failed (or interrupted) in the manifest with the cause, then raise a clear error."""
@@ -149,7 +184,8 @@ class Runner:
         status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
         entry.update(status=status, finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
                      error=msg or f"{type(e).__name__}: {e}")
-        (self.run_dir / RESERVE).unlink(missing_ok=True)  # frees the room kept for this write
+        if not storage.is_uri(self.run_dir):
+            (self.run_dir / RESERVE).unlink(missing_ok=True)  # frees the room kept for this write
         try:
             write_json_atomic(self.run_dir / "manifest.json", manifest)
         except OSError:
@@ -196,7 +232,7 @@ class Runner:
             added = int((extra or {}).get("added") or 0)  # rows a stage writes itself (rephrase's synthetic rows)
             check_balance(step["dir"], n_in + added, kept, rejected)
         except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
+            storage.rmtree(work)
             raise
         stats = {"stage": step["name"], "hash": step["hash"], "in": n_in, "kept": kept, "rejected": rejected,
                  "balanced": kept + rejected == n_in + added}
@@ -227,10 +263,10 @@ class Runner:
 def broken_files(rejected: Path, limit: int = 50) -> list[str]:
     """The read errors that stand for a whole file's tail (truncated or corrupt archives), for the summary."""
     import pyarrow.dataset as ds
-    files = sorted(rejected.glob("*.parquet"))
+    fs, files = storage.arrow_files(rejected)
     if not files:
         return []
-    table = ds.dataset([str(f) for f in files], format="parquet").to_table(
+    table = ds.dataset(files, format="parquet", filesystem=fs).to_table(
         columns=["read_error"], filter=ds.field("drop_reason").isin(["read:truncated", "read:corrupt_archive"]))
     return table.column("read_error").to_pylist()[:limit]
 

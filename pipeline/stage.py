@@ -212,7 +212,8 @@ BROADCAST_BYTES = 64 << 20
 
 
 def folder_bytes(path: str | Path) -> int:
-    return sum(f.stat().st_size for f in Path(path).rglob("*.parquet"))
+    from .storage import path as as_path  # a local folder or a URI (s3a://...)
+    return sum(f.stat().st_size for f in as_path(path).rglob("*.parquet"))
 
 
 class FitStage(Stage):

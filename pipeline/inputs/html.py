@@ -90,8 +90,10 @@ def _decode(body: bytes, name: str) -> tuple[str, str, int]:
 
 # -- the `html` input format: one document per file ---------------------------------------------------
 def iter_html_files(cfg, path: str, rel: str) -> Iterator[dict]:
+    from .. import storage
     from .readers import _fail
-    raw = open(path, "rb").read()
+    with storage.open_input(path) as fh:
+        raw = fh.read()
     source = cfg.source or "html"
     row = {"id": hashlib.sha1(f"{source}\x00{rel}".encode()).hexdigest()[:20], "source": source, "url": None,
            "src_file": path, "src_row": 0, "content_type": "text/html"}

@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import zlib
 from pathlib import Path
 from typing import Iterator
@@ -18,6 +17,7 @@ from typing import Iterator
 import orjson
 import pyarrow as pa
 
+from .. import storage
 from ..config import ConfigError, InputConfig
 
 SPLIT_BYTES = 256 * 1024 * 1024  # plain jsonl files larger than this are read by several tasks
@@ -66,7 +66,12 @@ def list_files(cfg: InputConfig) -> list[tuple[str, str]]:
     found: list[str] = []
     roots: list[str] = []
     for spec in cfg.path:
-        spec = os.path.expanduser(spec)
+        if storage.is_uri(spec):
+            files, root = _list_uri(cfg, spec)
+            found += files
+            roots.append(root)
+            continue
+        spec = os.path.expanduser(str(storage.path(spec)) if spec.startswith("file://") else spec)
         p = Path(spec)
         if cfg.format == "hf_disk" and p.is_dir():
             files = sorted(str(x) for x in p.rglob("*.arrow") if not x.name.startswith("cache-"))
@@ -85,8 +90,10 @@ def list_files(cfg: InputConfig) -> list[tuple[str, str]]:
             raise ReadError(f"input path '{spec}' matches no {cfg.format} files; check input.path and input.format")
         found += [os.path.abspath(f) for f in files]
     found = sorted(dict.fromkeys(found))
+    if any(storage.is_uri(f) for f in found) or (cfg.root and storage.is_uri(cfg.root)):
+        return _relative_uris(cfg, found, roots)
     if cfg.root:
-        root = os.path.abspath(os.path.expanduser(cfg.root))
+        root = os.path.abspath(os.path.expanduser(str(storage.path(cfg.root))))
         outside = [f for f in found if os.path.commonpath([root, f]) != root]
         if outside:
             raise ReadError(f"input file {outside[0]} is not inside input.root {root}; set root to a folder "
@@ -96,11 +103,67 @@ def list_files(cfg: InputConfig) -> list[tuple[str, str]]:
     return [(f, os.path.relpath(f, root)) for f in found]
 
 
+def _list_uri(cfg: InputConfig, spec: str) -> tuple[list[str], str]:
+    """The files a URI names (a folder, a file, or a glob over keys) and the root it gives, as URIs."""
+    p = storage.path(spec)
+    if cfg.format == "hf_disk" and p.is_dir():
+        files = [x for x in p.rglob("*.arrow") if not x.name.startswith("cache-")]
+        root = p
+    elif p.is_dir():
+        files = [x for x in p.rglob("*") if x.name.endswith(EXTS[cfg.format]) and x.is_file()]
+        root = p
+    elif p.is_file():
+        files, root = [p], p.parent
+    else:
+        fixed = re.split(r"[*?\[]", spec, maxsplit=1)[0]
+        if fixed == spec:
+            files, root = [], p.parent
+        else:
+            base = fixed.rsplit("/", 1)[0]
+            root = storage.path(base)
+            files = [x for x in root.glob(spec[len(base):].lstrip("/")) if x.is_file()]
+    if not files:
+        raise ReadError(f"input path '{spec}' matches no {cfg.format} files; check input.path and input.format "
+                        f"(and that the store is reachable with these credentials)")
+    for x in files:  # sizes and times from the listing: no request per file when planning tasks
+        _LISTED[x.uri] = x.stat()
+    return [x.uri for x in files], root.uri
+
+
+_LISTED: dict = {}  # URI -> its stat from the latest listing
+
+
+def _pseudo(u: str) -> str:
+    """A URI as a posix path (/s3:/bucket/key) so commonpath/relpath work across local and remote files."""
+    if storage.is_uri(u):
+        scheme, rest = u.split("://", 1)
+        return f"/{storage.path(u).scheme}:/{rest}".rstrip("/")
+    return os.path.abspath(os.path.expanduser(u))
+
+
+def _relative_uris(cfg: InputConfig, found: list[str], roots: list[str]) -> list[tuple[str, str]]:
+    if cfg.root:
+        root = _pseudo(cfg.root)
+        outside = [f for f in found if os.path.commonpath([root, _pseudo(f)]) != root]
+        if outside:
+            raise ReadError(f"input file {outside[0]} is not inside input.root {cfg.root}; set root to a folder "
+                            f"that holds every input, or leave it unset")
+    else:
+        root = os.path.commonpath([_pseudo(r) for r in roots])
+    return [(f, os.path.relpath(_pseudo(f), root)) for f in found]
+
+
+def _stat(path: str):
+    if storage.is_uri(path):
+        return _LISTED.get(path) or storage.path(path).stat()
+    return os.stat(path)
+
+
 def plan_tasks(cfg: InputConfig) -> list[tuple[str, str, int, int]]:
     """(path, relpath, start, end) read tasks; end=-1 means to the end of the file."""
     tasks = []
     for path, rel in list_files(cfg):
-        size = os.path.getsize(path)
+        size = _stat(path).st_size
         plain_jsonl = cfg.format == "jsonl" and not path.endswith((".gz", ".zst", ".zstd"))
         if plain_jsonl and size > SPLIT_BYTES and cfg.limit is None:
             for start in range(0, size, SPLIT_BYTES):
@@ -111,7 +174,7 @@ def plan_tasks(cfg: InputConfig) -> list[tuple[str, str, int, int]]:
 
 
 def input_fingerprint(cfg: InputConfig) -> list:
-    return [(p, os.path.getsize(p), int(os.path.getmtime(p))) for p, _ in list_files(cfg)]
+    return [(p, st.st_size, int(st.st_mtime)) for p, _ in list_files(cfg) for st in [_stat(p)]]
 
 
 # -- per-file reading ------------------------------------------------------------------------------
@@ -225,7 +288,7 @@ CHUNK = 1 << 20
 
 def _plain_lines(path: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
     """(offset, line) for the lines that start inside [start, end) of an uncompressed file."""
-    with open(path, "rb") as fh:
+    with storage.open_input(path) as fh:
         offset = start
         if start > 0:  # the task owns lines that start inside [start, end)
             fh.seek(start - 1)
@@ -253,7 +316,7 @@ def _archive_lines(path: str) -> Iterator[tuple[int, bytes]]:
     import zstandard
     pending, offset, pos = b"", 0, 0
     dec, fed = _decompressor(path), False  # fed: the current member/frame has consumed input
-    with open(path, "rb") as fh:
+    with storage.open_input(path) as fh:
         while True:
             chunk = fh.read(CHUNK)
             if not chunk:
@@ -340,11 +403,15 @@ def _archive_break(cfg, b: ArchiveBreak, path, rel, source, lineno, count, offse
 
 
 def _iter_arrow_tables(cfg: InputConfig, path: str):
+    remote = storage.path(path) if storage.is_uri(path) else None
     if cfg.format == "parquet":
         import pyarrow.parquet as pq
+        if remote is not None:
+            yield from pq.ParquetFile(remote.fs_path, filesystem=remote.fs).iter_batches(batch_size=BATCH_ROWS)
+            return
         yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS)
     else:  # datasets' save_to_disk writes Arrow IPC streams
-        with pa.memory_map(path) as src:
+        with (remote.fs.open_input_file(remote.fs_path) if remote is not None else pa.memory_map(path)) as src:
             try:
                 reader = pa.ipc.open_stream(src)
             except pa.ArrowInvalid:
@@ -369,7 +436,8 @@ def iter_columnar(cfg: InputConfig, path: str, rel: str) -> Iterator[dict]:
 
 
 def iter_txt(cfg: InputConfig, path: str, rel: str) -> Iterator[dict]:
-    raw = open(path, "rb").read()
+    with storage.open_input(path) as fh:
+        raw = fh.read()
     source = cfg.source or (Path(rel).parts[0] if len(Path(rel).parts) > 1 else "txt")
     row = {"id": _doc_id(rel, 0), "source": source,
            "url": None, "src_file": path, "src_row": 0}
@@ -403,7 +471,10 @@ def read_tasks_to_batches(cfg: InputConfig, tasks) -> Iterator[pa.RecordBatch]:
 
 
 def _spark_read_fn(cfg_json: str, rows_acc=None):
+    opts = storage.options()  # endpoints set on the driver (config storage:) reach the workers
+
     def fn(batches):
+        storage.apply_options(opts)
         cfg = InputConfig.model_validate_json(cfg_json)
         for batch in batches:
             tasks = list(zip(*(batch.column(i).to_pylist() for i in range(4))))
@@ -416,6 +487,10 @@ def _spark_read_fn(cfg_json: str, rows_acc=None):
 
 def resolve_input(cfg: InputConfig, run_dir: Path) -> InputConfig:
     """Turn generated inputs into files (python_env is dumped once per run dir) and check paths exist."""
+    if cfg.format in ("python_env", "hf_dataset") and storage.is_uri(run_dir):
+        raise ReadError(f"input.format {cfg.format} writes its files into the run folder, which must then be "
+                        f"local; with runs_dir {run_dir} write the input to files first (jsonl or Parquet) and "
+                        f"read those")
     if cfg.format == "python_env":
         from .pkgcorpus import dump_python_env
         target = Path(run_dir) / "_input" / "python_env.jsonl.gz"
@@ -461,7 +536,7 @@ def enforce_unique_ids(spark, work: Path, cfg: InputConfig) -> int:
     reps = spark.read.parquet(str(table))
     extra = int(reps.agg(F.sum(F.col("_n") - 1)).first()[0] or 0)
     if not extra:
-        shutil.rmtree(table)
+        storage.rmtree(table, ignore_errors=False)
         return 0
     docs = spark.read.parquet(str(kept))
     cols = docs.columns
@@ -481,9 +556,9 @@ def enforce_unique_ids(spark, work: Path, cfg: InputConfig) -> int:
                             F.lit(". Give every document its own id, or set input.duplicate_ids: rename")))))
     redo = work / "_redo"
     write_split(j.where(F.col("_first").isNull()).select(*cols).unionByName(repeat.select(*cols)), redo)
-    shutil.rmtree(kept)
-    (redo / "kept").rename(kept)
+    storage.rmtree(kept, ignore_errors=False)
+    storage.move_tree(redo / "kept", kept)
     for f in (redo / "rejected").glob("*.parquet"):
         f.rename(work / "rejected" / f"repeated-id-{f.name}")
-    shutil.rmtree(redo)
+    storage.rmtree(redo, ignore_errors=False)
     return extra

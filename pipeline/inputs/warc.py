@@ -47,13 +47,16 @@ class _Stream:
     The parser reads ahead; a raise from a truncated .gz would discard the complete records in its buffer."""
 
     def __init__(self, path: str):
+        from .. import storage  # local paths through open(), URIs (s3://...) through pyarrow.fs
         if path.endswith(".gz"):
-            self.fh = gzip.open(path, "rb")  # decompressed offsets, so a bad record can be skipped by seeking
+            # decompressed offsets, so a bad record can be skipped by seeking
+            self._raw = storage.open_input(path) if storage.is_uri(path) else None  # gzip leaves it open
+            self.fh = gzip.open(self._raw or path, "rb")
         elif path.endswith((".zst", ".zstd")):
             from .readers import _open as open_any
             self.fh = open_any(path)
         else:
-            self.fh = open(path, "rb")
+            self.fh = storage.open_input(path)
         self.error: str | None = None
         self.error_at = 0
 
@@ -91,6 +94,8 @@ class _Stream:
 
     def close(self) -> None:
         self.fh.close()
+        if getattr(self, "_raw", None) is not None:
+            self._raw.close()
 
 
 def _next_header(fh, pos: int) -> int | None:
@@ -341,8 +346,12 @@ def _batches(cfg, tasks) -> Iterator[pa.RecordBatch]:
 
 
 def _spark_fn(cfg_json: str, rows_acc=None):
+    from .. import storage
+    opts = storage.options()  # endpoints set on the driver reach the workers
+
     def fn(batches):
         from ..config import InputConfig
+        storage.apply_options(opts)
         cfg = InputConfig.model_validate_json(cfg_json)
         for batch in batches:
             tasks = list(zip(*(batch.column(i).to_pylist() for i in range(4))))
