@@ -41,6 +41,63 @@ def web_fields(keep_fields: list[str]) -> list[tuple[str, pa.DataType]]:
     return base_fields(keep_fields) + WEB_FIELDS
 
 
+class _ZstdFrames:
+    """A .zst file read frame after frame (Common Crawl writes one frame per record) that gives back every
+    byte it could decompress and only then raises, naming a truncated or corrupt frame."""
+
+    def __init__(self, raw):
+        import zstandard
+        self._zstd, self._raw = zstandard, raw
+        self._dec, self._fed = zstandard.ZstdDecompressor().decompressobj(), False
+        self._buf, self._pos, self._error = bytearray(), 0, None
+
+    def _fill(self, want: int) -> None:
+        while len(self._buf) < want and self._error is None:
+            data = self._raw.read(1 << 16)
+            if not data:
+                if self._fed:
+                    self._error = EOFError("the file ends inside a zstd frame (truncated)")
+                else:
+                    self._error = EOFError()  # a clean end
+                return
+            while data:
+                try:
+                    self._buf += self._dec.decompress(data)
+                except self._zstd.ZstdError as e:
+                    self._error = OSError(f"corrupt zstd data: {e}")
+                    return
+                self._fed = True
+                if not self._dec.eof:
+                    break
+                data = self._dec.unused_data
+                self._dec, self._fed = self._zstd.ZstdDecompressor().decompressobj(), False
+
+    def read(self, n: int = -1) -> bytes:
+        self._fill(n if n >= 0 else 1 << 62)
+        if not self._buf and self._error is not None and str(self._error):
+            raise self._error
+        out = bytes(self._buf if n < 0 else self._buf[:n])
+        del self._buf[:len(out)]
+        self._pos += len(out)
+        return out
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if whence == 1:
+            pos += self._pos
+        if pos < self._pos:
+            import io
+            raise io.UnsupportedOperation("a zstd stream cannot seek backwards")
+        while self._pos < pos and self.read(min(pos - self._pos, 1 << 20)):
+            pass
+        return self._pos
+
+    def close(self) -> None:
+        self._raw.close()
+
+
 class _Stream:
     """A file that ends, rather than raises, where decompression fails, and remembers why and where.
 
@@ -53,8 +110,8 @@ class _Stream:
             self._raw = storage.open_input(path) if storage.is_uri(path) else None  # gzip leaves it open
             self.fh = gzip.open(self._raw or path, "rb")
         elif path.endswith((".zst", ".zstd")):
-            from .readers import _open as open_any
-            self.fh = open_any(path)
+            self._raw = storage.open_input(path)
+            self.fh = _ZstdFrames(self._raw)
         else:
             self.fh = storage.open_input(path)
         self.error: str | None = None

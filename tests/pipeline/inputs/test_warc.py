@@ -60,6 +60,14 @@ def test_response_records_become_documents_with_warc_columns(tmp_path):
     assert r["src_file"] == str(p) and isinstance(r["src_row"], int) and r["source"] == "a"
 
 
+def test_zstd_warc_reads_like_the_plain_file(tmp_path):
+    import zstandard
+    plain = write_warc(tmp_path / "a.warc", [rec(f"http://z.example/{i}") for i in range(3)], gz=False)
+    packed = tmp_path / "b.warc.zst"
+    packed.write_bytes(zstandard.ZstdCompressor().compress(plain.read_bytes()))
+    assert [r["url"] for r in read(packed)] == [r["url"] for r in read(plain)] == [f"http://z.example/{i}" for i in range(3)]
+
+
 def test_non_html_http_errors_and_empty_bodies_are_named_rejections(tmp_path):
     p = write_warc(tmp_path / "mixed.warc.gz", [
         rec("http://x/doc.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf"),
@@ -117,6 +125,20 @@ def test_truncated_gz_keeps_the_records_before_and_names_the_offset(tmp_path):
     assert f"byte {bad[0]['src_row']:,}" in bad[0]["read_error"]
     with pytest.raises(ReadError, match="(?s)cut.warc.gz.*on_error: reject"):
         read(cut, on_error="raise")
+
+
+def test_truncated_zstd_keeps_the_records_before_and_names_the_offset(tmp_path):
+    import zstandard
+    raw = write_warc(tmp_path / "t.warc", [rec(f"http://x/{i}", (PAGE * 50).encode()) for i in range(6)], gz=False).read_bytes()
+    records = [b"WARC/1.0\r\n" + r for r in raw.split(b"WARC/1.0\r\n")[1:]]
+    packed = b"".join(zstandard.ZstdCompressor().compress(r) for r in records)  # a frame per record, as crawlers write
+    cut = tmp_path / "cut.warc.zst"
+    cut.write_bytes(packed[: int(len(packed) * 0.7)])
+    rows = read(cut)
+    kept = [r for r in rows if r.get("drop_reason") is None]
+    bad = [r for r in rows if r.get("drop_reason") == "read:warc_record"]
+    assert 2 <= len(kept) < 6 and len(bad) == 1 and len(rows) == len(kept) + 1
+    assert str(cut) in bad[0]["read_error"] and "truncated" in bad[0]["read_error"]
 
 
 @pytest.mark.parametrize("new_length", [40, 10_000_000])
