@@ -149,7 +149,9 @@ def main():
     spark = get_spark(SparkConfig(master="local[1]", driver_memory="2g", shuffle_partitions=1))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        run_stage(spark, dict(common, cache_dir=str(tmp / "warm")), docs[:1], tmp / "w")  # loads the worker's model
+        # warm-up: one short generation loads the worker's model (cached per worker, whatever the styles)
+        warm = dict(styles=args.styles[:1], max_chunks=1, max_new_tokens=4)
+        run_stage(spark, dict(common, **warm, cache_dir=str(tmp / "warm")), docs[:1], tmp / "w")
         secs, syn, stats = run_stage(spark, dict(common, cache_dir=str(tmp / "c")), docs, tmp / "a")
         toks = stats["tokens_generated"]
         add(["rephrase stage, transformers", len(syn), toks, secs, toks / secs, len(syn) / secs,
@@ -171,7 +173,7 @@ def main():
                      len(econvs) / e_raw_s, 1.0])
                 eparams = dict(common, backend="openai", base_url=base_url, model=model,
                                concurrency=args.concurrency, timeout_s=600)
-                run_stage(spark, dict(eparams, cache_dir=str(tmp / "ew")), edocs[:1], tmp / "ew")
+                run_stage(spark, dict(eparams, **warm, cache_dir=str(tmp / "ew")), edocs[:1], tmp / "ew")
                 secs, syn, stats = run_stage(spark, dict(eparams, cache_dir=str(tmp / "ec")), edocs, tmp / "ea")
                 toks = stats["tokens_generated"]
                 add(["rephrase stage, openai backend", len(syn), toks, secs, toks / secs, len(syn) / secs,
