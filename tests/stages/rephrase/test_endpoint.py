@@ -40,8 +40,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def transformers_serve(model_dir, port):
+def transformers_serve(model_dir, port, threads: int | None = None):
+    """threads: torch threads of the server (OMP_NUM_THREADS); None leaves torch's default (all cores)."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
     # its log goes to a file: an unread pipe fills up after a few hundred requests and stalls the server
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen([sys.executable, "-m", "transformers.cli.transformers", "serve", str(model_dir),
