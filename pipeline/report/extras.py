@@ -156,6 +156,15 @@ def rephrase_section(run, examples: int = 4):
         body.append("<h3>Examples (kept)</h3>" +
                     table(["id", "style", "parent chunk", "rephrase"],
                           [[r[0], r[1], (r[3] or "")[:800], (r[4] or "")[:800]] for r in rows]))
+    if run.has_view(f"{stage.view}_rejected"):  # what the checks caught, one example per reason
+        _, rows = run.query(
+            f"SELECT s.id, s.drop_reason, substr(p.text, s.chunk_start + 1, s.chunk_end - s.chunk_start), s.text "
+            f"FROM {rej} s JOIN {kept} p ON p.id = s.parent_id WHERE s.origin = 'synthetic' "
+            f"QUALIFY row_number() OVER (PARTITION BY s.drop_reason ORDER BY hash(s.id)) = 1 ORDER BY 2")
+        if rows:
+            body.append("<h3>Examples (rejected)</h3>" +
+                        table(["id", "reason", "parent chunk", "rephrase"],
+                              [[r[0], r[1], (r[2] or "")[:800], (r[3] or "")[:800]] for r in rows]))
     return ("Rephrased (synthetic) rows", "".join(body), "")
 
 

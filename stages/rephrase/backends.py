@@ -56,9 +56,18 @@ def pick_device(device: str | None, dtype: str) -> tuple[str, "object"]:
     return dev, torch.float32
 
 
+def quiet_progress() -> None:
+    """No progress bars from transformers and the Hub (they draw "Loading weights 100%|...|" into the middle
+    of gristmill's own progress lines); their warnings and errors still print."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # for libraries that read it on their own
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()  # transformers' tqdm wrapper, and huggingface_hub's bars with it
+
+
 class TransformersBackend:
     def __init__(self, model_dir: str | Path, batch_size: int = 16, device: str | None = None, dtype: str = "auto"):
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        quiet_progress()
         self.batch_size = batch_size
         self.device, torch_dtype = pick_device(device, dtype)
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))

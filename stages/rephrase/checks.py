@@ -3,7 +3,13 @@
 WRAP itself filters nothing after generation (the paper trusts Mistral-7B); small models and unattended
 endpoints produce empty answers, refusals, copies of the prompt, answers cut mid-sentence by the token limit,
 and answers in another language. Each such answer becomes a rejected row `rephrase:<reason>`, so it can be
-counted and looked at, instead of entering the mixture. Every check has a setting to turn it off.
+counted and looked at, instead of entering the mixture. Every check has a setting to turn it off (all off is
+WRAP's published behaviour).
+
+Why the defaults stay on although WRAP keeps everything: on the quickstart corpus SmolLM2-135M-Instruct at
+max_new_tokens 256 hit the limit in 6 of 8 answers, and each of those was the chunk copied and then copied
+again until the limit (a loop, not a long paraphrase). WRAP's 7B model does not loop like that; a small model
+does, and a looped copy is a duplicate of its parent, which dedup upstream just removed.
 """
 from __future__ import annotations
 

@@ -71,6 +71,9 @@ def default_model_dir(convert: bool = True) -> Path:
 def _convert(src: Path, out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    from .backends import quiet_progress
+    quiet_progress()  # the line printed above says what happens; bars would break the run's progress lines
     # transformers 5 marks a GGUF model as quantized (and refuses save_pretrained) unless it is asked to
     # de-quantize at load time; 4.x de-quantized always.
     tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)

@@ -286,6 +286,14 @@ def _conform(cols: dict, schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
+def _spread(df, spark):
+    """Generation is the slow part and a worker generates one partition at a time: a run whose rows sit in
+    fewer partitions than Spark has cores (a small or filtered input, one file) is hashed over all of them by
+    id, so every core rephrases. Inputs with enough partitions are left as they are (no shuffle)."""
+    cores = spark.sparkContext.defaultParallelism
+    return df.repartition(cores, "id") if df.rdd.getNumPartitions() < cores else df
+
+
 def _partition(cfg_json: str, runtime: dict, schema: pa.Schema, accs: dict, rows_acc, batches):
     engine = worker_cached(("rephrase", cfg_json, tuple(sorted(runtime.items()))),
                            lambda: Rephraser(RephraseConfig.model_validate_json(cfg_json), runtime))
@@ -346,7 +354,7 @@ class Rephrase(BatchStage):
         arrow_schema = to_arrow_schema(schema)
         cfg_json, accs = cfg.model_dump_json(), self._accs
         rows_acc = self.ctx.extra.get("rows_acc")
-        picked = df.withColumn(PICK, self._picks(df))
+        picked = _spread(df.withColumn(PICK, self._picks(df)), spark)
         return picked.mapInArrow(lambda it: _partition(cfg_json, runtime, arrow_schema, accs, rows_acc, it), schema)
 
     def stats(self) -> dict:

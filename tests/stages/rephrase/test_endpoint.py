@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -39,16 +40,22 @@ def free_port() -> int:
 
 
 @contextmanager
-def transformers_serve(model_dir, port):
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
+def transformers_serve(model_dir, port, threads: int | None = None):
+    """threads: torch threads of the server (OMP_NUM_THREADS); None leaves torch's default (all cores)."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    # its log goes to a file: an unread pipe fills up after a few hundred requests and stalls the server
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen([sys.executable, "-m", "transformers.cli.transformers", "serve", str(model_dir),
                              "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 300
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited: {proc.stderr.read().decode()[-2000:]}")
+                log.seek(0)
+                pytest.fail(f"transformers serve exited: {log.read().decode(errors='replace')[-2000:]}")
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
                     break
@@ -66,6 +73,7 @@ def transformers_serve(model_dir, port):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        log.close()
 
 
 def kill_when_first_batch_is_cached(proc, cache_dir, stop):

@@ -112,3 +112,18 @@ def test_a_missing_model_folder_fails_before_spark(tmp_path):
     cls = get_stage("rephrase")
     with pytest.raises(StageError, match="does not exist"):
         cls(cls.Config(model=str(tmp_path / "nope"))).preflight()
+
+
+def test_an_input_in_one_partition_is_spread_over_every_core(spark):
+    """Generation is per partition: one input file (one partition) would leave all but one core idle."""
+    from helpers import docs_df
+
+    from gristmill.stages.rephrase.stage import _spread
+    one = docs_df(spark, [{"id": f"d{i}", "text": LIBRARY} for i in range(8)]).coalesce(1)
+    cores = spark.sparkContext.defaultParallelism
+    assert cores >= 2
+    spread = _spread(one, spark)
+    assert spread.rdd.getNumPartitions() == cores
+    assert sorted(r.id for r in spread.collect()) == sorted(r.id for r in one.collect())  # nothing lost
+    many = one.repartition(cores + 1)
+    assert _spread(many, spark).rdd.getNumPartitions() == cores + 1  # enough partitions: left alone, no shuffle
