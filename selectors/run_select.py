@@ -39,8 +39,7 @@ class SelectConfig(StageConfig):
                             "or score); auto: when the corpus has more than `driver_rows` documents")
     driver_rows: int = Field(1_000_000, ge=1, description="largest corpus selected in one process under `auto`")
     sample_rows: int = Field(200_000, ge=1, description="vectors the driver samples for k-means centroids "
-                                                         "(k-means centroids of distributed facility location, "
-                                                         "semdedup and d4)")
+                                                         "(distributed facility location, semdedup and d4)")
 
     @field_validator("selector")
     @classmethod
