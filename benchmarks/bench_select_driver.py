@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import CACHE, PeakRSS, markdown_table, publish  # noqa: E402
+from harness import CACHE, PeakRSS, load_now, markdown_table, publish, write_claims  # noqa: E402
 
 DIM, PER_SHARD = 384, 2048
 
@@ -79,8 +79,9 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child[0], int(args.child[1]), args.sample_rows)))
         return
-    rows = []
-    for n in args.n or [100_000, 1_000_000]:
+    rows, got_by = [], {}
+    sizes = sorted(args.n or [100_000, 1_000_000])
+    for n in sizes:
         shards(n)
         for mode in ("one process", "distributed"):
             r = subprocess.run([sys.executable, __file__, "--child", mode, str(n), "--sample-rows",
@@ -88,15 +89,35 @@ def main() -> None:
             if r.returncode:
                 sys.exit(r.stderr[-3000:])
             got = json.loads(r.stdout.strip().splitlines()[-1])
+            got_by[mode, n] = got
+            print(f"[bench_select_driver] {n:,} {mode}: {got}", file=sys.stderr, flush=True)
             rows.append([f"{n:,}", mode, got["seconds"], got["picked"], got["driver_mb"],
                          got["jvm_and_workers_mb"] or "-"])
-    load = open("/proc/loadavg").read().split()[:3]
     text = (f"Facility location (partitioned, 10% budget) on {DIM}-d float16 shards; distributed sample_rows="
-            f"{args.sample_rows:,}; load average {' '.join(load)} on {os.cpu_count()} cores\n\n"
+            f"{args.sample_rows:,}; load average {load_now()} on {os.cpu_count()} cores. Driver peak RSS is the "
+            f"driver Python process's ru_maxrss; the distributed path's JVM (local[2]: driver and executors in one "
+            f"JVM, so it holds the cached vectors an executor would hold on a cluster) and Python workers are in "
+            f"the last column.\n\n"
             + markdown_table(["vectors", "path", "seconds", "picked", "driver peak RSS MB",
                               "Spark JVM + workers MB"], rows))
-    publish("select_driver_memory", text)
-
+    publish("select_driver", text)
+    hi = sizes[-1]
+    at_hi = got_by["distributed", hi]["driver_mb"] / got_by["one process", hi]["driver_mb"]
+    claims = [{"measure": f"driver peak RSS, facility location 10% of {hi:,} vectors: distributed (gristmill) vs "
+                          f"one process (peer), MB",
+               "gristmill": round(got_by["distributed", hi]["driver_mb"], 1),
+               "peer": round(got_by["one process", hi]["driver_mb"], 1), "ratio": round(at_hi, 3),
+               "goal": "< 1 (the driver holds less than every vector)", "met": bool(at_hi < 1)}]
+    if len(sizes) > 1:
+        lo = sizes[0]
+        dist = got_by["distributed", hi]["driver_mb"] / got_by["distributed", lo]["driver_mb"]
+        one = got_by["one process", hi]["driver_mb"] / got_by["one process", lo]["driver_mb"]
+        claims.append({
+            "measure": f"driver peak RSS growth {hi:,} / {lo:,} vectors, facility location 10%: distributed "
+                       f"(gristmill) vs one process (peer)",
+            "gristmill": round(dist, 3), "peer": round(one, 3), "ratio": round(dist, 3),
+            "goal": "<= 1.25 (flat) while one process grows", "met": bool(dist <= 1.25 and one > dist)})
+    write_claims("select_driver", claims)
 
 if __name__ == "__main__":
     main()

@@ -40,6 +40,7 @@ PLAN = [
     ("bench_upsample.py", ["upsample"], ["--steps", "200", "--seeds", "0,1,2", "--quiet"],
      ["--steps", "1500", "--seeds", "0,1,2", "--quiet", "--upweight"], 900),
     ("bench_minhash.py", ["bench_minhash_{n}"], None, ["--n", "1000000"], 0),
+    ("bench_select_driver.py", ["select_driver"], ["--n", "100000"], ["--n", "100000", "--n", "1000000"], 900),
     ("bench_rephrase.py", ["rephrase"], [], [], 600),
     ("bench_extract.py", ["bench_extract"], [], [], 600),
 ]

@@ -2,14 +2,14 @@
 Diversification"): SemDeDup as published first (`semdedup.py`: drop an item whose cosine to any earlier
 item of its cluster exceeds 1 - eps), then k-means again on what is left and prune with SSL Prototypes
 (Sorscher et al. 2022): the documents closest to their new centroid (most prototypical) go first, one
-ranking over all clusters, until the budget is met."""
+ranking over all clusters, until the budget is met. The Spark path (`spark_semdedup.py`) runs the same
+steps as Spark jobs."""
 from __future__ import annotations
 
 import numpy as np
 
 from .base import Selection, Selector, SelectorError, check_embeddings, resolve_budget, topk
-from .knn import kmeans
-from .semdedup import auto_clusters, semdedup_mask
+from .semdedup import auto_clusters, clusters, semdedup_mask
 
 
 class D4(Selector):
@@ -30,7 +30,7 @@ class D4(Selector):
         keep, _, _, _ = semdedup_mask(X, self.eps, k, self.seed)
         kept = np.flatnonzero(keep)
         k2 = self.n_clusters or auto_clusters(len(kept), self.per_cluster)
-        _, _, to_centroid = kmeans(X[kept], k2, seed=self.seed + 1)
+        _, _, to_centroid = clusters(X[kept], k2, seed=self.seed + 1)
         # score: 1 - cosine to centroid; higher = less prototypical = kept first
         score = 1.0 - to_centroid.astype(np.float64)
         order = topk(score, min(b, len(kept)))

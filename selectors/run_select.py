@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 from gristmill.pipeline.inputs.examples import read_texts
 from gristmill.pipeline.stage import FILE, StageConfig, StageError
 
-from .base import Selection, SelectorError, get_selector, known_selectors, resolve_budget
+from .base import Selection, SelectorError, check_embeddings, get_selector, known_selectors, resolve_budget
 from .embed import EmbedSettings, Embedder, load_embeddings
 from .spark_embed import embed_df, embeddings_folder
 
@@ -39,7 +39,7 @@ class SelectConfig(StageConfig):
                             "or score); auto: when the corpus has more than `driver_rows` documents")
     driver_rows: int = Field(1_000_000, ge=1, description="largest corpus selected in one process under `auto`")
     sample_rows: int = Field(200_000, ge=1, description="vectors the driver samples for k-means centroids "
-                                                         "(distributed facility location)")
+                                                         "(distributed facility location, semdedup and d4)")
 
     @field_validator("selector")
     @classmethod
@@ -135,7 +135,7 @@ def _text_scores(spark, df, sel, target: list[str]):
 def _has_spark_path(sel) -> bool:
     if sel.name == "facility_location":
         return sel.graphs == "partition" and not sel.merge and sel.sampling == "top"
-    return sel.name in ("random", "dsir", "zipfit")
+    return sel.name in ("random", "dsir", "zipfit", "semdedup", "d4", "target_knn")
 
 
 # -- the whole selection ---------------------------------------------------------------------------
@@ -151,7 +151,7 @@ def run_selection(spark, df, cfg: SelectConfig, run_dir: Path, out: Path) -> tup
         emb = embed_df(spark, df, folder, settings)
         info["embeddings"] = {"folder": str(folder), **{k: v for k, v in emb.items() if k != "keys"}}
         if cfg.use_spark(emb["rows"], sel):
-            return _spark_facility_location(spark, df, cfg, sel, folder, emb, info, out)
+            return _spark_embeddings(spark, df, cfg, sel, folder, emb, target, info, out)
         # the shards listed are exactly df's rows, so their ids give the order without another pass
         ids, X = load_embeddings(folder, emb["keys"])
         _check_unique(ids)
@@ -173,15 +173,22 @@ def run_selection(spark, df, cfg: SelectConfig, run_dir: Path, out: Path) -> tup
     return selection, info
 
 
-def _spark_facility_location(spark, df, cfg, sel, folder, emb, info, out):
-    from . import spark_select
+def _spark_embeddings(spark, df, cfg, sel, folder, emb, target, info, out):
+    """Embedding selectors as Spark jobs over the shards: the driver holds centroids, targets and counts."""
+    from . import spark_select, spark_semdedup
     _check_unique_spark(df)
-    ranked, diag, assigned = spark_select.facility_location(spark, sel, folder, emb["keys"], emb["rows"], cfg.budget,
-                                                            cfg.sample_rows)
+    args = (spark, sel, folder, emb["keys"], emb["rows"], cfg.budget)
+    if sel.name == "facility_location":
+        ranked, diag, cached = spark_select.facility_location(*args, cfg.sample_rows)
+    elif sel.name in ("semdedup", "d4"):
+        ranked, diag, cached = getattr(spark_semdedup, sel.name)(*args, cfg.sample_rows)
+    else:
+        T = check_embeddings(Embedder(cfg.embed_settings()).embed(target), what="target embeddings")
+        ranked, diag, cached = spark_select.target_knn(spark, sel, T, *args[2:])
     try:
         diag.update(write_selection_df(out, ranked, info, diag))
     finally:
-        assigned.unpersist()
+        cached.unpersist()
     return spark_select.as_selection(diag), info
 
 
@@ -235,7 +242,8 @@ def write_selection_df(out: Path, ranked, info: dict, diag: dict) -> dict:
     tmp.mkdir(parents=True)
     ranked.write.parquet(str(tmp / "selection.parquet"))
     done = spark_select.summarize(ranked.sparkSession.read.parquet(str(tmp / "selection.parquet")), diag["n"],
-                                  objective=info["selector"] == "facility_location")
+                                  objective=info["selector"] == "facility_location",
+                                  mean_score=info["selector"] in ("target_knn", "semdedup", "d4"))
     (tmp / "diagnostics.json").write_text(json.dumps({**info, "selected": done["selected"],
                                                       "diagnostics": {**diag, **done}}, indent=2, default=_plain) + "\n")
     if out.exists():

@@ -7,6 +7,10 @@ item j when its cosine to ANY earlier item of the cluster exceeds 1 - eps (the c
 triangle of the cluster's similarity matrix), whether or not that earlier item was itself dropped. The
 first item of every cluster is kept.
 
+Clusters: centroids from FAISS k-means, then every row goes to its nearest centroid by `nearest_centroid`
+(float64 products rounded to float32), the one function the single-process and the Spark path
+(`spark_semdedup.py`) both call, so a row's cluster and order do not depend on which rows share its batch.
+
 The similarity matrix is never built whole: `max_earlier_similarity` walks it in square blocks of
 `block` x `block`, so memory stays O(block^2) however large a cluster grows (the work is still the
 cluster's pairs, as in the paper).
@@ -50,19 +54,47 @@ def max_earlier_similarity(Y: np.ndarray, block: int = BLOCK) -> np.ndarray:
     return out
 
 
+def nearest_centroid(X: np.ndarray, C: np.ndarray, block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """(cluster, cosine to it) per row of X: products in float64 rounded to float32 (the same value however
+    rows are batched), ties to the lower centroid.
+
+    >>> nearest_centroid(np.array([[1, 0], [0.6, 0.8]], np.float32), np.array([[0, 1], [1, 0]], np.float32))[0].tolist()
+    [1, 0]
+    """
+    C64 = np.asarray(C, np.float64).T
+    assign = np.empty(len(X), np.int64)
+    sim = np.empty(len(X), np.float32)
+    for lo in range(0, len(X), block):
+        S = (np.asarray(X[lo:lo + block], np.float64) @ C64).astype(np.float32)
+        a = np.argmax(S, axis=1)
+        assign[lo:lo + block], sim[lo:lo + block] = a, S[np.arange(len(a)), a]
+    return assign, sim
+
+
+def clusters(X: np.ndarray, n_clusters: int, seed: int = 0):
+    """Spherical k-means centroids (FAISS) and each row's nearest centroid: (centroids, assign, cosine)."""
+    centroids = kmeans(X, n_clusters, seed=seed)[0]
+    return (centroids, *nearest_centroid(X, centroids))
+
+
+def cluster_order(to_centroid: np.ndarray, rows: np.ndarray, order: str = "hard") -> np.ndarray:
+    """Positions of a cluster's members in SemDeDup's order: hard = smallest cosine to the centroid (farthest)
+    first, easy = closest first; ties by row number."""
+    key = to_centroid if order == "hard" else -to_centroid
+    return np.lexsort((rows, key))
+
+
 def semdedup_mask(X: np.ndarray, eps: float, n_clusters: int, seed: int = 0, order: str = "hard",
                   block: int = BLOCK):
     """Returns (keep mask, uniqueness = 1 - max cosine to any earlier item of the cluster, cluster id,
     cosine to centroid)."""
-    _, assign, to_centroid = kmeans(X, n_clusters, seed=seed)
+    _, assign, to_centroid = clusters(X, n_clusters, seed=seed)
     keep = np.zeros(len(X), bool)
     unique = np.ones(len(X), np.float32)
     limit = 1.0 - eps
     for c in np.unique(assign):
         members = np.flatnonzero(assign == c)
-        # hard: smallest cosine to the centroid (largest distance) first; ties by row number
-        key = to_centroid[members] if order == "hard" else -to_centroid[members]
-        members = members[np.lexsort((members, key))]
+        members = members[cluster_order(to_centroid[members], members, order)]
         best = max_earlier_similarity(X[members], block)
         unique[members] = 1.0 - np.maximum(best, 0.0)
         keep[members] = best <= limit

@@ -12,8 +12,13 @@ counts; every document's vector, score and id stays in the workers.
   its Gumbel noise the same way, so picks do not depend on partitioning (they differ from the single-process
   generator's draws, but are the same kind of draw).
 
+- Target kNN: cosine scores in the workers against broadcast target vectors and a distributed top-k (max, mean);
+  RDS+'s round robin takes each example's top list with a window per example and runs its turns in one executor
+  task (sequential by nature; about 2 x budget rows), never on the driver.
+- SemDeDup and D4: spark_semdedup.py.
+
 Not distributed yet (they run on the single-process path): the facility-location merge round and importance
-sampling, SemDeDup, D4 and target kNN.
+sampling.
 """
 from __future__ import annotations
 
@@ -199,6 +204,94 @@ def gumbel_keys(seed: int):
     return fn
 
 
+# -- target kNN ------------------------------------------------------------------------------------
+def _target_scores(T, dtype: str, aggregate: str):
+    """Per vector: cosine to the target centre (mean) or its best cosine to any target example (max)."""
+    def fn(batches):
+        import pyarrow as pa
+        from .target_knn import cosine
+        for b in batches:
+            if b.num_rows:
+                S = cosine(check_embeddings(decode(b.column("vec").to_pylist(), dtype)), T.value)
+                score = S[:, 0] if aggregate == "mean" else S.max(axis=1)
+                yield pa.RecordBatch.from_arrays([b.column("id"), b.column("pos"), pa.array(score.astype(np.float64))],
+                                                 names=["id", "pos", "score"])
+    return fn
+
+
+def _target_lists(T, dtype: str, depth: int):
+    """Per batch and target example: its `depth` most similar vectors of the batch (a superset of its share
+    of the global list)."""
+    def fn(batches):
+        import pyarrow as pa
+        from .target_knn import cosine, top_rows
+        for b in batches:
+            if not b.num_rows:
+                continue
+            S = cosine(check_embeddings(decode(b.column("vec").to_pylist(), dtype)), T.value)
+            rows = [top_rows(S[:, t], min(depth, len(S))) for t in range(S.shape[1])]
+            t = np.repeat(np.arange(S.shape[1]), [len(r) for r in rows])
+            r = np.concatenate(rows)
+            yield pa.RecordBatch.from_arrays([pa.array(t, pa.int32()), b.column("id").take(pa.array(r)),
+                                              b.column("pos").take(pa.array(r)), pa.array(S[r, t].astype(np.float64))],
+                                             names=["t", "id", "pos", "sim"])
+    return fn
+
+
+def _round_robin_task(n_targets: int, depth: int, b: int):
+    """RDS+'s round robin over the per-example lists. It is sequential by nature (each turn depends on what
+    was taken before), so it runs in one executor task over the lists (about 2 x budget rows), not on the driver."""
+    def fn(pdf):
+        import pandas as pd
+        from .target_knn import round_robin
+        codes, uniq = pd.factorize(pdf["pos"])
+        idx = np.full((n_targets, depth), -1, np.int64)
+        sims = np.zeros((n_targets, depth))
+        t, at = pdf["t"].to_numpy(), pdf["rn"].to_numpy() - 1
+        idx[t, at], sims[t, at] = codes, pdf["sim"].to_numpy()
+        picks, scores, ran_out = round_robin(sims, idx, b)
+        id_of = pd.Series(pdf["id"].to_numpy(), index=codes).groupby(level=0).first()
+        return pd.DataFrame({"id": id_of.loc[picks].to_numpy(), "select_rank": np.arange(1, len(picks) + 1),
+                             "select_score": np.asarray(scores, np.float64), "select_weight": 1.0,
+                             "ran_out": ran_out})
+    return fn
+
+
+def target_knn(spark, sel, T: np.ndarray, folder: Path, keys: list[str], n: int, budget):
+    """Target kNN (target_knn.py's RDS+ and its max/mean variants) with scores computed in the workers and the
+    target vectors broadcast; returns (ranked DataFrame, diagnostics, a DataFrame to unpersist or None)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+    b = resolve_budget(budget, n)
+    dtype = shard_dtype(folder, keys)
+    vecs = vectors_df(spark, folder, keys)
+    diag = {"n": n, "budget": b, "target_size": len(T), "aggregate": sel.aggregate, "distributed": True}
+    if sel.aggregate != "round_robin":
+        if sel.aggregate == "mean":
+            centre = T.mean(axis=0)
+            T = (centre / max(np.linalg.norm(centre), 1e-12))[None, :]
+        scored = vecs.mapInArrow(_target_scores(spark.sparkContext.broadcast(T), dtype, sel.aggregate),
+                                 "id string, pos long, score double").persist()
+        diag["mean_score_all"] = float(scored.agg(F.mean("score")).collect()[0][0])
+        return _rank(scored, [F.col("score").desc(), F.col("pos")], "score", None, limit=b), diag, scored
+    Tb = spark.sparkContext.broadcast(np.ascontiguousarray(T, np.float32))
+    vecs = vecs.persist()
+    depth = min(n, -(-b // len(T)) * 2 + 8)  # as the single-process path: deeper only when a list runs out
+    while True:
+        best = Window.partitionBy("t").orderBy(F.col("sim").desc(), F.col("pos"))
+        lists = (vecs.mapInArrow(_target_lists(Tb, dtype, depth), "t int, id string, pos long, sim double")
+                 .withColumn("rn", F.row_number().over(best)).filter(F.col("rn") <= depth).withColumn("g", F.lit(0)))
+        picked = lists.groupBy("g").applyInPandas(_round_robin_task(len(T), depth, b),
+                                                  SELECTION_SCHEMA + ", ran_out boolean").persist()
+        if depth >= n or not picked.filter(F.col("ran_out")).limit(1).count():
+            break
+        picked.unpersist()
+        depth = min(n, depth * 2)
+    vecs.unpersist()
+    diag["list_depth"] = depth
+    return picked.drop("ran_out"), diag, picked
+
+
 def top_k(scored, b: int, key: str = "score"):
     """The b rows with the largest key (ties to the smaller id), ranked 1..b, without a collect."""
     from pyspark.sql import functions as F
@@ -218,12 +311,14 @@ def _rank(df, order, score_col: str, weight_col: str | None, limit: int | None =
     return spark.createDataFrame(rows, SELECTION_SCHEMA)
 
 
-def summarize(ranked, n: int, objective: bool, points: int = 100) -> dict:
-    """The count, and for facility location the objective and its coverage curve, from Spark aggregates
-    (about `points` sums, no collect of gains)."""
+def summarize(ranked, n: int, objective: bool, points: int = 100, mean_score: bool = False) -> dict:
+    """The count (and the mean score of the picks when asked), and for facility location the objective and its
+    coverage curve, from Spark aggregates (about `points` sums, no collect of gains)."""
     from pyspark.sql import functions as F
     b = ranked.count()
     if not objective:
+        if mean_score and b:
+            return {"selected": b, "mean_score_selected": float(ranked.agg(F.mean("select_score")).collect()[0][0])}
         return {"selected": b}
     at = sorted({int(x) for x in np.linspace(1, b, min(points, b)).round()}) if b else []
     aggs = [F.sum(F.when(F.col("select_rank") <= r, F.col("select_score"))).alias(f"r{r}") for r in at]

@@ -12,15 +12,43 @@ hidden states). gristmill embeds with the select stage's `model_path`, all-MiniL
 generic sentence encoder, NOT the trained model. Point `model_path` at a local Hugging Face causal-LM
 folder (config.json + weights + tokenizer) to use that model's own hidden states: sentence-transformers
 wraps such a folder with a plain (unweighted) mean over the last hidden states.
+
+Similarities come from `cosine` (float64 products rounded to float32) and ranked lists from `top_rows`
+(ties to the lower row): the Spark path (`spark_select.target_knn`) calls the same two, batch by batch, and
+so picks what this one picks.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .base import Selection, Selector, SelectorError, check_embeddings, check_target, resolve_budget, topk
-from .knn import knn
 
 AGGREGATES = ("round_robin", "max", "mean")
+
+
+def cosine(X: np.ndarray, T: np.ndarray, block: int = 4096) -> np.ndarray:
+    """X @ T.T (unit rows: cosine), computed in float64 and rounded to float32, so a row's value does not
+    depend on which rows share its batch."""
+    T64 = np.asarray(T, np.float64).T
+    out = np.empty((len(X), T64.shape[1]), np.float32)
+    for lo in range(0, len(X), block):
+        out[lo:lo + block] = np.asarray(X[lo:lo + block], np.float64) @ T64
+    return out
+
+
+def top_rows(s: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest values of s, best first, ties to the lower index (as base.topk, without
+    sorting all of s).
+
+    >>> top_rows(np.array([0.1, 0.5, 0.5, 0.9]), 2).tolist()
+    [3, 1]
+    """
+    n = len(s)
+    if k >= n:
+        return np.lexsort((np.arange(n), -s))
+    v = np.partition(s, n - k)[n - k]
+    pick = np.concatenate([np.flatnonzero(s > v), np.flatnonzero(s == v)])[:k]
+    return pick[np.lexsort((pick, -s[pick]))]
 
 
 def round_robin(sims: np.ndarray, idx: np.ndarray, budget: int) -> tuple[list[int], list[float], bool]:
@@ -81,10 +109,9 @@ class TargetKNN(Selector):
         else:
             if self.aggregate == "mean":
                 centre = T.mean(axis=0)
-                all_scores = X @ (centre / max(np.linalg.norm(centre), 1e-12))
+                all_scores = cosine(X, (centre / max(np.linalg.norm(centre), 1e-12))[None, :])[:, 0]
             else:
-                sims, _ = knn(T, 1, index="flat", queries=X)
-                all_scores = sims[:, 0]
+                all_scores = cosine(X, T).max(axis=1)
             all_scores = all_scores.astype(np.float64)
             picks = topk(all_scores, b)
             score = all_scores[picks]
@@ -101,8 +128,10 @@ class TargetKNN(Selector):
         searched again twice as deep when overlaps between the examples' lists exhaust one."""
         n = len(X)
         depth = min(n, -(-b // len(T)) * 2 + 8)
+        S = cosine(X, T)
         while True:
-            sims, idx = knn(X, depth, index="flat", queries=T)
+            idx = np.stack([top_rows(S[:, t], depth) for t in range(len(T))])
+            sims = np.take_along_axis(S.T, idx, axis=1)
             picks, score, ran_out = round_robin(sims, idx, b)
             # an example whose list ran out lost turns: the order is only right when none did
             if not ran_out or depth >= n:

@@ -103,8 +103,85 @@ def test_score_selectors_take_a_distributed_top_k(spark, tmp_path, selector):
         assert odd >= 45
 
 
+def with_near_copies(X: np.ndarray, every: int = 5, noise: float = 0.02, seed: int = 0) -> np.ndarray:
+    """X plus a near copy of every `every`-th row (cosine about 0.99 to its original) and one exact copy of
+    every 50th: what SemDeDup exists to remove."""
+    rng = np.random.default_rng(seed)
+    near = X[::every] + noise * rng.normal(size=X[::every].shape)
+    near /= np.linalg.norm(near, axis=1, keepdims=True)
+    return np.concatenate([X, near.astype(np.float32), X[::50]])
+
+
+@pytest.mark.parametrize("name,params,budget", [("semdedup", {}, 0.6), ("semdedup", {"order": "easy"}, 1.0),
+                                                ("d4", {}, 0.5), ("d4", {"n_clusters": 6}, 0.9)])
+def test_distributed_semdedup_and_d4_pick_what_one_process_picks(spark, tmp_path, name, params, budget):
+    """The whole small corpus is the k-means sample (sample_rows > n), so both paths train the same
+    centroids; a sampled plan trains on a subset and its clusters (hence picks) may differ."""
+    from gristmill.selectors import spark_semdedup
+    from gristmill.selectors.base import get_selector
+    X = with_near_copies(clustered(2000, seed=2))
+    keys, ids = write_shards(tmp_path / "emb", X, per=128)
+    sel = get_selector(name, seed=0, **params)
+    one = sel.select(X, budget)
+    ranked, diag, cached = getattr(spark_semdedup, name)(spark, sel, tmp_path / "emb", keys, len(X), budget)
+    got_ids, scores, weights = read_ranked(ranked)
+    cached.unpersist()
+    removed = diag["kept_after_dedup" if name == "semdedup" else "kept_after_semdedup"]
+    assert removed == one.diagnostics["kept_after_dedup" if name == "semdedup" else "kept_after_semdedup"] < len(X) - 400
+    assert got_ids == [ids[i] for i in one.indices]
+    # scores agree to float32's last bit or two (a row's normalization depends on where it sits in memory)
+    np.testing.assert_allclose(scores, one.scores, rtol=1e-5)
+    assert (weights == 1).all()
+
+
+@pytest.mark.parametrize("aggregate,spread", [("round_robin", 1.0), ("round_robin", 0.02), ("max", 1.0),
+                                              ("mean", 1.0)])
+def test_distributed_target_knn_picks_what_one_process_picks(spark, tmp_path, aggregate, spread):
+    """spread 0.02: the target examples nearly coincide, so their lists overlap, run out and are searched
+    deeper (the single-process path's loop, in Spark)."""
+    from gristmill.selectors.target_knn import TargetKNN
+    X = with_near_copies(clustered(2500, seed=3))
+    keys, ids = write_shards(tmp_path / "emb", X)
+    rng = np.random.default_rng(4)
+    T = X[rng.integers(0, len(X), 1)] + spread * rng.normal(size=(7, X.shape[1]))
+    T = (T / np.linalg.norm(T, axis=1, keepdims=True)).astype(np.float32)
+    sel = TargetKNN(aggregate=aggregate)
+    one = sel.select(X, 300, target=T)
+    ranked, diag, cached = spark_select.target_knn(spark, sel, T, tmp_path / "emb", keys, len(X), 300)
+    got_ids, scores, _ = read_ranked(ranked)
+    cached.unpersist()
+    assert got_ids == [ids[i] for i in one.indices]
+    np.testing.assert_allclose(scores, one.scores, rtol=1e-5)
+    if aggregate == "round_robin":
+        assert (diag["list_depth"] > -(-300 // 7) * 2 + 8) == (spread < 1)
+
+
+@pytest.mark.parametrize("selector", ["semdedup", "target_knn"])
+def test_stage_path_distributed_equals_one_process(spark, tmp_path, selector):
+    """run_selection end to end on real text and real MiniLM embeddings: distributed and one-process write
+    the same selection."""
+    from helpers import docs_df
+    topics = ["rivers and floods", "stars and telescopes", "bread and ovens", "trains and stations"]
+    rows = [{"id": f"d{i:02d}", "text": f"a note on {topics[i % 4]}, number {i // 8}"} for i in range(48)]
+    target = tmp_path / "target.txt"
+    target.write_text("the flood rose over the river banks\nthe telescope found a new star\n")
+    written = []
+    for distributed in (False, True):
+        cfg = SelectConfig(selector=selector, budget=0.5, distributed=distributed, params={"n_clusters": 4}
+                           if selector == "semdedup" else {}, target=None if selector == "semdedup" else str(target))
+        run_selection(spark, docs_df(spark, rows), cfg, tmp_path, tmp_path / f"sel-{distributed}")
+        written.append(pq.read_table(tmp_path / f"sel-{distributed}" / "selection.parquet").sort_by("select_rank"))
+        diag = json.loads((tmp_path / f"sel-{distributed}" / "diagnostics.json").read_text())
+        assert diag["diagnostics"].get("distributed", False) is distributed
+    assert written[0].column("id").to_pylist() == written[1].column("id").to_pylist()
+    # semdedup keeps fewer than the budget: these notes differ by a topic and a number only
+    assert (len(written[0]) == 24) if selector == "target_knn" else (0 < len(written[0]) < 24)
+    np.testing.assert_allclose(written[0].column("select_score").to_numpy(), written[1].column("select_score").to_numpy(),
+                               rtol=1e-5)
+
+
 def test_distributed_true_refuses_a_selector_without_a_spark_path():
     from gristmill.selectors.run_select import SelectorError
-    cfg = SelectConfig(selector="semdedup", budget=0.5, distributed=True)
+    cfg = SelectConfig(selector="facility_location", budget=0.5, distributed=True, params={"merge": True})
     with pytest.raises(SelectorError, match="no distributed path"):
         cfg.use_spark(10, cfg.make_selector())
