@@ -67,7 +67,11 @@ class SelectSpec(_Strict):
 
 class UpsampleSpec(_Strict):
     domain: str | None = Field(None, description="domain upsampled at the end; default: the smallest clean "
-                                                 "domain that has held-out windows")
+                                                 "domain with at least `min_share` of clean training tokens and "
+                                                 "held-out windows")
+    min_share: float = Field(0.05, ge=0, lt=1, description="the default domain's least share of clean training "
+                                                           "tokens: a domain of 1% gets too few tokens, even "
+                                                           "upsampled, for its held-out loss to move")
     factor: float = Field(4.0, gt=1)
     last_fraction: float = Field(0.2, gt=0, lt=1)
 
@@ -320,17 +324,25 @@ def eval_mixtures(runs: dict[str, Path], held: Path) -> dict[str, Path]:
 
 
 # -- 3. training -------------------------------------------------------------------------------------
-def pick_upsample_domain(cfg: ExperimentConfig, clean_mix: Path) -> str:
+def pick_upsample_domain(cfg: ExperimentConfig, clean_mix: Path) -> tuple[str | None, str | None]:
+    """(domain, None), or (None, why the clean+upsample arm is skipped)."""
     m = json.loads(clean_mix.read_text())["domains"]
-    if cfg.upsample.domain:
-        if cfg.upsample.domain not in m or not m[cfg.upsample.domain]["tokens"]:
-            raise ExperimentError(f"upsample.domain {cfg.upsample.domain!r} has no clean training tokens; "
+    up = cfg.upsample
+    if up.domain:
+        if up.domain not in m or not m[up.domain]["tokens"]:
+            raise ExperimentError(f"upsample.domain {up.domain!r} has no clean training tokens; "
                                   f"clean domains: {sorted(d for d in m if m[d]['tokens'])}")
-        return cfg.upsample.domain
-    ok = [d for d, e in m.items() if e["tokens"] and e["heldout_tokens"] > cfg.train.block_size]
+        return up.domain, None
+    total = sum(e["tokens"] for e in m.values()) or 1
+    # one held-out window is block_size + 1 tokens (inputs and the shifted targets)
+    windowed = {d for d, e in m.items() if e["tokens"] and e["heldout_tokens"] > cfg.train.block_size}
+    ok = [d for d in windowed if m[d]["tokens"] / total >= up.min_share]
     if not ok:
-        raise ExperimentError("no clean domain has both training data and held-out windows to upsample")
-    return min(ok, key=lambda d: m[d]["tokens"])
+        shares = ", ".join(f"{d} {m[d]['tokens'] / total:.1%}" for d in sorted(windowed)) or "none"
+        return None, (f"no clean domain has both held-out windows and at least upsample.min_share="
+                      f"{up.min_share:g} of clean training tokens (domains with held-out windows: {shares}); "
+                      f"lower upsample.min_share or name upsample.domain")
+    return min(ok, key=lambda d: (m[d]["tokens"], d)), None
 
 
 def train_config(cfg: ExperimentConfig, mixture: Path, out: Path, seed: int, upsample: dict | None) -> dict:
@@ -566,7 +578,12 @@ def run_experiment(cfg: ExperimentConfig, quiet: bool = False) -> Path:
     train_dir, held_dir, info = split(cfg, run_dir, exp, quiet)
     runs, held, skipped = build_arms(cfg, exp, train_dir, held_dir, quiet)
     mixtures = eval_mixtures(runs, held)
-    up_domain = pick_upsample_domain(cfg, mixtures["clean"]) if "clean+upsample" in cfg.arms else None
+    up_domain = None
+    if "clean+upsample" in cfg.arms:
+        up_domain, why = pick_upsample_domain(cfg, mixtures["clean"])
+        if why:
+            skipped["clean+upsample"] = why
+            _say(quiet, f"arm clean+upsample skipped: {why}")
     # the upsampling arm is read against clean, so clean trains whenever it runs
     train_mix = {a: m for a, m in mixtures.items() if a in cfg.arms or (a == "clean" and up_domain)}
     logs = train_arms(cfg, exp, train_mix, up_domain, quiet)

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from gristmill.pipeline.cli import main as gristmill
-from gristmill.trainer_hooks.experiment import tokens_to_reach
+from gristmill.trainer_hooks.experiment import ExperimentConfig, pick_upsample_domain, tokens_to_reach
 
 MINI = {"name": "mini", "input": {"format": "python_env", "limit": 300},
         # a lighter clean than the default (no second MinHash pass): Spark stages dominate the test's time
@@ -123,3 +123,37 @@ def test_tokens_to_reach_reads_the_first_crossing():
     assert tokens_to_reach(curve, 4.5) == pytest.approx(150.0)
     assert tokens_to_reach(curve, 5.0) == 100.0
     assert tokens_to_reach(curve, 2.0) is None
+
+
+def _clean_mix(tmp_path, domains: dict[str, tuple[int, int]]) -> Path:
+    """A mixture.eval.json as eval_mixtures writes it: {domain: (training tokens, held-out tokens)}."""
+    path = tmp_path / "mixture.eval.json"
+    path.write_text(json.dumps({"domains": {d: {"tokens": t, "heldout_tokens": h, "files": [], "docs": 1}
+                                            for d, (t, h) in domains.items()}}))
+    return path
+
+
+def test_upsample_default_skips_a_domain_too_small_to_see(tmp_path):
+    # a 1% domain is the smallest with held-out windows, but too few tokens to show anything
+    mix = _clean_mix(tmp_path, {"tiny": (1_000, 5_000), "small": (9_000, 5_000), "big": (90_000, 5_000)})
+    cfg = ExperimentConfig(input={"format": "python_env"})
+    assert cfg.upsample.min_share == 0.05
+    assert pick_upsample_domain(cfg, mix) == ("small", None)
+
+
+def test_upsample_default_needs_heldout_windows(tmp_path):
+    mix = _clean_mix(tmp_path, {"small": (9_000, 10), "big": (91_000, 5_000)})
+    assert pick_upsample_domain(ExperimentConfig(input={"format": "python_env"}), mix) == ("big", None)
+
+
+def test_upsample_arm_is_skipped_with_a_reason_when_no_domain_qualifies(tmp_path):
+    mix = _clean_mix(tmp_path, {"a": (50_000, 10), "b": (50_000, 5_000)})
+    cfg = ExperimentConfig(input={"format": "python_env"}, upsample={"min_share": 0.6})
+    dom, why = pick_upsample_domain(cfg, mix)
+    assert dom is None and "min_share" in why and "0.6" in why
+
+
+def test_upsample_explicit_domain_is_used_below_the_share(tmp_path):
+    mix = _clean_mix(tmp_path, {"tiny": (1_000, 5_000), "big": (99_000, 5_000)})
+    cfg = ExperimentConfig(input={"format": "python_env"}, upsample={"domain": "tiny"})
+    assert pick_upsample_domain(cfg, mix) == ("tiny", None)
