@@ -471,10 +471,49 @@ def summarize(cfg: ExperimentConfig, runs: dict[str, Path], mixtures: dict[str, 
         upsample = {"domain": upsample_domain, "factor": cfg.upsample.factor,
                     "last_fraction": cfg.upsample.last_fraction, "clean": c, "upsampled": u,
                     "difference": u[0] - c[0]}
+    rephrased = rephrased_share(runs["clean+rephrased"]) if "clean+rephrased" in arms else None
+    dropped = clean_rejections(runs["clean"]) if "clean" in runs else None
     return {"config": cfg.model_dump(mode="json"), "split": split_info, "eval_domains": eval_domains,
             "train_tokens": t.tokens, "arms": arms, "skipped": skipped,
-            "tokens_to_reach_raw_final": reach, "upsample": upsample,
+            "tokens_to_reach_raw_final": reach, "upsample": upsample, "rephrased": rephrased,
+            "clean_rejections": dropped,
             "machine": {"loadavg": _loadavg(), "cpus": os.cpu_count(), "device": _device(t.device)}}
+
+
+def clean_rejections(run: Path) -> dict[str, dict[str, list[int]]]:
+    """{domain: {drop_reason: [documents, characters]}} over the clean arm's stages: what cleaning took from
+    each domain, and why (aggregates in DuckDB)."""
+    import duckdb
+    out: dict[str, dict[str, list[int]]] = {}
+    for st in _stages(run):
+        folder = run / st["dir"] / "rejected"
+        if st["name"] == "mix" or not any(folder.rglob("*.parquet")):
+            continue
+        q = (f"SELECT coalesce(domain, '?'), drop_reason, count(*), sum(length(text)) "
+             f"FROM read_parquet('{folder}/**/*.parquet') GROUP BY 1, 2")
+        for dom, reason, n, chars in duckdb.sql(q).fetchall():
+            out.setdefault(dom, {})[reason] = [int(n), int(chars or 0)]
+    return out
+
+
+def rephrased_share(run: Path) -> dict:
+    """What the clean+rephrased arm added: synthetic rows kept and rejected, and their share of the arm's text
+    (characters; the arm's tokens are not split by origin). Aggregates in DuckDB, nothing per document."""
+    import duckdb
+    st = next(s for s in _stages(run) if s["name"] == "rephrase")
+    folder = run / st["dir"]
+
+    def agg(part: str) -> dict:
+        if not any((folder / part).rglob("*.parquet")):
+            return {}
+        q = (f"SELECT coalesce(origin, 'real'), count(*), sum(length(text)), count(DISTINCT parent_id) "
+             f"FROM read_parquet('{folder / part}/**/*.parquet') GROUP BY 1")
+        return {r[0]: r[1:] for r in duckdb.sql(q).fetchall()}
+    kept, rej = agg("kept"), agg("rejected")
+    real, syn = kept.get("real", (0, 0, 0)), kept.get("synthetic", (0, 0, 0))
+    chars = (real[1] or 0) + (syn[1] or 0)
+    return {"synthetic_kept": syn[0], "synthetic_rejected": rej.get("synthetic", (0,))[0],
+            "parents": syn[2], "real_docs": real[0], "synthetic_char_share": (syn[1] or 0) / chars if chars else 0.0}
 
 
 def _loadavg() -> str | None:
@@ -507,6 +546,7 @@ def markdown(outcome: dict) -> str:
         lines.append(f"| {arm} | {a['docs']:,} | {a['unique_tokens']:,} | {a['tokens_seen']:,} | "
                      f"{_fmt(a['overall'])} | " + " | ".join(_fmt(a["domains"][d]) for d in doms) + f" | {ep} |")
     out = ["\n".join(lines), ""]
+    out += [_domain_table(outcome), ""]
     reach = outcome["tokens_to_reach_raw_final"]
     if reach:
         raw_final = arms["raw"]["overall"][0]
@@ -522,6 +562,12 @@ def markdown(outcome: dict) -> str:
         out.append(f"End-of-training upsampling of `{up['domain']}` (x{up['factor']:g} in the last "
                    f"{up['last_fraction']:.0%}): held-out loss on {up['domain']} {_fmt(up['clean'])} (clean) -> "
                    f"{_fmt(up['upsampled'])} (clean+upsample), difference {up['difference']:+.3f}.\n")
+    rp = outcome.get("rephrased")
+    if rp:
+        out.append(f"clean+rephrased: {rp['synthetic_kept']:,} WRAP rephrasings kept ({rp['synthetic_rejected']:,} "
+                   f"rejected by the answer checks) of {rp['parents']:,} clean documents, beside the "
+                   f"{rp['real_docs']:,} real ones: {rp['synthetic_char_share']:.1%} of the arm's text (a CPU-sized "
+                   f"share set by `rephrase.sample`/`max_chunks`; WRAP rephrases everything and samples 1:1).\n")
     for arm, why in outcome["skipped"].items():
         out.append(f"Arm {arm} skipped: {why}.\n")
     s, mach = outcome["split"], outcome["machine"]
@@ -534,6 +580,29 @@ def markdown(outcome: dict) -> str:
                f"{t['block_size']} tokens, lr {t['lr']} WSD. Device {mach['device']}, {mach['cpus']} CPUs, load average "
                f"at the end {mach['loadavg']} (1/5/15 min, runnable/all, last pid); {outcome.get('seconds', '?')} s.")
     return "\n".join(out)
+
+
+def _domain_table(outcome: dict) -> str:
+    """Training tokens per domain in every arm, and the clean stages' main reasons for dropping from each."""
+    arms = outcome["arms"]
+    doms = sorted(set().union(*(a["unique_tokens_by_domain"] for a in arms.values())))
+    names = [a for a in arms if a != "clean+upsample"]  # the same data as clean
+    lines = ["Unique training tokens per domain (share of the arm's tokens):", "",
+             "| domain | " + " | ".join(names) + " | clean kept of raw | clean's main drop reasons (docs) |",
+             "|---" * (len(names) + 3) + "|"]
+    drops = outcome.get("clean_rejections") or {}
+    for d in doms:
+        cells = []
+        for a in names:
+            n, total = arms[a]["unique_tokens_by_domain"].get(d, 0), arms[a]["unique_tokens"] or 1
+            cells.append(f"{n:,} ({n / total:.0%})")
+        raw = arms.get("raw", {}).get("unique_tokens_by_domain", {}).get(d, 0)
+        clean = arms.get("clean", {}).get("unique_tokens_by_domain", {}).get(d, 0)
+        kept = f"{clean / raw:.0%}" if raw and "clean" in arms else ""
+        top = sorted(drops.get(d, {}).items(), key=lambda kv: -kv[1][0])[:3]
+        why = ", ".join(f"{r} {v[0]:,}" for r, v in top)
+        lines.append(f"| {d} | " + " | ".join(cells) + f" | {kept} | {why} |")
+    return "\n".join(lines)
 
 
 def plot(outcome: dict, path: Path) -> None:

@@ -15,10 +15,13 @@ MINI = {"name": "mini", "input": {"format": "python_env", "limit": 300},
         "clean": [{"length": {"min_chars": 200, "min_words": 30}}, {"langid": {"languages": ["en"], "min_score": 0.5}},
                   {"dedup_exact": {}}, {"quality": {"rules": ["fineweb"]}}],
         "select": {"budget": 0.5, "max_tokens": 32},
-        "upsample": {"factor": 4, "last_fraction": 0.3},
         "heldout": {"fraction": 0.15, "batches": 2},
-        # the rephrased arm runs a real model over every chunk: minutes on a CPU, too long for a miniature
-        "arms": ["raw", "clean", "clean+fl", "clean+random", "clean+upsample"],
+        # the real rephrase stage (SmolLM2-135M-Instruct on the CPU) on 2 documents, one short chunk each; the
+        # answer checks are off so that a 135M model's truncated answers still land in the arm
+        "rephrase": {"styles": ["medium"], "sample": 2, "max_chunks": 1, "max_chunk_tokens": 48,
+                     "min_chunk_tokens": 8, "max_new_tokens": 24, "keep_truncated": True, "min_length_ratio": 0,
+                     "echo_similarity": 1, "check_language": False},
+        "upsample": {"factor": 4, "last_fraction": 0.3, "min_share": 0.05},
         "train": {"seeds": 2, "steps": 12, "batch_size": 4, "block_size": 16, "vocab_size": 300,
                   "model": {"n_layer": 1, "n_head": 2, "n_embd": 16}}}
 
@@ -50,8 +53,8 @@ def outcome(tmp_path_factory, spark):
 
 def test_table_has_every_arm_with_loss_over_seeds(outcome):
     exp, out = outcome
-    arms = set(MINI["arms"])
-    assert set(out["arms"]) == arms
+    arms = {"raw", "clean", "clean+fl", "clean+random", "clean+rephrased", "clean+upsample"}
+    assert set(out["arms"]) == arms, out["skipped"]
     doms = out["eval_domains"]
     assert doms, "no domain had held-out windows"
     for arm, a in out["arms"].items():
@@ -79,6 +82,22 @@ def test_arms_trained_on_what_they_should(outcome):
     fl, rnd = _ids(_mix_input(runs["clean+fl"])), _ids(_mix_input(runs["clean+random"]))
     assert fl != rnd and fl <= _ids(_mix_input(runs["clean"])) and rnd <= _ids(_mix_input(runs["clean"]))
     assert runs["clean+upsample"] == runs["clean"]  # same data, different schedule
+
+
+def test_rephrased_arm_is_clean_plus_real_rephrasings(outcome):
+    exp, out = outcome
+    a = out["arms"]
+    rp = out["rephrased"]
+    assert rp["parents"] == 2 and rp["synthetic_kept"] == 2 and rp["real_docs"] == a["clean"]["docs"]
+    assert a["clean+rephrased"]["docs"] == a["clean"]["docs"] + 2
+    assert a["clean+rephrased"]["unique_tokens"] > a["clean"]["unique_tokens"]
+    kept = _mix_input(Path(a["clean+rephrased"]["run"]))
+    rows = duckdb.sql(f"SELECT parent_id, text FROM read_parquet('{kept}/**/*.parquet') "
+                      f"WHERE origin = 'synthetic'").fetchall()
+    clean_ids = _ids(_mix_input(Path(a["clean"]["run"])))
+    assert len(rows) == 2 and all(p in clean_ids and t.strip() for p, t in rows)
+    md = (exp / "outcome.md").read_text()
+    assert "2 WRAP rephrasings kept" in md
 
 
 def test_no_arm_trains_on_a_heldout_document_or_a_copy_of_one(outcome):
