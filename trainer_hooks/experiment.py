@@ -301,9 +301,11 @@ def build_arms(cfg: ExperimentConfig, exp: Path, train_dir: Path, held_dir: Path
     return runs, held, skipped
 
 
-def eval_mixtures(runs: dict[str, Path], held: Path) -> dict[str, Path]:
+def eval_mixtures(runs: dict[str, Path], held: Path, block_size: int) -> dict[str, Path]:
     """Each arm's mixture with the shared held-out shards, over one domain list for all arms (so the fixed
-    held-out windows, drawn per domain in sorted order, are the same for every arm)."""
+    held-out windows, drawn per domain in sorted order, are the same for every arm). A domain with fewer training
+    tokens than one window (e.g. one short rephrasing) gets weight 0, the others share its weight: the trainer
+    cannot draw from it."""
     held_m = json.loads((held / "mixture.json").read_text())
     arms = {a: json.loads((r / "mixture.json").read_text()) for a, r in runs.items()}
     domains = sorted(set(held_m["domains"]).union(*(m["domains"] for m in arms.values())))
@@ -317,6 +319,11 @@ def eval_mixtures(runs: dict[str, Path], held: Path) -> dict[str, Path]:
             e["heldout_files"] = [os.path.relpath(held / f, base) for f in h["files"]]
             e["heldout_tokens"], e["heldout_docs"] = h["tokens"], h.get("docs", 0)
             new["domains"][d] = e
+        short = [d for d, e in new["domains"].items() if e.get("weight") and e["tokens"] <= block_size]
+        if short:
+            left = sum(e.get("weight") or 0.0 for d, e in new["domains"].items() if d not in short)
+            for d, e in new["domains"].items():
+                e["weight"] = 0.0 if d in short else (e.get("weight") or 0.0) / left
         path = base / "mixture.eval.json"
         path.write_text(json.dumps(new, indent=2))
         out[arm] = path
@@ -646,7 +653,7 @@ def run_experiment(cfg: ExperimentConfig, quiet: bool = False) -> Path:
     t0 = time.time()
     train_dir, held_dir, info = split(cfg, run_dir, exp, quiet)
     runs, held, skipped = build_arms(cfg, exp, train_dir, held_dir, quiet)
-    mixtures = eval_mixtures(runs, held)
+    mixtures = eval_mixtures(runs, held, cfg.train.block_size)
     up_domain = None
     if "clean+upsample" in cfg.arms:
         up_domain, why = pick_upsample_domain(cfg, mixtures["clean"])

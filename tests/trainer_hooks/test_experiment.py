@@ -176,3 +176,16 @@ def test_upsample_explicit_domain_is_used_below_the_share(tmp_path):
     mix = _clean_mix(tmp_path, {"tiny": (1_000, 5_000), "big": (99_000, 5_000)})
     cfg = ExperimentConfig(input={"format": "python_env"}, upsample={"domain": "tiny"})
     assert pick_upsample_domain(cfg, mix) == ("tiny", None)
+
+
+def test_a_domain_shorter_than_one_window_gets_no_weight(tmp_path):
+    # a cell of one short rephrasing: the trainer refuses a weighted domain it cannot draw a window from
+    from gristmill.trainer_hooks.experiment import eval_mixtures
+    arm, held = tmp_path / "arm", tmp_path / "held"
+    for folder, doms in ((arm, {"web": (1000, 0.5), "web:synthetic:qa": (40, 0.5)}), (held, {"web": (500, 1.0)})):
+        folder.mkdir()
+        (folder / "mixture.json").write_text(json.dumps({"domains": {
+            d: {"files": [], "tokens": t, "docs": 1, "weight": w} for d, (t, w) in doms.items()}}))
+    out = json.loads(eval_mixtures({"clean+rephrased": arm}, held, block_size=64)["clean+rephrased"].read_text())
+    assert out["domains"]["web:synthetic:qa"]["weight"] == 0.0
+    assert out["domains"]["web"]["weight"] == pytest.approx(1.0)
