@@ -71,6 +71,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int)
     ap.add_argument("--eval-batches", type=int, help="held-out windows per domain / batch (evaluation cost)")
     ap.add_argument("--eval-every", type=int)
+    ap.add_argument("--note", default="", help="a sentence for the header, e.g. why steps were cut")
     args = ap.parse_args()
     cfg = yaml.safe_load((REPO / "configs" / "experiment.yaml").read_text())
     cfg.update(name=f"outcome-{args.corpus}", runs_dir=str(CACHE / "runs"))
@@ -94,10 +95,11 @@ def main() -> None:
     exp = CACHE / "runs" / cfg["name"] / "experiment"
     shutil.copyfile(exp / "outcome.png", RESULTS / f"outcome_{args.corpus}.png")
     extra += [f"{k}={cfg['train'][k]}" for k in ("eval_batches", "eval_every") if k in cfg["train"]]
-    cmd = f"`.venv/bin/python benchmarks/bench_outcome.py {' '.join(sys.argv[1:])}`"
+    argv = [a for i, a in enumerate(sys.argv[1:]) if "--note" not in (a, sys.argv[i])]  # the note is in the text
+    cmd = f"`.venv/bin/python benchmarks/bench_outcome.py {' '.join(argv)}`"
     publish(f"outcome_{args.corpus}", f"### Does curation pay? ({args.corpus})\n\n{cmd} (configs/experiment.yaml "
             f"defaults{', ' + ' '.join(extra) if extra else ''}); {time.time() - t0:.0f} s wall; load average (1/5/15 min) "
-            f"{load0} at the start, {_loadavg()} at the end.\n\n![curves](outcome_{args.corpus}.png)\n\n"
+            f"{load0} at the start, {_loadavg()} at the end.{' ' + args.note if args.note else ''}\n\n![curves](outcome_{args.corpus}.png)\n\n"
             + (exp / "outcome.md").read_text())
 
 

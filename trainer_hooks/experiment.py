@@ -67,7 +67,11 @@ class SelectSpec(_Strict):
 
 class UpsampleSpec(_Strict):
     domain: str | None = Field(None, description="domain upsampled at the end; default: the smallest clean "
-                                                 "domain that has held-out windows")
+                                                 "domain with at least `min_share` of clean training tokens and "
+                                                 "held-out windows")
+    min_share: float = Field(0.05, ge=0, lt=1, description="the default domain's least share of clean training "
+                                                           "tokens: a domain of 1% gets too few tokens, even "
+                                                           "upsampled, for its held-out loss to move")
     factor: float = Field(4.0, gt=1)
     last_fraction: float = Field(0.2, gt=0, lt=1)
 
@@ -297,9 +301,11 @@ def build_arms(cfg: ExperimentConfig, exp: Path, train_dir: Path, held_dir: Path
     return runs, held, skipped
 
 
-def eval_mixtures(runs: dict[str, Path], held: Path) -> dict[str, Path]:
+def eval_mixtures(runs: dict[str, Path], held: Path, block_size: int) -> dict[str, Path]:
     """Each arm's mixture with the shared held-out shards, over one domain list for all arms (so the fixed
-    held-out windows, drawn per domain in sorted order, are the same for every arm)."""
+    held-out windows, drawn per domain in sorted order, are the same for every arm). A domain with fewer training
+    tokens than one window (e.g. one short rephrasing) gets weight 0, the others share its weight: the trainer
+    cannot draw from it."""
     held_m = json.loads((held / "mixture.json").read_text())
     arms = {a: json.loads((r / "mixture.json").read_text()) for a, r in runs.items()}
     domains = sorted(set(held_m["domains"]).union(*(m["domains"] for m in arms.values())))
@@ -313,6 +319,11 @@ def eval_mixtures(runs: dict[str, Path], held: Path) -> dict[str, Path]:
             e["heldout_files"] = [os.path.relpath(held / f, base) for f in h["files"]]
             e["heldout_tokens"], e["heldout_docs"] = h["tokens"], h.get("docs", 0)
             new["domains"][d] = e
+        short = [d for d, e in new["domains"].items() if e.get("weight") and e["tokens"] <= block_size]
+        if short:
+            left = sum(e.get("weight") or 0.0 for d, e in new["domains"].items() if d not in short)
+            for d, e in new["domains"].items():
+                e["weight"] = 0.0 if d in short else (e.get("weight") or 0.0) / left
         path = base / "mixture.eval.json"
         path.write_text(json.dumps(new, indent=2))
         out[arm] = path
@@ -320,17 +331,25 @@ def eval_mixtures(runs: dict[str, Path], held: Path) -> dict[str, Path]:
 
 
 # -- 3. training -------------------------------------------------------------------------------------
-def pick_upsample_domain(cfg: ExperimentConfig, clean_mix: Path) -> str:
+def pick_upsample_domain(cfg: ExperimentConfig, clean_mix: Path) -> tuple[str | None, str | None]:
+    """(domain, None), or (None, why the clean+upsample arm is skipped)."""
     m = json.loads(clean_mix.read_text())["domains"]
-    if cfg.upsample.domain:
-        if cfg.upsample.domain not in m or not m[cfg.upsample.domain]["tokens"]:
-            raise ExperimentError(f"upsample.domain {cfg.upsample.domain!r} has no clean training tokens; "
+    up = cfg.upsample
+    if up.domain:
+        if up.domain not in m or not m[up.domain]["tokens"]:
+            raise ExperimentError(f"upsample.domain {up.domain!r} has no clean training tokens; "
                                   f"clean domains: {sorted(d for d in m if m[d]['tokens'])}")
-        return cfg.upsample.domain
-    ok = [d for d, e in m.items() if e["tokens"] and e["heldout_tokens"] > cfg.train.block_size]
+        return up.domain, None
+    total = sum(e["tokens"] for e in m.values()) or 1
+    # one held-out window is block_size + 1 tokens (inputs and the shifted targets)
+    windowed = {d for d, e in m.items() if e["tokens"] and e["heldout_tokens"] > cfg.train.block_size}
+    ok = [d for d in windowed if m[d]["tokens"] / total >= up.min_share]
     if not ok:
-        raise ExperimentError("no clean domain has both training data and held-out windows to upsample")
-    return min(ok, key=lambda d: m[d]["tokens"])
+        shares = ", ".join(f"{d} {m[d]['tokens'] / total:.1%}" for d in sorted(windowed)) or "none"
+        return None, (f"no clean domain has both held-out windows and at least upsample.min_share="
+                      f"{up.min_share:g} of clean training tokens (domains with held-out windows: {shares}); "
+                      f"lower upsample.min_share or name upsample.domain")
+    return min(ok, key=lambda d: (m[d]["tokens"], d)), None
 
 
 def train_config(cfg: ExperimentConfig, mixture: Path, out: Path, seed: int, upsample: dict | None) -> dict:
@@ -459,10 +478,49 @@ def summarize(cfg: ExperimentConfig, runs: dict[str, Path], mixtures: dict[str, 
         upsample = {"domain": upsample_domain, "factor": cfg.upsample.factor,
                     "last_fraction": cfg.upsample.last_fraction, "clean": c, "upsampled": u,
                     "difference": u[0] - c[0]}
+    rephrased = rephrased_share(runs["clean+rephrased"]) if "clean+rephrased" in arms else None
+    dropped = clean_rejections(runs["clean"]) if "clean" in runs else None
     return {"config": cfg.model_dump(mode="json"), "split": split_info, "eval_domains": eval_domains,
             "train_tokens": t.tokens, "arms": arms, "skipped": skipped,
-            "tokens_to_reach_raw_final": reach, "upsample": upsample,
+            "tokens_to_reach_raw_final": reach, "upsample": upsample, "rephrased": rephrased,
+            "clean_rejections": dropped,
             "machine": {"loadavg": _loadavg(), "cpus": os.cpu_count(), "device": _device(t.device)}}
+
+
+def clean_rejections(run: Path) -> dict[str, dict[str, list[int]]]:
+    """{domain: {drop_reason: [documents, characters]}} over the clean arm's stages: what cleaning took from
+    each domain, and why (aggregates in DuckDB)."""
+    import duckdb
+    out: dict[str, dict[str, list[int]]] = {}
+    for st in _stages(run):
+        folder = run / st["dir"] / "rejected"
+        if st["name"] == "mix" or not any(folder.rglob("*.parquet")):
+            continue
+        q = (f"SELECT coalesce(domain, '?'), drop_reason, count(*), sum(length(text)) "
+             f"FROM read_parquet('{folder}/**/*.parquet') GROUP BY 1, 2")
+        for dom, reason, n, chars in duckdb.sql(q).fetchall():
+            out.setdefault(dom, {})[reason] = [int(n), int(chars or 0)]
+    return out
+
+
+def rephrased_share(run: Path) -> dict:
+    """What the clean+rephrased arm added: synthetic rows kept and rejected, and their share of the arm's text
+    (characters; the arm's tokens are not split by origin). Aggregates in DuckDB, nothing per document."""
+    import duckdb
+    st = next(s for s in _stages(run) if s["name"] == "rephrase")
+    folder = run / st["dir"]
+
+    def agg(part: str) -> dict:
+        if not any((folder / part).rglob("*.parquet")):
+            return {}
+        q = (f"SELECT coalesce(origin, 'real'), count(*), sum(length(text)), count(DISTINCT parent_id) "
+             f"FROM read_parquet('{folder / part}/**/*.parquet') GROUP BY 1")
+        return {r[0]: r[1:] for r in duckdb.sql(q).fetchall()}
+    kept, rej = agg("kept"), agg("rejected")
+    real, syn = kept.get("real", (0, 0, 0)), kept.get("synthetic", (0, 0, 0))
+    chars = (real[1] or 0) + (syn[1] or 0)
+    return {"synthetic_kept": syn[0], "synthetic_rejected": rej.get("synthetic", (0,))[0],
+            "parents": syn[2], "real_docs": real[0], "synthetic_char_share": (syn[1] or 0) / chars if chars else 0.0}
 
 
 def _loadavg() -> str | None:
@@ -495,6 +553,7 @@ def markdown(outcome: dict) -> str:
         lines.append(f"| {arm} | {a['docs']:,} | {a['unique_tokens']:,} | {a['tokens_seen']:,} | "
                      f"{_fmt(a['overall'])} | " + " | ".join(_fmt(a["domains"][d]) for d in doms) + f" | {ep} |")
     out = ["\n".join(lines), ""]
+    out += [_domain_table(outcome), ""]
     reach = outcome["tokens_to_reach_raw_final"]
     if reach:
         raw_final = arms["raw"]["overall"][0]
@@ -510,6 +569,12 @@ def markdown(outcome: dict) -> str:
         out.append(f"End-of-training upsampling of `{up['domain']}` (x{up['factor']:g} in the last "
                    f"{up['last_fraction']:.0%}): held-out loss on {up['domain']} {_fmt(up['clean'])} (clean) -> "
                    f"{_fmt(up['upsampled'])} (clean+upsample), difference {up['difference']:+.3f}.\n")
+    rp = outcome.get("rephrased")
+    if rp:
+        out.append(f"clean+rephrased: {rp['synthetic_kept']:,} WRAP rephrasings kept ({rp['synthetic_rejected']:,} "
+                   f"rejected by the answer checks) of {rp['parents']:,} clean documents, beside the "
+                   f"{rp['real_docs']:,} real ones: {rp['synthetic_char_share']:.1%} of the arm's text (a CPU-sized "
+                   f"share set by `rephrase.sample`/`max_chunks`; WRAP rephrases everything and samples 1:1).\n")
     for arm, why in outcome["skipped"].items():
         out.append(f"Arm {arm} skipped: {why}.\n")
     s, mach = outcome["split"], outcome["machine"]
@@ -522,6 +587,29 @@ def markdown(outcome: dict) -> str:
                f"{t['block_size']} tokens, lr {t['lr']} WSD. Device {mach['device']}, {mach['cpus']} CPUs, load average "
                f"at the end {mach['loadavg']} (1/5/15 min, runnable/all, last pid); {outcome.get('seconds', '?')} s.")
     return "\n".join(out)
+
+
+def _domain_table(outcome: dict) -> str:
+    """Training tokens per domain in every arm, and the clean stages' main reasons for dropping from each."""
+    arms = outcome["arms"]
+    doms = sorted(set().union(*(a["unique_tokens_by_domain"] for a in arms.values())))
+    names = [a for a in arms if a != "clean+upsample"]  # the same data as clean
+    lines = ["Unique training tokens per domain (share of the arm's tokens):", "",
+             "| domain | " + " | ".join(names) + " | clean kept of raw | clean's main drop reasons (docs) |",
+             "|---" * (len(names) + 3) + "|"]
+    drops = outcome.get("clean_rejections") or {}
+    for d in doms:
+        cells = []
+        for a in names:
+            n, total = arms[a]["unique_tokens_by_domain"].get(d, 0), arms[a]["unique_tokens"] or 1
+            cells.append(f"{n:,} ({n / total:.0%})")
+        raw = arms.get("raw", {}).get("unique_tokens_by_domain", {}).get(d, 0)
+        clean = arms.get("clean", {}).get("unique_tokens_by_domain", {}).get(d, 0)
+        kept = f"{clean / raw:.0%}" if raw and "clean" in arms else ""
+        top = sorted(drops.get(d, {}).items(), key=lambda kv: -kv[1][0])[:3]
+        why = ", ".join(f"{r} {v[0]:,}" for r, v in top)
+        lines.append(f"| {d} | " + " | ".join(cells) + f" | {kept} | {why} |")
+    return "\n".join(lines)
 
 
 def plot(outcome: dict, path: Path) -> None:
@@ -565,8 +653,13 @@ def run_experiment(cfg: ExperimentConfig, quiet: bool = False) -> Path:
     t0 = time.time()
     train_dir, held_dir, info = split(cfg, run_dir, exp, quiet)
     runs, held, skipped = build_arms(cfg, exp, train_dir, held_dir, quiet)
-    mixtures = eval_mixtures(runs, held)
-    up_domain = pick_upsample_domain(cfg, mixtures["clean"]) if "clean+upsample" in cfg.arms else None
+    mixtures = eval_mixtures(runs, held, cfg.train.block_size)
+    up_domain = None
+    if "clean+upsample" in cfg.arms:
+        up_domain, why = pick_upsample_domain(cfg, mixtures["clean"])
+        if why:
+            skipped["clean+upsample"] = why
+            _say(quiet, f"arm clean+upsample skipped: {why}")
     # the upsampling arm is read against clean, so clean trains whenever it runs
     train_mix = {a: m for a, m in mixtures.items() if a in cfg.arms or (a == "clean" and up_domain)}
     logs = train_arms(cfg, exp, train_mix, up_domain, quiet)

@@ -8,17 +8,20 @@ import pytest
 import yaml
 
 from gristmill.pipeline.cli import main as gristmill
-from gristmill.trainer_hooks.experiment import tokens_to_reach
+from gristmill.trainer_hooks.experiment import ExperimentConfig, pick_upsample_domain, tokens_to_reach
 
 MINI = {"name": "mini", "input": {"format": "python_env", "limit": 300},
         # a lighter clean than the default (no second MinHash pass): Spark stages dominate the test's time
         "clean": [{"length": {"min_chars": 200, "min_words": 30}}, {"langid": {"languages": ["en"], "min_score": 0.5}},
                   {"dedup_exact": {}}, {"quality": {"rules": ["fineweb"]}}],
         "select": {"budget": 0.5, "max_tokens": 32},
-        "upsample": {"factor": 4, "last_fraction": 0.3},
         "heldout": {"fraction": 0.15, "batches": 2},
-        # the rephrased arm runs a real model over every chunk: minutes on a CPU, too long for a miniature
-        "arms": ["raw", "clean", "clean+fl", "clean+random", "clean+upsample"],
+        # the real rephrase stage (SmolLM2-135M-Instruct on the CPU) on 2 documents, one short chunk each; the
+        # answer checks are off so that a 135M model's truncated answers still land in the arm
+        "rephrase": {"styles": ["medium"], "sample": 2, "max_chunks": 1, "max_chunk_tokens": 48,
+                     "min_chunk_tokens": 8, "max_new_tokens": 24, "keep_truncated": True, "min_length_ratio": 0,
+                     "echo_similarity": 1, "check_language": False},
+        "upsample": {"factor": 4, "last_fraction": 0.3, "min_share": 0.05},
         "train": {"seeds": 2, "steps": 12, "batch_size": 4, "block_size": 16, "vocab_size": 300,
                   "model": {"n_layer": 1, "n_head": 2, "n_embd": 16}}}
 
@@ -50,8 +53,8 @@ def outcome(tmp_path_factory, spark):
 
 def test_table_has_every_arm_with_loss_over_seeds(outcome):
     exp, out = outcome
-    arms = set(MINI["arms"])
-    assert set(out["arms"]) == arms
+    arms = {"raw", "clean", "clean+fl", "clean+random", "clean+rephrased", "clean+upsample"}
+    assert set(out["arms"]) == arms, out["skipped"]
     doms = out["eval_domains"]
     assert doms, "no domain had held-out windows"
     for arm, a in out["arms"].items():
@@ -79,6 +82,22 @@ def test_arms_trained_on_what_they_should(outcome):
     fl, rnd = _ids(_mix_input(runs["clean+fl"])), _ids(_mix_input(runs["clean+random"]))
     assert fl != rnd and fl <= _ids(_mix_input(runs["clean"])) and rnd <= _ids(_mix_input(runs["clean"]))
     assert runs["clean+upsample"] == runs["clean"]  # same data, different schedule
+
+
+def test_rephrased_arm_is_clean_plus_real_rephrasings(outcome):
+    exp, out = outcome
+    a = out["arms"]
+    rp = out["rephrased"]
+    assert rp["parents"] == 2 and rp["synthetic_kept"] == 2 and rp["real_docs"] == a["clean"]["docs"]
+    assert a["clean+rephrased"]["docs"] == a["clean"]["docs"] + 2
+    assert a["clean+rephrased"]["unique_tokens"] > a["clean"]["unique_tokens"]
+    kept = _mix_input(Path(a["clean+rephrased"]["run"]))
+    rows = duckdb.sql(f"SELECT parent_id, text FROM read_parquet('{kept}/**/*.parquet') "
+                      f"WHERE origin = 'synthetic'").fetchall()
+    clean_ids = _ids(_mix_input(Path(a["clean"]["run"])))
+    assert len(rows) == 2 and all(p in clean_ids and t.strip() for p, t in rows)
+    md = (exp / "outcome.md").read_text()
+    assert "2 WRAP rephrasings kept" in md
 
 
 def test_no_arm_trains_on_a_heldout_document_or_a_copy_of_one(outcome):
@@ -123,3 +142,50 @@ def test_tokens_to_reach_reads_the_first_crossing():
     assert tokens_to_reach(curve, 4.5) == pytest.approx(150.0)
     assert tokens_to_reach(curve, 5.0) == 100.0
     assert tokens_to_reach(curve, 2.0) is None
+
+
+def _clean_mix(tmp_path, domains: dict[str, tuple[int, int]]) -> Path:
+    """A mixture.eval.json as eval_mixtures writes it: {domain: (training tokens, held-out tokens)}."""
+    path = tmp_path / "mixture.eval.json"
+    path.write_text(json.dumps({"domains": {d: {"tokens": t, "heldout_tokens": h, "files": [], "docs": 1}
+                                            for d, (t, h) in domains.items()}}))
+    return path
+
+
+def test_upsample_default_skips_a_domain_too_small_to_see(tmp_path):
+    # a 1% domain is the smallest with held-out windows, but too few tokens to show anything
+    mix = _clean_mix(tmp_path, {"tiny": (1_000, 5_000), "small": (9_000, 5_000), "big": (90_000, 5_000)})
+    cfg = ExperimentConfig(input={"format": "python_env"})
+    assert cfg.upsample.min_share == 0.05
+    assert pick_upsample_domain(cfg, mix) == ("small", None)
+
+
+def test_upsample_default_needs_heldout_windows(tmp_path):
+    mix = _clean_mix(tmp_path, {"small": (9_000, 10), "big": (91_000, 5_000)})
+    assert pick_upsample_domain(ExperimentConfig(input={"format": "python_env"}), mix) == ("big", None)
+
+
+def test_upsample_arm_is_skipped_with_a_reason_when_no_domain_qualifies(tmp_path):
+    mix = _clean_mix(tmp_path, {"a": (50_000, 10), "b": (50_000, 5_000)})
+    cfg = ExperimentConfig(input={"format": "python_env"}, upsample={"min_share": 0.6})
+    dom, why = pick_upsample_domain(cfg, mix)
+    assert dom is None and "min_share" in why and "0.6" in why
+
+
+def test_upsample_explicit_domain_is_used_below_the_share(tmp_path):
+    mix = _clean_mix(tmp_path, {"tiny": (1_000, 5_000), "big": (99_000, 5_000)})
+    cfg = ExperimentConfig(input={"format": "python_env"}, upsample={"domain": "tiny"})
+    assert pick_upsample_domain(cfg, mix) == ("tiny", None)
+
+
+def test_a_domain_shorter_than_one_window_gets_no_weight(tmp_path):
+    # a cell of one short rephrasing: the trainer refuses a weighted domain it cannot draw a window from
+    from gristmill.trainer_hooks.experiment import eval_mixtures
+    arm, held = tmp_path / "arm", tmp_path / "held"
+    for folder, doms in ((arm, {"web": (1000, 0.5), "web:synthetic:qa": (40, 0.5)}), (held, {"web": (500, 1.0)})):
+        folder.mkdir()
+        (folder / "mixture.json").write_text(json.dumps({"domains": {
+            d: {"files": [], "tokens": t, "docs": 1, "weight": w} for d, (t, w) in doms.items()}}))
+    out = json.loads(eval_mixtures({"clean+rephrased": arm}, held, block_size=64)["clean+rephrased"].read_text())
+    assert out["domains"]["web:synthetic:qa"]["weight"] == 0.0
+    assert out["domains"]["web"]["weight"] == pytest.approx(1.0)
