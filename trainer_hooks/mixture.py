@@ -155,6 +155,25 @@ class Mixture:
         return {d: m.tokens for d, m in self.domains.items()}
 
     @property
+    def groups(self) -> dict[str, str] | None:
+        """Mixture domain -> the domain it belongs to, when mix split domains into (origin, style) cells."""
+        groups = {d: (self.spec.domains[d].group or d) for d in self.domains if d in self.spec.domains}
+        return groups if any(g != d for d, g in groups.items()) else None
+
+    def shares_within_groups(self) -> dict[str, float]:
+        """Each cell's share of its domain as mix weighted it (by tokens where mix gave the domain no weight)."""
+        groups = self.groups or {d: d for d in self.domains}
+        out = {}
+        for g in set(groups.values()):
+            cells = [d for d in self.domains if groups.get(d, d) == g]
+            basis = {d: self.domains[d].weight for d in cells}
+            if sum(basis.values()) <= 0:
+                basis = {d: float(self.domains[d].tokens) for d in cells}
+            total = sum(basis.values()) or 1.0
+            out.update({d: v / total for d, v in basis.items()})
+        return out
+
+    @property
     def vocab_size(self) -> int:
         return int(self.tokenizer["vocab_size"])
 

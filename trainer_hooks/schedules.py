@@ -93,11 +93,18 @@ class Static(_SampledAsIs):
 @dataclass
 class Temperature(_SampledAsIs):
     """Temperature sampling with a cooldown ("Upsample or Upweight?", 2024): sample at tau_start (flat, small
-    domains upsampled), then move tau linearly to tau_end over the last `cooldown` fraction of training."""
+    domains upsampled), then move tau linearly to tau_end over the last `cooldown` fraction of training.
+
+    With `groups` (mixture domain -> its domain, as mix writes for rephrased cells) temperature weighs the
+    domains by their total tokens and each domain's weight is split over its cells by `within` (the cell's
+    share of its domain in the mixture): a small synthetic cell is part of its domain, not a domain to upsample.
+    """
     tokens: Mapping[str, float]
     tau_start: float = 3.0
     tau_end: float = 1.0
     cooldown: float = 0.2
+    groups: Mapping[str, str] | None = None
+    within: Mapping[str, float] | None = None
 
     def __post_init__(self):
         if not 0 <= self.cooldown <= 1:
@@ -113,7 +120,16 @@ class Temperature(_SampledAsIs):
         return self.tau_start + (self.tau_end - self.tau_start) * (f - start) / self.cooldown
 
     def weights_at(self, step: int, total: int) -> dict[str, float]:
-        return temperature_weights(self.tokens, self.tau_at(step, total))
+        tau = self.tau_at(step, total)
+        if not self.groups:
+            return temperature_weights(self.tokens, tau)
+        group_tokens: dict[str, float] = {}
+        for d, t in self.tokens.items():
+            g = self.groups.get(d, d)
+            group_tokens[g] = group_tokens.get(g, 0.0) + t
+        gw = temperature_weights(group_tokens, tau)
+        within = self.within or {}
+        return {d: gw[self.groups.get(d, d)] * within.get(d, 1.0) for d in self.tokens}
 
     def describe(self) -> dict:
         return {"type": "temperature", "tau_start": self.tau_start, "tau_end": self.tau_end,

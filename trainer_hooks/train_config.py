@@ -66,7 +66,8 @@ class BaseScheduleSpec(_Strict):
     def build(self, mixture: Mixture):
         if self.type == "static":
             return Static(self.weights or mixture.weights)
-        return Temperature(mixture.tokens, _or(self.tau_start, 3.0), _or(self.tau_end, 1.0), _or(self.cooldown, 0.2))
+        return Temperature(mixture.tokens, _or(self.tau_start, 3.0), _or(self.tau_end, 1.0), _or(self.cooldown, 0.2),
+                           groups=mixture.groups, within=mixture.shares_within_groups())
 
 
 class PhaseSpec(BaseScheduleSpec):

@@ -156,3 +156,20 @@ def test_every_schedule_answers_loss_weights_one_unless_it_upweights():
                     sampling=base)
     assert up.loss_weights_at(10, 100) == pytest.approx({"web": 1.0, "math": 1.0})
     assert up.loss_weights_at(60, 100) == pytest.approx({"web": 0.5 / 0.8, "math": 0.5 / 0.2})
+
+
+def test_temperature_flattens_domains_not_their_rephrased_cells():
+    # A domain's synthetic cell (mix's origin dimension) is part of its domain: temperature weighs the domains,
+    # then each domain's weight is split over its cells as the mixture split it. Treating a 214-token synthetic
+    # cell as a domain of its own gave it a share that repeats it 48 times in the quickstart.
+    tokens = {"code": 100_000, "code:synthetic:hard": 214, "docs": 10_000}
+    groups = {"code": "code", "code:synthetic:hard": "code", "docs": "docs"}
+    within = {"code": 0.95, "code:synthetic:hard": 0.05, "docs": 1.0}
+    t = S.Temperature(tokens, tau_start=3.0, tau_end=3.0, groups=groups, within=within)
+    w = t.weights_at(0, 100)
+    flat = S.temperature_weights({"code": 100_214, "docs": 10_000}, 3.0)
+    assert math.isclose(w["code"] + w["code:synthetic:hard"], flat["code"])
+    assert math.isclose(w["code:synthetic:hard"], flat["code"] * 0.05)
+    assert math.isclose(w["docs"], flat["docs"])
+    ungrouped = S.Temperature(tokens, tau_start=3.0, tau_end=3.0).weights_at(0, 100)
+    assert ungrouped["code:synthetic:hard"] > 2 * w["code:synthetic:hard"]
