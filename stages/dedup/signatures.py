@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import xxhash
 
 from ..scripts import code_points, has_no_space_chars, in_no_space_blocks, word_chars
 
@@ -132,20 +133,29 @@ def word_token_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     bounds = np.cumsum([0] + [len(t) + 1 for t in lowered])  # each document's first code point, then the end
     counts = np.diff(np.searchsorted(starts, bounds))
     out = np.empty(len(starts), dtype=np.uint64)
-    if not len(starts):
+    # a word longer than a group (a base64 blob, minified code) is hashed on its own, so the power tables and
+    # prefix sums stay near _SPAN entries whatever the input
+    huge = np.flatnonzero(ends - starts > _SPAN)
+    for i in huge:
+        word = cps[starts[i]:ends[i]].tobytes().decode("utf-32-le", "surrogatepass")
+        out[i] = _mix64(np.array([xxhash.xxh3_64_intdigest(word.encode("utf-8", "surrogatepass"))],
+                                 dtype=np.uint64))[0]
+    rest = np.setdiff1d(np.arange(len(starts)), huge) if len(huge) else np.arange(len(starts))
+    if not len(rest):
         return out, counts.astype(np.int64)
-    group = starts // _SPAN
+    group = starts[rest] // _SPAN
     cut = np.flatnonzero(np.r_[True, group[1:] != group[:-1], True])
     with np.errstate(over="ignore"):
         for g0, g1 in zip(cut[:-1], cut[1:]):
-            lo, hi = int(starts[g0]), int(ends[g1 - 1])
+            idx = rest[g0:g1]
+            lo, hi = int(starts[idx[0]]), int(ends[idx[-1]])
             pw, inv = _powers(hi - lo + 1)
             x = cps[lo:hi].astype(np.uint64) * inv[:hi - lo]
             prefix = np.zeros(hi - lo + 1, dtype=np.uint64)
             np.cumsum(x, dtype=np.uint64, out=prefix[1:])
-            s, e = starts[g0:g1] - lo, ends[g0:g1] - lo
-            raw = (prefix[e] - prefix[s]) * pw[s]
-            out[g0:g1] = _mix64(raw ^ ((e - s).astype(np.uint64) * _LEN_SALT))
+            s_, e = starts[idx] - lo, ends[idx] - lo
+            raw = (prefix[e] - prefix[s_]) * pw[s_]
+            out[idx] = _mix64(raw ^ ((e - s_).astype(np.uint64) * _LEN_SALT))
     return out, counts.astype(np.int64)
 
 

@@ -136,3 +136,17 @@ def test_estimates_within_the_binomial_bound_on_random_real_text_pairs():
     assert abs(z.mean()) < 0.6  # unbiased (the mean of 60 z-scores has sd ~0.13)
     assert min(js) < 0.2 and max(js) > 0.8  # the pairs span the range
 
+
+
+def test_word_hashes_do_not_depend_on_batching_or_group_boundaries(monkeypatch):
+    texts = [t for t in _web_texts(40) if max(map(len, minhash.words(t))) <= 64][:20]
+    assert len(texts) >= 10
+    alone = [minhash.word_token_hashes([t])[0] for t in texts]
+    together, counts = minhash.word_token_hashes(texts)
+    assert counts.tolist() == [len(minhash.words(t)) for t in texts]
+    assert (np.concatenate(alone) == together).all()
+    monkeypatch.setattr(minhash, "_SPAN", 64)  # many groups, and every word over 64 characters hashed apart
+    blob = "q" * 200
+    small, _ = minhash.word_token_hashes(texts + [f"{blob} and {blob}"])
+    assert (small[:len(together)] == together).all()
+    assert small[-3] == small[-1] != small[-2]
