@@ -119,6 +119,9 @@ class GopherQualityConfig(Thresholds):
     min_alpha_words_ratio: float | None = Field(0.8, ge=0, le=1, description="words with a letter")
     min_stop_words: int | None = Field(2, ge=0)
     stop_words: list[str] = Field(default_factory=lambda: list(GOPHER_STOP_WORDS))
+    datatrove_compat: bool = Field(
+        False, description="alpha-word ratio as datatrove computes it: over every token, punctuation marks "
+                            "included, instead of over words")
 
 
 def gopher_quality(doc: Doc, cfg: GopherQualityConfig) -> tuple[dict, str | None]:
@@ -135,9 +138,10 @@ def gopher_quality(doc: Doc, cfg: GopherQualityConfig) -> tuple[dict, str | None
         "gopher_ellipsis_ratio": (doc.text.count("...") + doc.text.count("…")) / n_words,
         "gopher_bullet_lines_ratio": sum(ln.lstrip().startswith(BULLETS) for ln in lines) / len(lines),
         "gopher_ellipsis_lines_ratio": sum(ln.rstrip().endswith(ELLIPSES) for ln in lines) / len(lines),
-        # Gopher: "80% of words contain an alphabetic character"; punctuation tokens are not words
+        # Gopher: "80% of words contain an alphabetic character"; punctuation tokens are not words (datatrove
+        # divides by its NLTK tokens, punctuation marks included)
         "gopher_alpha_words_ratio": v.total([_LETTER.search(w) is not None for w in v.words])
-        / max(n_content, 1),
+        / max(len(v.ids) if cfg.datatrove_compat else n_content, 1),
         "gopher_stop_words": float(len(set(cfg.stop_words).intersection(v.words))),
     }
     checks = [
@@ -255,6 +259,29 @@ class NgramIndex:
         covered = run[np.minimum(j + 1, len(starts))] - run[np.maximum(j - n + 1, 0)] > 0
         return int(self.lens[covered].sum()) / total
 
+    def dup_char_frac_datatrove(self, n: int, text_len: int) -> float:
+        """datatrove's scan (`find_all_duplicate`): left to right, an n-gram seen before adds its characters
+        and the scan jumps n words, otherwise it is remembered and the scan moves one word. Only n-grams
+        that occur twice can ever be "seen before", so the scan visits just those positions."""
+        if len(self.ids) < n or not text_len:
+            return 0.0
+        rep = np.flatnonzero(self.repeated(n))
+        if not len(rep):
+            return 0.0
+        hashes = self.hashes(n)[rep].tolist()
+        chars = self.gram_chars(n)[rep].tolist()
+        seen: set[int] = set()
+        total, resume = 0, 0
+        for pos, h, c in zip(rep.tolist(), hashes, chars):
+            if pos < resume:
+                continue  # inside a repeat the scan jumped over: never looked at, never remembered
+            if h in seen:
+                total += c
+                resume = pos + n
+            else:
+                seen.add(h)
+        return total / text_len
+
 
 def dup_ngram_char_frac(words: list[str], n: int) -> float:
     """
@@ -265,19 +292,13 @@ def dup_ngram_char_frac(words: list[str], n: int) -> float:
 
 
 def dup_ngram_char_frac_datatrove(words: list[str], n: int, text_len: int) -> float:
-    """datatrove's variant: scans left to right, counts a repeated n-gram's joined characters and jumps
-    past it (first occurrences and overlaps are not counted), over the length of the whole text."""
-    seen: set[tuple] = set()
-    chars, i = 0, 0
-    while i < len(words) - n + 1:
-        gram = tuple(words[i:i + n])
-        if gram in seen:
-            chars += sum(map(len, gram))
-            i += n
-        else:
-            seen.add(gram)
-            i += 1
-    return chars / text_len if text_len else 0.0
+    """datatrove's variant: scans left to right, counts a repeated n-gram's characters and jumps past it
+    (first occurrences and overlaps are not counted), over the length of the whole text.
+
+    >>> round(dup_ngram_char_frac_datatrove("a b c x a b c".split(), 3, 13), 3)
+    0.231
+    """
+    return NgramIndex(Vocab(words)).dup_char_frac_datatrove(n, text_len)
 
 
 def gopher_repetition(doc: Doc, cfg: GopherRepetitionConfig) -> tuple[dict, str | None]:
@@ -294,7 +315,6 @@ def gopher_repetition(doc: Doc, cfg: GopherRepetitionConfig) -> tuple[dict, str 
         "gopher_dup_line_char_frac": line_chars / n_chars,
     }
     checks = [(k.removeprefix("gopher_"), getattr(cfg, k.removeprefix("gopher_")), v) for k, v in s.items()]
-    words = doc.words
     index = NgramIndex(doc.vocab)
     for n, limit in cfg.top_ngrams:
         if cfg.datatrove_compat:
@@ -305,7 +325,7 @@ def gopher_repetition(doc: Doc, cfg: GopherRepetitionConfig) -> tuple[dict, str 
         checks.append((f"top_{n}gram", limit, frac))
     for n, limit in cfg.dup_ngrams:
         if cfg.datatrove_compat:
-            frac = dup_ngram_char_frac_datatrove(words, n, len(text))
+            frac = index.dup_char_frac_datatrove(n, len(text))
         else:
             frac = index.dup_char_frac(n)
         s[f"gopher_dup_{n}gram_char_frac"] = frac

@@ -17,7 +17,8 @@ from gristmill.stages.quality.stage import Quality, QualityConfig, QualityScorer
 from gristmill.stages.quality import c4 as c4_rules
 from gristmill.stages.quality.c4 import C4Config, c4
 from gristmill.stages.quality.rules import (Doc, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig,
-                                            fineweb, gopher_quality, gopher_repetition, split_words)
+                                            dup_ngram_char_frac_datatrove, fineweb, gopher_quality,
+                                            gopher_repetition, split_words)
 from gristmill.stages.quality.url_filter import UrlFilter, UrlFilterConfig
 from helpers import run_stage
 
@@ -203,3 +204,40 @@ def test_train_quality_command(tmp_path, capsys):
     rc = main(["train-quality", "--positive", str(tmp_path / "nope.jsonl"), "--negative", str(tmp_path / "neg.jsonl"),
                "-o", str(out)])
     assert rc == 2 and "nope.jsonl does not exist" in capsys.readouterr().err
+
+
+def test_datatrove_repetition_scan_matches_datatrove_on_real_pages(web):
+    pytest.importorskip("datatrove")
+    from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate
+    from gristmill.stages.quality.rules import NgramIndex, Vocab
+    checked = 0
+    for text in [t for t in web.values() if t][:300]:
+        words = split_words(text)
+        index = NgramIndex(Vocab(words))
+        for n in range(5, 11):
+            ours = index.dup_char_frac_datatrove(n, len(text))
+            assert ours == pytest.approx(find_all_duplicate(words, n) / len(text)), (text[:60], n)
+            checked += ours > 0
+    assert checked > 50  # the pages do repeat n-grams, so the jumps were exercised
+
+
+def test_datatrove_repetition_scan_jumps_past_a_repeat():
+    # "a b c" repeats at 3 and at 6; the scan jumps from 3 to 6, so the n-gram at 6 is never remembered
+    # and "b c a" (seen at 1, repeated at 4) is jumped over
+    words = "a b c a b c a b c".split()
+    assert dup_ngram_char_frac_datatrove(words, 3, 100) == pytest.approx(6 / 100)
+    assert dup_ngram_char_frac_datatrove(words, 3, 0) == 0.0
+    assert dup_ngram_char_frac_datatrove("a b".split(), 3, 10) == 0.0
+
+
+def test_gopher_alpha_ratio_datatrove_divides_by_every_token():
+    # 60 words with letters, 30 punctuation marks: the paper counts words (1.0), datatrove every token
+    text = " ".join(["the river mill ,"] * 15 + ["and the grain"] * 5)
+    paper, _ = gopher_quality(Doc(text), GopherQualityConfig())
+    compat, reason = gopher_quality(Doc(text), GopherQualityConfig(datatrove_compat=True))
+    assert paper["gopher_alpha_words_ratio"] == 1.0
+    assert compat["gopher_alpha_words_ratio"] == pytest.approx(60 / 75)
+    assert reason is None
+    dotted = text + " ." * 10
+    assert gopher_quality(Doc(dotted), GopherQualityConfig(datatrove_compat=True))[1] == "gopher:alpha_words"
+    assert gopher_quality(Doc(dotted), GopherQualityConfig())[1] is None
