@@ -7,7 +7,9 @@ Each numbered step is one method of DedupMinhash (`_signatures`, `_candidates`, 
    written to <stage>/signatures/
 2. candidates: one row per (band, bucket, doc); a group-by finds buckets with two or more docs.
    Buckets up to `max_bucket_pairs` docs give all their pairs; larger ones connect each member to the
-   bucket's smallest id, so 10k identical docs make 10k edges, not 50M pairs.
+   bucket's smallest id, so 10k identical docs make 10k edges, not 50M pairs. Without verification
+   (`threshold: null`) every bucket is such a star: only connectivity matters then, and the clusters are
+   the same as all pairs would give.
 3. verification (when `threshold` is set): an edge survives if its two documents' Jaccard is at least
    `threshold`. `verify: exact` (default) recomputes the shingle sets of the documents that have a
    candidate and compares them (vectorized NumPy over Arrow batches); `verify: signature` uses the
@@ -214,6 +216,11 @@ class DedupMinhash(FitStage):
                       .where(F.col("k") >= 2)
                       .withColumn("head", F.min("id").over(bucket)))
         shared = self.save_artifact(shared, "buckets")  # only docs that share a bucket
+        members = shared.where(F.col("id") != F.col("head"))
+        star = [F.col("id").alias("u"), F.col("head").alias("v")]
+        if cfg.threshold is None:
+            # nothing is verified, so only connectivity matters: a star per bucket links what all its pairs do
+            return shared, self.save_artifact(members.select(*star).distinct(), "candidates")
         # small buckets: every pair, generated from the sorted member list in SQL
         pairs = (shared.where(F.col("k") <= cfg.max_bucket_pairs).groupBy(*keys)
                        .agg(F.array_sort(F.collect_list("id")).alias("ids"))
@@ -221,8 +228,7 @@ class DedupMinhash(FitStage):
                                                 "transform(slice(ids, i + 2, size(ids)), y -> struct(y as u, x as v))))"))
                                .alias("e"))
                        .select("e.u", "e.v"))
-        stars = (shared.where((F.col("k") > cfg.max_bucket_pairs) & (F.col("id") != F.col("head")))
-                       .select(F.col("id").alias("u"), F.col("head").alias("v")))
+        stars = members.where(F.col("k") > cfg.max_bucket_pairs).select(*star)
         return shared, self.save_artifact(pairs.unionByName(stars).distinct(), "candidates")
 
     def _verify(self, df, sigs, candidates):

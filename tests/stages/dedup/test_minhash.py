@@ -102,6 +102,47 @@ def test_reruns_agree(spark, tmp_path):
     assert any(dup for _, _, dup in runs[0])
 
 
+def test_lsh_only_links_each_bucket_as_a_star_with_the_clusters_of_all_pairs(spark, tmp_path):
+    """Without verification only connectivity matters: one edge per bucket member to the bucket's smallest id
+    gives the clusters every pair would, with k - 1 edges instead of k(k - 1) / 2."""
+    import pyarrow.parquet as pq
+    docs = _web(300)
+    rows = docs + [dict(r, id=r["id"] + f"-{every}") for every in (60, 20) for r in _edited_copies(docs, 6, every=every)]
+    kept, rejected, stats = run_stage(spark, "dedup_minhash", {"threshold": None}, rows, tmp_path)
+    assert len(kept) + len(rejected) == len(rows)
+    stage = tmp_path / "stage-dedup_minhash"
+    buckets = pq.read_table(stage / "buckets", columns=["id", "band", "bucket"]).to_pylist()
+    members = defaultdict(set)
+    for b in buckets:
+        members[(b["band"], b["bucket"])].add(b["id"])
+    parent = {}
+
+    def find(x):
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+    for ids in members.values():  # every pair of a bucket, as union-find sees them
+        ids = sorted(ids)
+        for a in ids[1:]:
+            parent[find(a)] = find(ids[0])
+    expected = defaultdict(set)
+    for x in parent:
+        expected[find(x)].add(x)
+    ours = defaultdict(set)
+    for r in kept + rejected:
+        if r["minhash_cluster"] is not None:
+            ours[r["minhash_cluster"]].add(r["id"])
+    assert sorted(map(sorted, ours.values())) == sorted(map(sorted, expected.values()))
+    assert any(len(ids) >= 3 for ids in members.values()), "buckets of three or more make pairs outnumber stars"
+    heads = {(key, min(ids)) for key, ids in members.items()}
+    edges = pq.read_table(stage / "candidates").to_pylist()
+    star = {(e["u"], e["v"]) for e in edges}
+    assert all(any((key, e[1]) in heads and e[0] in ids for key, ids in members.items()) for e in star)
+    assert len(star) == stats["candidate_edges"] < stats["candidate_pairs"]
+    assert stats["docs_removed"] == len(rejected) > 0
+
+
 def test_exact_verification_keeps_exactly_the_pairs_above_threshold(spark, tmp_path):
     import pyarrow.parquet as pq
     docs = _web(200)
