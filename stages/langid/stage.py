@@ -13,12 +13,12 @@ from pydantic import Field, field_validator
 
 from gristmill.pipeline.stage import DROP_REASON, FILE, BatchStage, StageConfig
 
-from ..fasttext_model import default_lid_model, load_fasttext, one_line, predict
+from ..fasttext_model import default_lid_model, load_fasttext, predict
 
 UNDETERMINED = "und"
 # Ethiopic writes words apart with U+1361 instead of a space; fastText then sees one token per line and
 # misreads Amharic (33% right on UDHR paragraphs, 100% with the separator turned into a space).
-_WORD_SEPARATORS = str.maketrans({"\u1361": " "})
+ETHIOPIC_WORDSPACE = "\u1361"
 
 
 class LangIdConfig(StageConfig):
@@ -65,7 +65,8 @@ def prepare(text: str | None, max_chars: int) -> str:
         return ""
     n = 2 * max_chars + 16
     while True:
-        out = " ".join(one_line(text[:n]).translate(_WORD_SEPARATORS).split())
+        # str.split() without arguments also splits at every line break one_line() replaces
+        out = " ".join(text[:n].replace(ETHIOPIC_WORDSPACE, " ").split())
         if len(out) > max_chars or n >= len(text):
             return out
         n *= 4

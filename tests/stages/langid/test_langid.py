@@ -126,3 +126,15 @@ def test_chunk_mode_honours_top_k():
     assert len(topk) == 3 and {"en", "de"} <= set(topk)
     assert list(topk) == sorted(topk, key=topk.get, reverse=True)
     assert topk["en"] > topk["de"] > 0.2 and sum(topk.values()) <= 1.0 + 1e-6
+
+
+def test_prepare_is_one_line_with_separators_as_spaces():
+    from gristmill.stages.fasttext_model import one_line
+    from gristmill.stages.langid.stage import prepare
+    seps = "\n\r\v\f\x85\u2028\u2029\t \u1361\u3000"
+    rng = __import__("random").Random(0)
+    for _ in range(300):
+        text = "".join(rng.choice(["word", "ሰላም", "x", *seps]) for _ in range(rng.randint(0, 60)))
+        expected = " ".join(one_line(text).replace("\u1361", " ").split())
+        assert prepare(text, 10_000) == expected
+        assert "\n" not in prepare(text, 8) and "\u1361" not in prepare(text, 8)
