@@ -1,5 +1,5 @@
-"""Run every benchmark and write benchmarks/results/SUMMARY.md: one line per claim (measure, gristmill, peer,
-ratio, goal, met?) with the machine, its load and the date.
+"""Run every benchmark and write benchmarks/results/SUMMARY.md (--full: SUMMARY-full.md): one line per claim
+(measure, gristmill, peer, ratio, goal, met?) with the machine, its load and the date.
 
     .venv/bin/python benchmarks/run_all.py --quick    # small sizes, about 15 minutes on 2 idle cores
     .venv/bin/python benchmarks/run_all.py --full     # the issue's sizes (100k/1M documents, 100k passages): hours
@@ -161,7 +161,8 @@ def write_summary(args, started, load_start, lines, failures, final: bool) -> st
     if failures:
         body += "\n\n## Did not run or wrote nothing\n\n" + markdown_table(["benchmark", "why"], failures)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "SUMMARY.md"
+    # a --full run (hours, often cut to --only or --minutes) must not overwrite the quick run's summary
+    out = RESULTS / ("SUMMARY.md" if args.quick else "SUMMARY-full.md")
     tmp = out.with_suffix(".tmp")
     tmp.write_text(head + body + "\n")
     os.replace(tmp, out)
