@@ -68,6 +68,25 @@ class Doc:
         return [line for line in self.text.split("\n") if line.strip()]
 
 
+_FLAGS: dict[str, tuple[bool, bool]] = {}
+_FLAGS_MAX = 500_000  # common words recur across pages; the cache is cleared when it grows past this
+
+
+def word_flags(words: list[str]) -> tuple[list[bool], list[bool]]:
+    """(is a word, i.e. not a symbol; has a letter) for each word, cached across documents."""
+    if len(_FLAGS) > _FLAGS_MAX:
+        _FLAGS.clear()
+    get = _FLAGS.get
+    content, letter = [], []
+    for w in words:
+        f = get(w)
+        if f is None:
+            f = _FLAGS[w] = (not is_symbol(w), _LETTER.search(w) is not None)
+        content.append(f[0])
+        letter.append(f[1])
+    return content, letter
+
+
 class Vocab:
     """A document's distinct words, each word's id and how often each occurs: per-word tests run once per
     distinct word and are summed with the counts (pages repeat their words a lot)."""
@@ -126,7 +145,7 @@ class GopherQualityConfig(Thresholds):
 
 def gopher_quality(doc: Doc, cfg: GopherQualityConfig) -> tuple[dict, str | None]:
     v = doc.vocab
-    content = [not is_symbol(w) for w in v.words]
+    content, letter = word_flags(v.words)
     n_content = v.total(content)
     content_chars = v.total(content, per_word=v.lens)
     n_words = max(len(v.ids), 1)
@@ -140,7 +159,7 @@ def gopher_quality(doc: Doc, cfg: GopherQualityConfig) -> tuple[dict, str | None
         "gopher_ellipsis_lines_ratio": sum(ln.rstrip().endswith(ELLIPSES) for ln in lines) / len(lines),
         # Gopher: "80% of words contain an alphabetic character"; punctuation tokens are not words (datatrove
         # divides by its NLTK tokens, punctuation marks included)
-        "gopher_alpha_words_ratio": v.total([_LETTER.search(w) is not None for w in v.words])
+        "gopher_alpha_words_ratio": v.total(letter)
         / max(len(v.ids) if cfg.datatrove_compat else n_content, 1),
         "gopher_stop_words": float(len(set(cfg.stop_words).intersection(v.words))),
     }
