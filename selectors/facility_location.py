@@ -37,6 +37,29 @@ def knn_edges(sims: np.ndarray, idx: np.ndarray, self_loops: bool = True):
     return rows, cols, vals
 
 
+def kth_similarity(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n: int, k: int) -> np.ndarray:
+    """Each point's similarity to its weakest neighbour in a kNN edge list of k neighbours per point (the
+    point itself counts as one of its k, as FAISS returns it; self-loops ignored), 0 where it has fewer. For a graph built inside a partition this is a lower bound of the point's k-th similarity
+    over the whole corpus: an edge weaker than it cannot be one of the point's k nearest."""
+    off = rows != cols
+    r, v = rows[off], vals[off]
+    tau = np.full(n, np.inf, np.float32)
+    np.minimum.at(tau, r, v)
+    tau[np.bincount(r, minlength=n) < k - 1] = 0
+    return tau
+
+
+def strongest_per_row(W, k: int):
+    """W keeping each row's k largest weights (ties to the lower column): a kNN graph's rows after edges
+    from other partitions were added. k counts the self-loop, as FAISS counts the point itself."""
+    from scipy import sparse
+    C = W.tocoo()
+    order = np.lexsort((C.col, -C.data, C.row))
+    rows = C.row[order]
+    keep = order[np.arange(len(rows)) - np.searchsorted(rows, rows) < k]
+    return sparse.csc_matrix((C.data[keep], (C.row[keep], C.col[keep])), shape=W.shape)
+
+
 def knn_graph(X: np.ndarray, k: int = 10, index: str = "auto", seed: int = 0):
     """Sparse similarity graph (scipy CSC, n x n) with self-loops of 1 and negative similarities dropped."""
     from scipy import sparse
@@ -335,6 +358,7 @@ class FacilityLocation(Selector):
             cols.append(q + bounds[c])
             vals.append(v)
         rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+        tau = kth_similarity(order[rows], order[cols], vals, n, self.k)
         Wb = sparse.csc_matrix((vals, (rows, cols)), shape=(n, n))  # block-diagonal, in partition order
         W = sparse.csc_matrix((vals, (order[rows], order[cols])), shape=(n, n))  # the same, in row order
         t_graph = time.perf_counter() - t0
@@ -364,8 +388,10 @@ class FacilityLocation(Selector):
             t1 = time.perf_counter()
             sims, idx = knn_in_lists(np.ascontiguousarray(X[union]), centroids, self.k, self.merge_probe, queries=X)
             r, c, v = knn_edges(sims, idx, self_loops=False)
+            keep = v >= tau[r]  # weaker than the point's k-th in-partition neighbour: not one of its k nearest
+            r, c, v = r[keep], c[keep], v[keep]
             cross = sparse.csc_matrix((v, (r, union[c])), shape=(n, n))
-            W = W.maximum(cross).tocsc()
+            W = strongest_per_row(W.maximum(cross), self.k)  # a stronger cross edge displaces the weakest
             t_graph += time.perf_counter() - t1
             picks, _ = lazy_greedy(W, b, candidates=union)
         else:
