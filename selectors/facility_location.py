@@ -237,9 +237,11 @@ class FacilityLocation(Selector):
     each partition gets about `picks_per_partition` picks (budget-aware: a 5% budget gets larger partitions
     than a 30% one, since a partition's greedy with few picks loses the most at its boundary), within
     [500, 4000] rows. INGENIOUS partitions by size alone; a number gives that. optimizer: "lazy" (exact greedy, Minoux) or
-    "stochastic" (best of a random sample per step, 1 - 1/e - eps). merge: a last lazy greedy round over the
-    union of partition picks (merge_factor x the budget), on the partition graphs plus each point's k nearest
-    candidates among the partitions of its `merge_probe` nearest centroids. sampling: "top" keeps the greedy
+    "stochastic" (best of a random sample per step, 1 - 1/e - eps). merge (off by default: see below): a last
+    lazy greedy round over the union of partition picks (merge_factor x the budget), on the partition graphs
+    plus, from each point's k nearest candidates among the partitions of its `merge_probe` nearest centroids,
+    those at least as similar as its k-th in-partition neighbour (a lower bound of its k-th over the corpus,
+    so weaker ones cannot be kNN edges), each row keeping its k strongest. sampling: "top" keeps the greedy
     picks; "importance" draws the budget from pool x budget picks with probability by gain. kmeans_iters:
     k-means iterations per level of the partitioning (fewer: faster, slightly worse partitions).
     allocation: how the budget is split across partitions. "proportional" (INGENIOUS, Renduchintala et al.
