@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from .base import Selection, Selector, SelectorError, check_embeddings, curve, gumbel_topk, resolve_budget
-from .knn import kmeans, knn, knn_in_lists
+from .knn import kmeans, knn, knn_between_blocks
 
 
 def knn_edges(sims: np.ndarray, idx: np.ndarray, self_loops: bool = True):
@@ -239,7 +239,7 @@ class FacilityLocation(Selector):
     [500, 4000] rows. INGENIOUS partitions by size alone; a number gives that. optimizer: "lazy" (exact greedy, Minoux) or
     "stochastic" (best of a random sample per step, 1 - 1/e - eps). merge (off by default: see below): a last
     lazy greedy round over the union of partition picks (merge_factor x the budget), on the partition graphs
-    plus, from each point's k nearest candidates among the partitions of its `merge_probe` nearest centroids,
+    plus, from each point's k nearest pool picks in the `merge_probe` partitions nearest its own (by centroid),
     those at least as similar as its k-th in-partition neighbour (a lower bound of its k-th over the corpus,
     so weaker ones cannot be kNN edges), each row keeping its k strongest. sampling: "top" keeps the greedy
     picks; "importance" draws the budget from pool x budget picks with probability by gain. kmeans_iters:
@@ -255,7 +255,7 @@ class FacilityLocation(Selector):
     def __init__(self, k: int = 10, index: str = "auto", graphs: str = "partition", partitions: int | str = "auto",
                  partition_size: int | str = "auto", picks_per_partition: int = 250,
                  optimizer: str = "lazy", eps: float = 0.01,
-                 merge: bool = False, merge_factor: float = 2.0, merge_probe: int = 3, sampling: str = "top",
+                 merge: bool = False, merge_factor: float = 2.0, merge_probe: int = 6, sampling: str = "top",
                  pool: float = 2.0, kmeans_iters: int = 10, allocation: str = "gain",
                  allocation_slack: float = 2.0, seed: int = 0):
         super().__init__(seed)
@@ -388,11 +388,8 @@ class FacilityLocation(Selector):
         if merge:
             union = np.concatenate(chosen)
             t1 = time.perf_counter()
-            sims, idx = knn_in_lists(np.ascontiguousarray(X[union]), centroids, self.k, self.merge_probe, queries=X)
-            r, c, v = knn_edges(sims, idx, self_loops=False)
-            keep = v >= tau[r]  # weaker than the point's k-th in-partition neighbour: not one of its k nearest
-            r, c, v = r[keep], c[keep], v[keep]
-            cross = sparse.csc_matrix((v, (r, union[c])), shape=(n, n))
+            r, c, v = self._cross_edges(X, members, centroids, union, tau)
+            cross = sparse.csc_matrix((v, (r, c)), shape=(n, n))
             W = strongest_per_row(W.maximum(cross), self.k)  # a stronger cross edge displaces the weakest
             t_graph += time.perf_counter() - t1
             picks, _ = lazy_greedy(W, b, candidates=union)
@@ -405,6 +402,23 @@ class FacilityLocation(Selector):
         info["seconds_graph"] = t_graph
         info["seconds_greedy"] = time.perf_counter() - t0 - t_graph
         return W, picks, len(members), info
+
+    def _cross_edges(self, X, members, centroids, union, tau):
+        """Merge-round edges: each partition's points against the pool picks of the `merge_probe` partitions
+        whose centroids are nearest its own (itself included), one dense product per partition; an edge is
+        kept only if at least as strong as the point's k-th in-partition neighbour (tau), since a weaker one
+        cannot be among its k nearest over the corpus."""
+        label = np.empty(X.shape[0], np.int64)
+        for c, m in enumerate(members):
+            label[m] = c
+        union = union[np.argsort(label[union], kind="stable")]
+        cut = np.searchsorted(label[union], np.arange(len(members) + 1))
+        pool = [union[cut[c]:cut[c + 1]] for c in range(len(members))]
+        near = np.argsort(-(centroids @ centroids.T), axis=1)[:, :self.merge_probe]
+        r, c, v = knn_between_blocks(X, members, [np.concatenate([pool[q] for q in near[m]]) for m in
+                                                  range(len(members))], self.k)
+        keep = (r != c) & (v > 0) & (v >= tau[r])
+        return r[keep], c[keep], v[keep].astype(np.float32)
 
     def _kmeans_partitions(self, X, rows, p, target, depth=0):
         """About p parts of about `target` rows by hierarchical k-means (at most 128 centroids per level, so
