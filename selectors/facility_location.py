@@ -249,7 +249,17 @@ class FacilityLocation(Selector):
     runs greedy for up to allocation_slack x its proportional share, and the budget goes to the largest
     gains over all partitions, which is exactly global greedy on the union of the partition graphs whenever
     no partition reaches its cap. Diverse regions then get more picks than dense ones, as global greedy
-    would give them; set allocation: proportional for the published behaviour."""
+    would give them; set allocation: proportional for the published behaviour.
+
+    Measured (60k distinct real passages, all-MiniLM-L6-v2, FAISS 1 thread, objective on the exact global
+    kNN graph, vs exact lazy greedy on it; a loaded 2-core machine): the default reaches 0.939 / 0.954 / 0.987
+    of exact at 5% / 10% / 30% budgets in 1/10 / 1/20 / 1/24 of exact's time; merge: true reaches
+    0.953 / 0.967 / 0.993 in 1/7 / 1/8 / 1/7. Merge stays off by default: it costs 2-3x the time and the
+    distributed path (spark_select) does not run it. Where the rest is lost: at 5% only 79% of the exact
+    graph's edges fall inside a partition, and greedy on exactly those edges reaches 0.964, so both the
+    missing cross edges in the graph and picks that cover points of other partitions matter; larger
+    partitions buy objective at the graph's cost (n x partition size): partition_size 10000 gave 0.970 /
+    0.981 at 5% / 10% on 50k, in 1/4 of exact's time."""
     name = "facility_location"
 
     def __init__(self, k: int = 10, index: str = "auto", graphs: str = "partition", partitions: int | str = "auto",
