@@ -254,7 +254,8 @@ class FacilityLocation(Selector):
     Measured (60k distinct real passages, all-MiniLM-L6-v2, FAISS 1 thread, objective on the exact global
     kNN graph, vs exact lazy greedy on it; a loaded 2-core machine): the default reaches 0.939 / 0.954 / 0.987
     of exact at 5% / 10% / 30% budgets in 1/10 / 1/20 / 1/24 of exact's time; merge: true reaches
-    0.953 / 0.967 / 0.993 in 1/7 / 1/8 / 1/7. Merge stays off by default: it costs 2-3x the time and the
+    0.953 / 0.967 / 0.993 in 1/7 / 1/8 / 1/7 (merge_factor 4 on 65k: 0.960 / 0.973 / 0.995 in 1/6 / 1/5 / 1/4;
+    with the exact cross edges it would reach 0.975 / 0.984 on 50k: the pool, not the search, bounds it). Merge stays off by default: it costs 2-3x the time and the
     distributed path (spark_select) does not run it. Where the rest is lost: at 5% only 79% of the exact
     graph's edges fall inside a partition, and greedy on exactly those edges reaches 0.964, so both the
     missing cross edges in the graph and picks that cover points of other partitions matter; larger
