@@ -64,17 +64,23 @@ def kmeans(X: np.ndarray, n_clusters: int, seed: int = 0, niter: int = 20, max_p
     return km.centroids, assign[:, 0].astype(np.int64), sims[:, 0]
 
 
-def knn_in_lists(X: np.ndarray, centroids: np.ndarray, k: int, nprobe: int, queries: np.ndarray | None = None):
-    """k nearest rows of X (by inner product) for each query, searching only the rows whose nearest
-    centroid is among the query's `nprobe` nearest centroids: an inverted file whose coarse quantizer is an
-    existing clustering (no training, no all-pairs work). Returns (sims, idx), idx into X, -1 where fewer
-    than k were found."""
+def knn_between_blocks(X: np.ndarray, queries: list[np.ndarray], candidates: list[np.ndarray], k: int):
+    """For each block b, the k nearest rows of X[candidates[b]] (inner product) to each row of X[queries[b]]:
+    one dense product per block (BLAS), so a block's queries share the scan of its candidates. Returns
+    (rows, cols, sims) in X's row numbers, the pairs FAISS found (none for an empty block)."""
     import faiss
-    n, d = X.shape
-    quant = faiss.IndexFlatIP(d)
-    quant.add(np.ascontiguousarray(centroids, dtype=np.float32))
-    ivf = faiss.IndexIVFFlat(quant, d, len(centroids), faiss.METRIC_INNER_PRODUCT)
-    ivf.add(np.ascontiguousarray(X, dtype=np.float32))  # rows go to their nearest centroid: the k-means lists
-    ivf.nprobe = max(1, min(nprobe, len(centroids)))
-    Q = X if queries is None else queries
-    return ivf.search(np.ascontiguousarray(Q, dtype=np.float32), min(k, n))
+    d = X.shape[1]
+    rows, cols, sims = [], [], []
+    for q, c in zip(queries, candidates):
+        if len(q) == 0 or len(c) == 0:
+            continue
+        ix = faiss.IndexFlatIP(d)
+        ix.add(np.ascontiguousarray(X[c]))
+        s, i = ix.search(np.ascontiguousarray(X[q]), min(k, len(c)))
+        ok = i >= 0
+        rows.append(np.repeat(q, ok.sum(axis=1)))
+        cols.append(c[i[ok]])
+        sims.append(s[ok])
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(sims)
