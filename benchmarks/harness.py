@@ -171,9 +171,11 @@ def write_claims(bench: str, claims: list[dict]) -> None:
     met (True/False/None) and load. Written next to the benchmark's markdown table."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     load = load_now()
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     for c in claims:
         c.setdefault("load", load)
         c.setdefault("bench", bench)
+        c.setdefault("date", when)
     tmp = RESULTS / f".{bench}.claims.tmp"
     tmp.write_text(json.dumps(claims, indent=1) + "\n")
     os.replace(tmp, RESULTS / f"{bench}.claims.json")

@@ -99,12 +99,19 @@ def main() -> int:
     stop = started + args.minutes * 60 if args.minutes else None
     for script, names, quick, full, limit in PLAN:
         argv = quick if args.quick else full
-        if argv is None or (only and script not in only):
+        if argv is None:
+            continue
+        n = argv[argv.index("--n") + 1] if "--n" in argv else ""
+        if only and script not in only:
+            # skipped by --only: its last measured claims stay in the summary, dated, so one table covers all
+            for name in names:
+                path = RESULTS / f"{name.format(n=n)}.claims.json"
+                if path.exists():
+                    lines += claim_rows(path, name, "earlier")
             continue
         if not (HERE / script).exists():
             failures.append([script, "not present in this checkout"])
             continue
-        n = argv[argv.index("--n") + 1] if "--n" in argv else ""
         t0 = time.time()
         timeout = limit * args.timeout_scale if args.quick else None
         if stop is not None:
@@ -135,13 +142,17 @@ def main() -> int:
                 if rc == 0:
                     failures.append([script, f"wrote no claims file {path.name}"])
                 continue
-            for c in json.loads(path.read_text()):
-                lines.append([c.get("bench", name), c["measure"], fmt(c.get("gristmill")), fmt(c.get("peer")),
-                              fmt(c.get("ratio")), fmt(c.get("goal")), fmt(c.get("met")), c.get("load", "")])
+            lines += claim_rows(path, name, "this run")
         print(f"[run_all] {script}: exit {rc} in {secs:.0f} s", file=sys.stderr, flush=True)
         write_summary(args, started, load_start, lines, failures, final=False)
     print(write_summary(args, started, load_start, lines, failures, final=True))
     return 0
+
+
+def claim_rows(path: Path, name: str, run: str) -> list[list]:
+    return [[c.get("bench", name), c["measure"], fmt(c.get("gristmill")), fmt(c.get("peer")), fmt(c.get("ratio")),
+             fmt(c.get("goal")), fmt(c.get("met")), c.get("load", ""),
+             run if run == "this run" else f"{run} ({c.get('date', 'undated')})"] for c in json.loads(path.read_text())]
 
 
 def write_summary(args, started, load_start, lines, failures, final: bool) -> str:
@@ -157,8 +168,10 @@ def write_summary(args, started, load_start, lines, failures, final: bool) -> st
             f"slowed and noisy; the load column is taken when each figure's run started.\n\n"
             f"Goals met: {met} of {goals}. Every row is like for like (same input bytes, same definition of the "
             f"work); the per-benchmark tables in benchmarks/results/*.md print both tools' settings and the "
-            f"labelled extra rows.\n\n")
-    body = markdown_table(["bench", "measure", "gristmill", "peer", "ratio", "goal", "met?", "load 1/5/15"], lines)
+            f"labelled extra rows. Rows whose run says 'earlier' were not rerun (--only): they are that benchmark's "
+            f"last claims file, dated.\n\n")
+    body = markdown_table(["bench", "measure", "gristmill", "peer", "ratio", "goal", "met?", "load 1/5/15", "run"],
+                          lines)
     if failures:
         body += "\n\n## Did not run or wrote nothing\n\n" + markdown_table(["benchmark", "why"], failures)
     RESULTS.mkdir(parents=True, exist_ok=True)
