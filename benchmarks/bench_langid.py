@@ -81,6 +81,16 @@ def measure(texts: list[str], cfg: LangIdConfig, model, model_path, peer_n: int,
     return raw, dt, one, sp, floor, rss.mb["total_mb"], ident, peer
 
 
+def ceiling(raw: float, dt: float, floor: float) -> str:
+    """What bounds the ratios: raw predict's own lead over datatrove, and Spark's floor beside predict."""
+    lead = (f"raw `predict` itself runs {raw / dt:.2f}x datatrove per core (datatrove asks for every label's "
+            f"probability, k=-1)")
+    lead += (", so '>= 2x datatrove' needs more than fastText's own speed" if raw / dt < 2 else
+             ", the room the '>= 2x' goal has")
+    return (f"The ceiling: {lead}; the Spark floor (read + identity mapInArrow) costs {2 / floor * 1e3:.2f} ms of "
+            f"core time per document beside predict's {1 / raw * 1e3:.2f} ms.")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20_000)
@@ -124,10 +134,7 @@ def main(argv=None) -> int:
         same = sum(a == b for a, b in zip(ours, theirs)) / len(unique)
         parts.append(f"### Language ID throughput, {mode} (N={args.n:,}): {what}\n\n{table}\n\nSame top-1 label "
                      f"as datatrove on {same:.1%} of the {len(unique)} non-empty unique pages. Load (1/5/15) at "
-                     f"the start: {load}. The ceiling: raw `predict` itself runs {raw / dt:.2f}x datatrove per core "
-                     f"(datatrove asks for every label's probability, k=-1), so '>= 2x datatrove' needs more than "
-                     f"fastText's own speed; the Spark floor (read + identity mapInArrow) costs "
-                     f"{2 / floor * 1e3:.2f} ms of core time per document beside predict's {1 / raw * 1e3:.2f} ms.")
+                     f"the start: {load}. {ceiling(raw, dt, floor)}")
         claims.append({"measure": f"LID docs/s per core vs datatrove, identical input ({mode}), Spark local[2]",
                        "gristmill": round(sp / 2, 1), "peer": round(dt, 1), "ratio": round(sp / 2 / dt, 2),
                        "goal": ">= 2x", "met": sp / 2 / dt >= 2, "load": load})
