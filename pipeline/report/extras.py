@@ -148,22 +148,18 @@ def rephrase_section(run, examples: int = 4):
                           "GROUP BY ALL ORDER BY 1, 3 DESC")
     body = [f"<p>Stage {escape(stage.dir)} added synthetic rows (WRAP rephrases) beside the real ones.</p>",
             table(["style", "fate", "rows"], [list(r) for r in counts])]
-    _, rows = run.query(
-        f"SELECT s.id, s.style, s.parent_id, substr(p.text, s.chunk_start + 1, s.chunk_end - s.chunk_start), s.text "
-        f"FROM {kept} s JOIN {kept} p ON p.id = s.parent_id WHERE s.origin = 'synthetic' "
-        f"ORDER BY hash(s.id) LIMIT {int(examples)}")
-    if rows:
-        body.append("<h3>Examples (kept)</h3>" +
-                    table(["id", "style", "parent chunk", "rephrase"],
-                          [[r[0], r[1], (r[3] or "")[:800], (r[4] or "")[:800]] for r in rows]))
+    chunk = "substr(p.text, s.chunk_start + 1, s.chunk_end - s.chunk_start)"
+    examples_of = [("Examples (kept)", "style", kept, f"ORDER BY hash(s.id) LIMIT {int(examples)}")]
     if run.has_view(f"{stage.view}_rejected"):  # what the checks caught, one example per reason
-        _, rows = run.query(
-            f"SELECT s.id, s.drop_reason, substr(p.text, s.chunk_start + 1, s.chunk_end - s.chunk_start), s.text "
-            f"FROM {rej} s JOIN {kept} p ON p.id = s.parent_id WHERE s.origin = 'synthetic' "
-            f"QUALIFY row_number() OVER (PARTITION BY s.drop_reason ORDER BY hash(s.id)) = 1 ORDER BY 2")
+        examples_of.append(("Examples (rejected)", "drop_reason", rej,
+                            "QUALIFY row_number() OVER (PARTITION BY s.drop_reason ORDER BY hash(s.id)) = 1 "
+                            "ORDER BY 2"))
+    for title, label, src, tail in examples_of:
+        _, rows = run.query(f"SELECT s.id, s.{label}, {chunk}, s.text FROM {src} s JOIN {kept} p "
+                            f"ON p.id = s.parent_id WHERE s.origin = 'synthetic' {tail}")
         if rows:
-            body.append("<h3>Examples (rejected)</h3>" +
-                        table(["id", "reason", "parent chunk", "rephrase"],
+            body.append(f"<h3>{title}</h3>" +
+                        table(["id", "style" if label == "style" else "reason", "parent chunk", "rephrase"],
                               [[r[0], r[1], (r[2] or "")[:800], (r[3] or "")[:800]] for r in rows]))
     return ("Rephrased (synthetic) rows", "".join(body), "")
 

@@ -186,11 +186,17 @@ def test_lock_stops_a_second_run_and_is_released(root, monkeypatch):
     rundir.release_lock(rundir.acquire_lock(run, warn=lambda m: None))
 
 
-def test_object_lock_takes_over_a_stale_holder_and_sees_a_race(root, monkeypatch):
+def _object_run(root, why_not_local: str):
+    """The run folder on an object store; local roots skip, saying why their locks work otherwise."""
     run = storage.path(root) / "run"
     if not storage.is_uri(run):
-        pytest.skip("local locks are O_EXCL creates (tests/pipeline/test_run_safety.py)")
+        pytest.skip(why_not_local)
     run.mkdir(parents=True, exist_ok=True)
+    return run
+
+
+def test_object_lock_takes_over_a_stale_holder_and_sees_a_race(root, monkeypatch):
+    run = _object_run(root, "local locks are O_EXCL creates (tests/pipeline/test_run_safety.py)")
     monkeypatch.setattr(rundir, "LOCK_SETTLE_S", 0.5)
     rundir.write_json_atomic(run / rundir.LOCK, {"pid": 1, "host": "elsewhere", "token": "old",
                                                  "heartbeat": time.time() - 3600})
@@ -383,10 +389,7 @@ def test_submit_passes_a_uri_runs_dir_as_given(given):
 
 
 def test_object_lock_heartbeat_keeps_a_long_run_locked(root, monkeypatch):
-    run = storage.path(root) / "run"
-    if not storage.is_uri(run):
-        pytest.skip("local locks hold while their pid lives")
-    run.mkdir(parents=True, exist_ok=True)
+    run = _object_run(root, "local locks hold while their pid lives")
     monkeypatch.setattr(rundir, "LOCK_SETTLE_S", 0.1)
     monkeypatch.setattr(rundir, "LOCK_STALE_S", 1.2)  # renewed every 0.3 s
     lock = rundir.acquire_lock(run, warn=lambda m: None)
