@@ -15,8 +15,9 @@ Each numbered step is one method of DedupMinhash (`_signatures`, `_candidates`, 
    candidate and compares them (vectorized NumPy over Arrow batches); `verify: signature` uses the
    share of equal signature positions, cheaper but about +-0.04 noisy at 112 permutations, so it drops
    many true pairs just above the threshold and keeps some just below.
-4. clusters: connected components (components.py) -> <stage>/clusters/ with one row per doc
-   that has a near duplicate.
+4. clusters: connected components (components.py: in one task while the edges number at most
+   `components_one_task_max_edges`, as datatrove clusters in one process; above that, large-star /
+   small-star rounds across the cluster) -> <stage>/clusters/ with one row per doc that has a near duplicate.
 5. tag: the representative of each cluster (by `keep`) stays; the others get drop_reason `dup:near`
    and `duplicate_of` = the representative's id.
 
@@ -62,6 +63,10 @@ class DedupMinhashConfig(StageConfig):
     max_bucket_pairs: int = Field(
         20, ge=2, description="buckets with more docs than this link members to the bucket's smallest id "
                               "instead of emitting every pair")
+    components_one_task_max_edges: int = Field(
+        5_000_000, ge=0, description="edge sets up to this size are clustered in one Spark task (one pass, no "
+                                     "rounds); larger ones in distributed large-star/small-star rounds; 0 always "
+                                     "uses the rounds")
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="where signatures are computed; auto uses CUDA when torch sees a GPU")
 
@@ -256,7 +261,7 @@ class DedupMinhash(FitStage):
 
         from .components import connected_components
         cfg = self.config
-        comps, rounds = connected_components(edges)
+        comps, rounds = connected_components(edges, one_task_max_edges=cfg.components_one_task_max_edges)
         info = [F.col("id"), F.length(F.coalesce(F.col("text"), F.lit(""))).alias("_len")]
         if cfg.keep == "quality_score":
             info.append(F.col("quality_score").alias("_q"))
@@ -296,6 +301,7 @@ class DedupMinhash(FitStage):
             "candidate_edges": candidates.count(),
             "verify": cfg.verify if cfg.threshold is not None else None,
             "verified_edges": edges.count() if cfg.threshold is not None else None,
+            "components": "spark rounds" if rounds else "one task",
             "components_rounds": rounds,
             "clusters": int(cl["c"]),
             "docs_in_clusters": int(cl["n"]),
