@@ -102,6 +102,8 @@ def main(argv=None) -> int:
     model = load_fasttext(model_path)
     default = LangIdConfig()
     longest = max(len(d["text"]) for d in docs)
+    # whole cycles of the unique pages, so datatrove's subset has the same mix of pages as the N documents
+    args.n, args.peer_n = (max(1, round(k / len(docs))) * len(docs) for k in (args.n, args.peer_n))
     modes = {
         "prefix": ([dict(d, text=bounded_prefix(prepare(d["text"], default.max_chars), default.max_chars))
                     for d in docs], default,

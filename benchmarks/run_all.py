@@ -34,7 +34,7 @@ PLAN = [
      600),
     # --extras (gristmill's verified default, datatrove's own normalization) adds ~15 min at 100k: run it by hand
     ("bench_minhash.py", ["bench_minhash_{n}"], ["--n", "5000"], ["--n", "100000", "--warm"], 900),
-    ("bench_quality.py", ["bench_quality"], ["--n", "5000", "--peer-n", "300"], ["--n", "100000", "--peer-n", "2000"],
+    ("bench_quality.py", ["bench_quality"], ["--n", "5000", "--peer-n", "700"], ["--n", "100000", "--peer-n", "2000"],
      600),
     ("eval_dedup.py", ["eval_dedup"], ["--copies", "2", "--skip-bib", "--no-extras"], [], 900),
     ("bench_exact_dedup.py", ["exact_dedup"], ["--n", "20000"], ["--n", "100000"], 900),
