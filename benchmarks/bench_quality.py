@@ -4,8 +4,9 @@ thresholds (both use the published defaults), on the real CommonCrawl sample rep
 
 - gristmill runs as a Spark stage (local[2], the jsonl read as one split per core) over all N rows, and
   also in one process (per-core rate).
-- datatrove runs its four filters chained (C4 last, since it rewrites the text) on one core over a
-  subset, because it manages only ~30 docs/s chained.
+- datatrove runs its four filters chained (C4 last, since it rewrites the text) over a subset (it manages
+  ~50 docs/s chained): in one process, and in as many processes at once as Spark has cores, so the
+  per-core ratio compares the two with the same number of busy cores.
 - Like for like: gristmill runs its rule sets in datatrove's chain order (C4 last) with datatrove's
   definitions (`c4.preset: datatrove`, `datatrove_compat: true` for the Gopher n-gram fractions and the
   alpha-word ratio). Agreement of the keep/drop decision is measured on the unique documents; labelled extra
@@ -58,6 +59,30 @@ def datatrove_decide(filters, text: str) -> str | None:
     return None
 
 
+def _peer_worker(texts: list[str], barrier, out) -> None:
+    filters = datatrove_chain()
+    [datatrove_decide(filters, t) for t in texts[:20]]  # its tokenizer and word lists load on first use
+    barrier.wait()
+    t0 = time.perf_counter()
+    [datatrove_decide(filters, t) for t in texts]
+    out.put(len(texts) / (time.perf_counter() - t0))
+
+
+def peer_rate_parallel(texts: list[str], procs: int) -> float:
+    """datatrove's docs/s per core with `procs` processes running at once, as Spark's workers do: both
+    cores busy, so both sides pay the same for a shared machine (caches, memory bandwidth)."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("fork")
+    barrier, out = ctx.Barrier(procs), ctx.Queue()
+    workers = [ctx.Process(target=_peer_worker, args=(texts[i::procs], barrier, out)) for i in range(procs)]
+    for w in workers:
+        w.start()
+    rates = [out.get() for _ in workers]
+    for w in workers:
+        w.join()
+    return sum(rates) / procs
+
+
 def spark_run(path: Path, n: int, cores: int) -> float:
     from gristmill.pipeline.spark import SparkConfig, get_spark
     spark = get_spark(SparkConfig(master=f"local[{cores}]", driver_memory="3g", shuffle_partitions=4))
@@ -96,6 +121,7 @@ def main(argv=None) -> int:
     with timed() as t_peer:
         [datatrove_decide(filters, t) for t in peer_texts]
     peer_rate = args.peer_n / t_peer["seconds"]
+    peer_par = peer_rate_parallel(peer_texts, args.cores)
 
     scorer = QualityScorer(QualityConfig.model_validate(like_for_like()))
     one_n = min(args.n, cycles(5_000))
@@ -109,12 +135,15 @@ def main(argv=None) -> int:
         spark_s = spark_run(path, args.n, args.cores)
     spark_rate = args.n / spark_s
 
-    rows = [["datatrove 4 filters chained (C4 removes lines)", args.peer_n, 1, peer_rate, peer_rate, 1.0, "-"],
+    rows = [["datatrove 4 filters chained (C4 removes lines), one process", args.peer_n, 1, peer_rate, peer_rate,
+             1.0, "-"],
             ["gristmill quality, one process", one_n, 1, one_rate, one_rate, one_rate / peer_rate, "-"],
+            [f"datatrove, {args.cores} processes at once", args.peer_n, args.cores, peer_par * args.cores, peer_par,
+             1.0, "-"],
             [f"gristmill quality, Spark local[{args.cores}]", args.n, args.cores, spark_rate,
-             spark_rate / args.cores, spark_rate / args.cores / peer_rate, f"{rss.mb['total_mb']:.0f}"]]
-    speed = markdown_table(["system", "docs", "cores", "docs/s", "docs/s per core", "per-core ratio vs datatrove",
-                            "peak RSS MB"], rows)
+             spark_rate / args.cores, spark_rate / args.cores / peer_par, f"{rss.mb['total_mb']:.0f}"]]
+    speed = markdown_table(["system", "docs", "cores", "docs/s", "docs/s per core",
+                            "per-core ratio vs datatrove (same number of busy cores)", "peak RSS MB"], rows)
 
     agree_rows, lists = [], []
     modes = [("datatrove's definitions and order (like for like)", LIKE_FOR_LIKE_RULES, True),
@@ -131,11 +160,14 @@ def main(argv=None) -> int:
         lists.append(f"\n**Disagreements ({label}, {len(diff)}):**\n\n" + markdown_table(
             ["doc", "words", "gristmill", "datatrove"],
             [[docs[i]["id"], len(texts[i].split()), o or "keep", p or "keep"] for i, o, p in diff]))
-    claims = [{"measure": "quality docs/s per core vs datatrove (same rules, definitions and order; C4 line "
-                          "removal both)",
-               "gristmill": round(spark_rate / args.cores, 1), "peer": round(peer_rate, 1),
-               "ratio": round(spark_rate / args.cores / peer_rate, 2), "goal": ">= 10x, C4 line removal both",
-               "met": spark_rate / args.cores / peer_rate >= 10, "load": load},
+    ratio = spark_rate / args.cores / peer_par
+    claims = [{"measure": f"quality docs/s per core vs datatrove (same rules, definitions and order; C4 line "
+                          f"removal both; {args.cores} cores busy on both sides)",
+               "gristmill": round(spark_rate / args.cores, 1), "peer": round(peer_par, 1),
+               "ratio": round(ratio, 2), "goal": ">= 10x, C4 line removal both", "met": ratio >= 10, "load": load},
+              {"measure": "(extra) quality docs/s, one process each (the other core idle)",
+               "gristmill": round(one_rate, 1), "peer": round(peer_rate, 1), "ratio": round(one_rate / peer_rate, 2),
+               "goal": "-", "met": "-", "load": load},
               {"measure": "quality keep/drop agreement with datatrove (datatrove's definitions and order)",
                "gristmill": round(agree_rows[0][4], 4), "peer": "-", "ratio": "-", "goal": ">= 0.99",
                "met": agree_rows[0][4] >= 0.99, "load": load},
