@@ -254,7 +254,15 @@ class NgramIndex:
         """Characters covered by the most frequent n-gram (all its occurrences) over `denominator`."""
         if len(self.ids) < n or denominator == 0:
             return 0.0
-        order, same = self._sorted_runs(n)  # stable: a run's first entry is the n-gram's first occurrence
+        prev = self._repeated.get(n - 1)
+        cand = None if prev is None else np.flatnonzero(prev[:len(self.hashes(n))])
+        # stable: a run's first entry is the n-gram's first occurrence. Only n-grams whose first n-1 words
+        # repeat can repeat, so with those known only they are sorted; the winner is the same
+        order, same = self._sorted_runs(n, cand)
+        if cand is not None and not same.any():
+            # nothing repeats: the full sort's winner is its first entry, the smallest hash's first position
+            pos = int(np.argmin(self.hashes(n)))
+            return (int(self.gram_chars(n)[pos]) + joiner_len * (n - 1)) / denominator
         starts = np.flatnonzero(~same) + 1
         counts = np.diff(starts, prepend=0, append=len(order))
         starts = np.concatenate(([0], starts))
