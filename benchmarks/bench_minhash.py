@@ -108,6 +108,12 @@ def main() -> None:
                "gristmill": round(gm[4], 1), "peer": round(peer[4], 1) if peer else "-",
                "ratio": round(gm[5], 2) if peer else "-", "goal": ">= 1,100 docs/s per core",
                "met": gm[4] >= 1100, "load": gm[-1]}]
+    warm = next((r for r in rows if "warm JVM" in r[0]), None)
+    if warm:
+        claims.append({"measure": f"MinHash docs/s per core, LSH only, n={args.n:,} (warm JVM, second run)",
+                       "gristmill": round(warm[4], 1), "peer": round(peer[4], 1) if peer else "-",
+                       "ratio": round(warm[5], 2) if peer else "-", "goal": ">= 1,100 docs/s per core",
+                       "met": warm[4] >= 1100, "load": warm[-1]})
     if peer:
         claims.append({"measure": f"MinHash speed vs datatrove, LSH only both, same normalization, n={args.n:,}",
                        "gristmill": f"{gm[2]:.1f} s", "peer": f"{peer[2]:.1f} s", "ratio": round(gm[5], 2),
