@@ -254,7 +254,8 @@ def signatures(hashes: np.ndarray, doc: np.ndarray, n_docs: int, a: np.ndarray, 
             hv += b[:, None]
             hv >>= _SHIFT
         seg = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
-        red = np.minimum.reduceat(hv.astype(np.uint32), seg, axis=1)
+        # reduced before the cast: the values already fit 32 bits, and the cast then touches one column per doc
+        red = np.minimum.reduceat(hv, seg, axis=1).astype(np.uint32)
         rows = d[seg]
         sig[:, rows] = np.minimum(sig[:, rows], red)  # a document may span two chunks
     return np.ascontiguousarray(sig.T)
