@@ -140,19 +140,33 @@ def build(force: bool = False, timeout: float = 900, quiet: bool = False) -> Pat
         return existing
     out_dir = archive_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / f".{key}.{os.getpid()}.{time.time_ns()}.tmp"
     log = out_dir / f"{key}.build.log"
+    failed = out_dir / f"{key}.failed"
+    if failed.exists() and not force:
+        # e.g. a JVM without CDS (OpenJ9): Spark's -XX:+IgnoreUnrecognizedVMOptions makes the dump a no-op
+        raise RuntimeError(f"an earlier build of the Spark class archive failed (log: {log}); "
+                           "`python -m gristmill.pipeline.spark_cds build --force` tries again")
+    tmp = out_dir / f".{key}.{os.getpid()}.{time.time_ns()}.tmp"
     t0 = time.perf_counter()
     try:
+        problem = None
         with open(log, "w") as fh:
-            rc = subprocess.run([sys.executable, "-m", "gristmill.pipeline.spark_cds", "_dump", str(tmp)],
-                                stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                timeout=timeout).returncode
-        if rc != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
-            raise RuntimeError(f"building the Spark class archive failed (exit {rc}); its log is {log}. "
+            try:
+                rc = subprocess.run([sys.executable, "-m", "gristmill.pipeline.spark_cds", "_dump", str(tmp)],
+                                    stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    timeout=timeout).returncode
+                problem = f"exit {rc}" if rc else None
+            except subprocess.TimeoutExpired:
+                problem = f"timed out after {timeout:.0f} s"
+        if problem is None and (not tmp.is_file() or tmp.stat().st_size == 0):
+            problem = "the JVM wrote no archive: does this java support -XX:ArchiveClassesAtExit?"
+        if problem:
+            failed.write_text(f"{problem}; log {log}\n")
+            raise RuntimeError(f"building the Spark class archive failed ({problem}); its log is {log}. "
                                f"gristmill runs without it, only the JVM's start is slower")
         final = out_dir / f"{key}-{tmp.stat().st_size}.jsa"
         os.replace(tmp, final)
+        failed.unlink(missing_ok=True)
     finally:
         tmp.unlink(missing_ok=True)
     _prune(key)
@@ -167,7 +181,9 @@ def _prune(key: str) -> None:
     mine = _archives(key)
     others = sorted((p for p in archive_dir().glob("*.jsa") if p not in mine),
                     key=lambda p: p.stat().st_mtime, reverse=True)
-    for p in mine[1:] + others[KEEP_OTHER:]:
+    # a dump whose Python parent timed out still finishes writing after we gave up on it
+    stale = [p for p in archive_dir().glob(".*.tmp") if time.time() - p.stat().st_mtime > 3600]
+    for p in mine[1:] + others[KEEP_OTHER:] + stale:
         p.unlink(missing_ok=True)
 
 

@@ -125,3 +125,15 @@ def test_key_follows_the_jar_set(tmp_path, monkeypatch):
     k3 = spark_cds.archive_key()
     assert None not in (k1, k2, k3) and len({k1, k2, k3}) == 3
 
+
+
+def test_a_failed_build_is_not_retried_by_every_bootstrap(tmp_path, monkeypatch):
+    """spark-submit refuses a bad argument: the build fails with its log, and only --force tries again."""
+    monkeypatch.setenv("GRISTMILL_CACHE", str(tmp_path))
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--no-such-option pyspark-shell")
+    with pytest.raises(RuntimeError, match="build.log"):
+        spark_cds.build(quiet=True)
+    assert "no-such-option" in next((tmp_path / "spark-cds").glob("*.build.log")).read_text()
+    with pytest.raises(RuntimeError, match="--force"):
+        spark_cds.build(quiet=True)
+    assert spark_cds.usable_archive() is None and not list((tmp_path / "spark-cds").glob("*.tmp"))
