@@ -262,8 +262,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         try:
             build(force=getattr(args, "force", False), quiet=getattr(args, "quiet", False))
-        except (RuntimeError, OSError) as e:
+        except RuntimeError as e:
             print(f"warning: {e}", file=sys.stderr)  # a warning: callers such as bootstrap.sh go on
+            return 1
+        except OSError as e:
+            print(f"warning: no Spark class archive: {e}; set GRISTMILL_CACHE to a writable folder "
+                  "(gristmill runs without it, the JVM only starts slower)", file=sys.stderr)
             return 1
     return 0
 
