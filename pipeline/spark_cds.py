@@ -87,10 +87,20 @@ def _key(java: str, java_home: str, jars: str, jar_set: tuple) -> str | None:
     return h.hexdigest()[:20]
 
 
+def _mtime(p: Path) -> float:
+    try:
+        return p.stat().st_mtime
+    except OSError:  # another process's prune removed it meanwhile
+        return time.time()
+
+
+def _newest_first(paths) -> list[Path]:
+    return sorted(paths, key=_mtime, reverse=True)
+
+
 def _archives(key: str) -> list[Path]:
     """This key's archives, newest first."""
-    found = [p for p in archive_dir().glob(f"{key}-*.jsa")]
-    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+    return _newest_first(archive_dir().glob(f"{key}-*.jsa"))
 
 
 def _whole(path: Path) -> bool:
@@ -182,10 +192,9 @@ def build(force: bool = False, timeout: float = 900, quiet: bool = False) -> Pat
 def _prune(key: str) -> None:
     """Keep this key's newest archive and the newest few of other keys; the rest only take disk."""
     mine = _archives(key)
-    others = sorted((p for p in archive_dir().glob("*.jsa") if p not in mine),
-                    key=lambda p: p.stat().st_mtime, reverse=True)
+    others = _newest_first(p for p in archive_dir().glob("*.jsa") if p not in mine)
     # a dump whose Python parent timed out still finishes writing after we gave up on it
-    stale = [p for p in archive_dir().glob(".*.tmp") if time.time() - p.stat().st_mtime > 3600]
+    stale = [p for p in archive_dir().glob(".*.tmp") if time.time() - _mtime(p) > 3600]
     for p in mine[1:] + others[KEEP_OTHER:] + stale:
         p.unlink(missing_ok=True)
 
