@@ -9,8 +9,8 @@ An archive only fits the JVM build and the class path it was dumped with, so it 
 `java -version`, the java binary and the Spark jar set (names and sizes), and lives under
 `$GRISTMILL_CACHE` (else `$XDG_CACHE_HOME/gristmill`, else `~/.cache/gristmill`) as
 `spark-cds/<key>-<bytes>.jsa`. Measured on Java 17 (see tests/pipeline/test_spark_cds.py):
-- a class-path or JVM mismatch: the JVM ignores the archive, with a warning on stdout that
-  `-Xlog:cds*=off` silences;
+- a class-path or JVM mismatch (e.g. `spark.driver.extraClassPath`, a heap over 32 GB): the JVM ignores the
+  archive, with a warning on stdout that `-Xlog:cds*=off` silences;
 - a truncated archive crashes the JVM (SIGBUS) before any check, so the file name carries its size and a file
   of another size is never passed;
 - bytes changed in place load silently unless `-XX:+VerifySharedSpaces` checks the regions' CRCs (~0.1 s on a
