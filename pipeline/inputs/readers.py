@@ -1,7 +1,8 @@
 """Readers: files -> Arrow batches of documents (id, text, source, url, ...), run inside Spark tasks.
 
 The per-file code is plain Python so it is testable without Spark; `read_input` spreads files (and byte
-ranges of large plain jsonl files) over Spark tasks with mapInArrow, so no document passes the driver.
+ranges of large plain jsonl files) over Spark tasks with mapInArrow, so no document passes the driver. The
+runner's read stage does the same but has the tasks write their rows themselves (readstage.py).
 """
 from __future__ import annotations
 
@@ -261,8 +262,7 @@ def _fail(cfg: InputConfig, row: dict, reason: str, message: str) -> dict:
 
 def _record_row(cfg, obj, rel, path, row_key, where, file_source: str) -> dict:
     """One document's row. file_source: the file's source name (cfg.source or from its path), computed once
-    per file by the caller; where: the row's place for messages, a string or a function that builds it
-    (only errors need it)."""
+    per file by the caller; where: a function that names the row's place, called only for a message."""
     source = (cfg.source or _as_str(_get(obj, cfg.source_field)) or file_source) if cfg.source_field else file_source
     given = _get(obj, cfg.id_field)
     row = {
@@ -278,14 +278,12 @@ def _record_row(cfg, obj, rel, path, row_key, where, file_source: str) -> dict:
     if not isinstance(text, str):
         row["text"] = None
         got = "missing" if text is None else f"a {type(text).__name__}, not a string"
-        where = where() if callable(where) else where
-        return _fail(cfg, row, "read:missing_text", f"{where}: text field '{cfg.text_field}' is {got}")
+        return _fail(cfg, row, "read:missing_text", f"{where()}: text field '{cfg.text_field}' is {got}")
     row["text"] = text
     # a char is at most 4 UTF-8 bytes, so most texts skip the encode
     if len(text) * 4 > cfg.max_doc_bytes and len(text.encode("utf-8", "surrogatepass")) > cfg.max_doc_bytes:
-        where = where() if callable(where) else where
         row["drop_reason"] = "read:too_large"
-        row["read_error"] = f"{where}: text is larger than input.max_doc_bytes={cfg.max_doc_bytes}"
+        row["read_error"] = f"{where()}: text is larger than input.max_doc_bytes={cfg.max_doc_bytes}"
     return row
 
 
