@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from .. import storage
 from ..config import InputConfig
 from .readers import WEB_FORMATS, arrow_schema, plan_tasks, read_tasks_to_batches
 
-ROW_GROUP_BYTES = 64 * 1024 * 1024  # text buffered per Parquet row group (Spark writes 128 MB row groups)
+ROW_GROUP_BYTES = 64 * 1024 * 1024  # Arrow bytes buffered per Parquet row group (Spark writes 128 MB ones)
 ID_COLUMNS = "id string, src_file string, src_row bigint"
 # Spark's names for its Parquet codecs -> pyarrow's; the read stage follows spark.sql.parquet.compression.codec
 _CODECS = {"uncompressed": "none", "none": "none", "snappy": "snappy", "gzip": "gzip", "lz4": "lz4",
@@ -166,6 +164,7 @@ def enforce_unique_ids(spark, work, cfg: InputConfig, table) -> int:
     Repeats are rejected as read:duplicate_id naming the first occurrence (smallest file, row), or renamed
     id~2, id~3... in that order with input.duplicate_ids: rename; then kept/ is rewritten. The common case,
     no repeats, is an empty table: nothing more is read."""
+    import pyarrow.dataset as ds  # here, not at the top: the workers that import this module never need it
     from pyspark.sql import Window
     from pyspark.sql import functions as F
     from ..rundir import write_split
