@@ -7,7 +7,8 @@ from pathlib import Path
 
 from .config import ConfigError, PipelineConfig, digest, load_config, stage_hashes
 from .errors import explain
-from .inputs.readers import enforce_unique_ids, input_fingerprint, read_input, resolve_input
+from .inputs.readers import input_fingerprint, resolve_input
+from .inputs.readstage import run_read_stage
 from . import storage
 from .rundir import (FORMAT_VERSION, acquire_lock, clean_stale_tmp, commit_stage, is_complete, new_work_dir,
                      package_versions, parquet_rows, read_json, release_lock, run_path, stage_dirname,
@@ -203,10 +204,11 @@ class Runner:
         try:
             # Progress covers transform() too: global stages do their heavy fit() work there.
             with Progress(spark, label, acc, self.quiet):
-                if i == 0:
-                    df = read_input(spark, self.input_cfg, rows_acc=acc)
+                if i == 0:  # the workers write kept/ and rejected/ themselves (inputs/readstage.py)
                     n_in, stage = None, None
-                    cls = None
+                    extra = {"repeated_ids": run_read_stage(spark, self.input_cfg, work, rows_acc=acc),
+                             "duplicate_ids": self.input_cfg.duplicate_ids,
+                             "broken_files": broken_files(work / "rejected")}
                 else:
                     cls, params = self.stages[i - 1]
                     src = spark.read.parquet(str(prev_dir / "kept"))
@@ -221,12 +223,8 @@ class Runner:
                     if DROP_REASON not in df.columns:
                         from pyspark.sql import functions as F
                         df = df.withColumn(DROP_REASON, F.lit(None).cast("string"))
-                write_split(df, work)
-                extra = stage.stats() if stage is not None else {}
-                if i == 0:
-                    extra = {"repeated_ids": enforce_unique_ids(spark, work, self.input_cfg),
-                             "duplicate_ids": self.input_cfg.duplicate_ids,
-                             "broken_files": broken_files(work / "rejected")}
+                    write_split(df, work)
+                    extra = stage.stats()
             kept, rejected = parquet_rows(work / "kept"), parquet_rows(work / "rejected")
             n_in = n_in if n_in is not None else kept + rejected
             added = int((extra or {}).get("added") or 0)  # rows a stage writes itself (rephrase's synthetic rows)

@@ -1,7 +1,8 @@
 """Readers: files -> Arrow batches of documents (id, text, source, url, ...), run inside Spark tasks.
 
 The per-file code is plain Python so it is testable without Spark; `read_input` spreads files (and byte
-ranges of large plain jsonl files) over Spark tasks with mapInArrow, so no document passes the driver.
+ranges of large plain jsonl files) over Spark tasks with mapInArrow, so no document passes the driver. The
+runner's read stage does the same but has the tasks write their rows themselves (readstage.py).
 """
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ EXTS = {
     "warc": (".warc", ".warc.gz", ".warc.zst"), "wet": (".wet", ".wet.gz", ".warc.wet.gz"),  # web: H6
     "html": (".html", ".htm", ".xhtml"),
 }
+
+
+WEB_FORMATS = ("warc", "wet", "html")
 
 
 class ReadError(ConfigError):
@@ -184,8 +188,11 @@ def _doc_id(rel: str, row_key) -> str:
     return hashlib.sha1(f"{rel}\x00{row_key}".encode()).hexdigest()[:20]
 
 
+_EXTS_LONGEST_FIRST = sorted({e for v in EXTS.values() for e in v}, key=len, reverse=True)
+
+
 def _strip_ext(name: str) -> str:
-    for ext in sorted({e for v in EXTS.values() for e in v}, key=len, reverse=True):
+    for ext in _EXTS_LONGEST_FIRST:
         if name.endswith(ext):
             return name[: -len(ext)]
     return name
@@ -225,20 +232,23 @@ class _Batcher:
 
     def _reset(self):
         self.cols = {n: [] for n in self.names}
+        self._pairs = list(self.cols.items())
+        self._ids = self.cols["id"]
         self.nbytes = 0
 
     def add(self, row: dict) -> pa.RecordBatch | None:
-        for n in self.names:
-            self.cols[n].append(row.get(n))
-        self.nbytes += len(row.get("text") or "")
-        if len(self.cols["id"]) >= BATCH_ROWS or self.nbytes >= BATCH_BYTES:
+        get = row.get
+        for n, col in self._pairs:
+            col.append(get(n))
+        self.nbytes += len(get("text") or "")
+        if len(self._ids) >= BATCH_ROWS or self.nbytes >= BATCH_BYTES:
             return self.flush()
         return None
 
     def flush(self) -> pa.RecordBatch | None:
-        if not self.cols["id"]:
+        if not self._ids:
             return None
-        b = pa.RecordBatch.from_pydict(self.cols, schema=self.schema)
+        b = pa.RecordBatch.from_arrays([pa.array(self.cols[f.name], f.type) for f in self.schema], schema=self.schema)
         self._reset()
         return b
 
@@ -250,8 +260,10 @@ def _fail(cfg: InputConfig, row: dict, reason: str, message: str) -> dict:
     return row
 
 
-def _record_row(cfg, obj, rel, path, row_key, where) -> dict:
-    source = cfg.source or _as_str(_get(obj, cfg.source_field)) or _source_name(rel, cfg.source_from)
+def _record_row(cfg, obj, rel, path, row_key, where, file_source: str) -> dict:
+    """One document's row. file_source: the file's source name (cfg.source or from its path), computed once
+    per file by the caller; where: a function that names the row's place, called only for a message."""
+    source = (cfg.source or _as_str(_get(obj, cfg.source_field)) or file_source) if cfg.source_field else file_source
     given = _get(obj, cfg.id_field)
     row = {
         "id": _as_str(given) if given is not None else _doc_id(rel, row_key),
@@ -266,12 +278,12 @@ def _record_row(cfg, obj, rel, path, row_key, where) -> dict:
     if not isinstance(text, str):
         row["text"] = None
         got = "missing" if text is None else f"a {type(text).__name__}, not a string"
-        return _fail(cfg, row, "read:missing_text", f"{where}: text field '{cfg.text_field}' is {got}")
+        return _fail(cfg, row, "read:missing_text", f"{where()}: text field '{cfg.text_field}' is {got}")
     row["text"] = text
     # a char is at most 4 UTF-8 bytes, so most texts skip the encode
     if len(text) * 4 > cfg.max_doc_bytes and len(text.encode("utf-8", "surrogatepass")) > cfg.max_doc_bytes:
         row["drop_reason"] = "read:too_large"
-        row["read_error"] = f"{where}: text is larger than input.max_doc_bytes={cfg.max_doc_bytes}"
+        row["read_error"] = f"{where()}: text is larger than input.max_doc_bytes={cfg.max_doc_bytes}"
     return row
 
 
@@ -366,15 +378,15 @@ def iter_jsonl(cfg: InputConfig, path: str, rel: str, start: int = 0, end: int =
             return
         lineno += 1
         next_offset = row_key + len(raw)
-        where = f"{path}:{lineno}" if start == 0 else f"{path}: byte {row_key}"
         if not raw.strip():
             continue
+        where = (lambda n=lineno: f"{path}:{n}") if start == 0 else (lambda k=row_key: f"{path}: byte {k}")
         try:
             line = raw.decode("utf-8")  # strict, so invalid bytes are reported rather than replaced
         except UnicodeDecodeError as e:
             row = {"id": _doc_id(rel, row_key), "source": source,
                    "text": raw.decode("utf-8", "replace"), "src_file": path, "src_row": row_key}
-            yield _fail(cfg, row, "read:invalid_utf8", f"{where}: invalid UTF-8 at byte {e.start} of the line")
+            yield _fail(cfg, row, "read:invalid_utf8", f"{where()}: invalid UTF-8 at byte {e.start} of the line")
             continue
         try:
             obj = orjson.loads(raw)
@@ -383,9 +395,9 @@ def iter_jsonl(cfg: InputConfig, path: str, rel: str, start: int = 0, end: int =
         except (ValueError, orjson.JSONDecodeError) as e:
             row = {"id": _doc_id(rel, row_key), "source": source, "text": line, "src_file": path,
                    "src_row": row_key}
-            yield _fail(cfg, row, "read:malformed", f"{where}: malformed JSON line ({e})")
+            yield _fail(cfg, row, "read:malformed", f"{where()}: malformed JSON line ({e})")
             continue
-        yield _record_row(cfg, obj, rel, path, row_key, where)
+        yield _record_row(cfg, obj, rel, path, row_key, where, source)
         count += 1
         if cfg.limit and count >= cfg.limit:
             return
@@ -423,13 +435,14 @@ def _iter_arrow_tables(cfg: InputConfig, path: str):
 
 
 def iter_columnar(cfg: InputConfig, path: str, rel: str) -> Iterator[dict]:
+    source = cfg.source or _source_name(rel, cfg.source_from)
     row_key = 0
     for batch in _iter_arrow_tables(cfg, path):
         if cfg.text_field.split(".")[0] not in batch.schema.names:
             raise ReadError(f"{path}: no column '{cfg.text_field}' (columns: {batch.schema.names}); "
                             f"set input.text_field")
         for obj in batch.to_pylist():
-            yield _record_row(cfg, obj, rel, path, row_key, f"{path}: row {row_key}")
+            yield _record_row(cfg, obj, rel, path, row_key, lambda k=row_key: f"{path}: row {k}", source)
             row_key += 1
             if cfg.limit and row_key >= cfg.limit:
                 return
@@ -507,58 +520,10 @@ def resolve_input(cfg: InputConfig, run_dir: Path) -> InputConfig:
 
 def read_input(spark, cfg: InputConfig, rows_acc=None):
     """A DataFrame of documents with the reader's columns; bad rows carry drop_reason read:*."""
-    if cfg.format in ("warc", "wet", "html"):  # web formats carry extra columns (inputs/warc.py)
+    if cfg.format in WEB_FORMATS:  # web formats carry extra columns (inputs/warc.py)
         from .warc import read_web
         return read_web(spark, cfg, rows_acc)
     tasks = plan_tasks(cfg)
     rdd = spark.sparkContext.parallelize(tasks, max(1, min(len(tasks), 4096)))
     tdf = spark.createDataFrame(rdd, "path string, rel string, start bigint, end bigint")
     return tdf.mapInArrow(_spark_read_fn(cfg.model_dump_json(), rows_acc), spark_schema(cfg))
-
-
-# -- unique ids ------------------------------------------------------------------------------------
-def enforce_unique_ids(spark, work: Path, cfg: InputConfig) -> int:
-    """Check, inside Spark, that the read stage's kept rows have unique ids; returns how many repeated.
-
-    Only (id, src_file, src_row) are grouped, so the common case (no repeats) costs a columnar scan of the
-    ids. Repeats are rejected as read:duplicate_id naming the first occurrence (smallest file, row), or
-    renamed id~2, id~3... in that order with input.duplicate_ids: rename; then kept/ is rewritten."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-    from ..rundir import write_split
-    from ..stage import BROADCAST_BYTES, folder_bytes
-
-    kept = work / "kept"
-    table = work / "_repeated_ids"
-    (spark.read.parquet(str(kept)).select("id", "src_file", "src_row").groupBy("id")
-          .agg(F.count("*").alias("_n"), F.min(F.struct("src_file", "src_row")).alias("_first"))
-          .where("_n > 1").write.parquet(str(table)))
-    reps = spark.read.parquet(str(table))
-    extra = int(reps.agg(F.sum(F.col("_n") - 1)).first()[0] or 0)
-    if not extra:
-        storage.rmtree(table, ignore_errors=False)
-        return 0
-    docs = spark.read.parquet(str(kept))
-    cols = docs.columns
-    j = docs.join(F.broadcast(reps) if folder_bytes(table) <= BROADCAST_BYTES else reps, "id", "left")
-    first = (F.col("src_file") == F.col("_first.src_file")) & (F.col("src_row") == F.col("_first.src_row"))
-    repeat = j.where(F.col("_first").isNotNull())
-    if cfg.duplicate_ids == "rename":
-        rank = F.row_number().over(Window.partitionBy("id").orderBy("src_file", "src_row"))
-        repeat = repeat.withColumn("id", F.when(first, F.col("id")).otherwise(F.concat_ws("~", "id", rank)))
-    else:
-        # src_row: the line's byte offset (jsonl, decompressed) or the row number (Parquet, Arrow)
-        where = F.concat(F.col("_first.src_file"), F.lit(" at src_row "), F.col("_first.src_row").cast("string"))
-        repeat = (repeat.withColumn("drop_reason", F.when(~first, F.lit("read:duplicate_id")))
-                        .withColumn("read_error", F.when(~first, F.concat(
-                            F.lit("id "), F.col("id"), F.lit(" was seen first at "), where, F.lit("; this copy is at "),
-                            F.col("src_file"), F.lit(" at src_row "), F.col("src_row").cast("string"),
-                            F.lit(". Give every document its own id, or set input.duplicate_ids: rename")))))
-    redo = work / "_redo"
-    write_split(j.where(F.col("_first").isNull()).select(*cols).unionByName(repeat.select(*cols)), redo)
-    storage.rmtree(kept, ignore_errors=False)
-    storage.move_tree(redo / "kept", kept)
-    for f in (redo / "rejected").glob("*.parquet"):
-        f.rename(work / "rejected" / f"repeated-id-{f.name}")
-    storage.rmtree(redo, ignore_errors=False)
-    return extra

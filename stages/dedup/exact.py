@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from gristmill.pipeline.rundir import parquet_rows
 from gristmill.pipeline.stage import FitStage, StageConfig
 
 
@@ -32,11 +33,13 @@ class DedupExact(FitStage):
         narrow = df.select("id", "source", F.md5(text).alias("_hash"), F.length("text").alias("_len"))
         order = [F.col("id")] if self.config.keep == "first_id" else [F.col("_len").desc(), F.col("id")]
         w = Window.partitionBy(*keys).orderBy(*order)
-        dups = self.save_artifact(narrow.withColumn("_rank", F.row_number().over(w))
-                                        .withColumn("_rep", F.first("id").over(w))
-                                        .where(F.col("_rank") > 1)
-                                        .select("id", F.col("_rep").alias("duplicate_of")), "duplicates")
-        self._removed = dups.count()
+        (narrow.withColumn("_rank", F.row_number().over(w))
+               .withColumn("_rep", F.first("id").over(w))
+               .where(F.col("_rank") > 1)
+               .select("id", F.col("_rep").alias("duplicate_of"))
+               .write.mode("overwrite").parquet(self.artifact("duplicates")))
+        # counted from the Parquet footers: a Spark count() would be two more jobs
+        self._removed = parquet_rows(self.ctx.work_dir / "duplicates")
 
     def tag(self, df):
         from pyspark.sql import functions as F

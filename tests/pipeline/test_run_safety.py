@@ -141,15 +141,15 @@ def test_disk_full_names_the_device_and_marks_the_stage_failed(spark, tmp_path):
 def test_simulated_enospc_and_interrupt_are_recorded(spark, tmp_path, monkeypatch):
     import gristmill.pipeline.runner as runner_mod
 
-    def full(df, work):
+    def full(spark, cfg, work, rows_acc=None):  # the read stage's writer (its workers write kept/ themselves)
         raise OSError(errno.ENOSPC, "No space left on device", str(work / "kept"))
-    monkeypatch.setattr(runner_mod, "write_split", full)
+    monkeypatch.setattr(runner_mod, "run_read_stage", full)
     with pytest.raises(StageError, match=r"no space left on the device holding .*kept"):
         runner(tmp_path, []).run()
 
-    def ctrl_c(df, work):
+    def ctrl_c(spark, cfg, work, rows_acc=None):
         raise KeyboardInterrupt
-    monkeypatch.setattr(runner_mod, "write_split", ctrl_c)
+    monkeypatch.setattr(runner_mod, "run_read_stage", ctrl_c)
     with pytest.raises(KeyboardInterrupt):
         runner(tmp_path, []).run()
     m = manifest(tmp_path / "runs" / "r")

@@ -1,0 +1,98 @@
+"""The read stage's workers write kept/ and rejected/ themselves (inputs/readstage.py): the rows must be the
+reader's rows exactly (ids, sources, src_row, reasons), split by drop_reason, one file per task."""
+import gzip
+import hashlib
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from gristmill.pipeline.config import parse_config
+from gristmill.pipeline.inputs.readers import plan_tasks, read_tasks_to_batches
+from gristmill.pipeline.runner import Runner
+
+COLS = ["id", "text", "source", "url", "src_file", "src_row", "drop_reason", "read_error"]
+
+
+def corpus(root):
+    """Nested folders, same-named shards, a source field (string, object, missing), missing and non-string
+    texts, malformed and invalid UTF-8 lines, blank lines, a too-large text, a repeated given id, a .gz."""
+    (root / "dumpA" / "sub").mkdir(parents=True)
+    (root / "dumpB").mkdir()
+    lines = [json.dumps({"id": "x1", "text": "alpha text", "src": "web"}), "", "   ", "{not json",
+             json.dumps({"id": "x3", "body": "no text field"}), json.dumps({"id": "x4", "text": 123}),
+             json.dumps({"id": "x1", "text": "repeated id"}),
+             json.dumps({"id": {"n": 1}, "text": "object id", "src": {"k": "v"}}),
+             json.dumps({"text": "no id here"}), json.dumps({"id": "x6", "text": "x" * 5000})]
+    (root / "dumpA" / "part-00000.jsonl").write_text("\n".join(lines) + "\n")
+    (root / "dumpB" / "part-00000.jsonl").write_text(json.dumps({"text": "no id here"}) + "\n")
+    with gzip.open(root / "dumpA" / "sub" / "deep.jsonl.gz", "wt") as f:
+        f.write("".join(json.dumps({"id": f"g{i}", "text": f"gz {i}", "src": None}) + "\n" for i in range(5)))
+    (root / "dumpB" / "bad.jsonl").write_bytes(b'{"id": "u1", "text": "bad \xff"}\n{"id": "u2", "text": "ok"}\n')
+
+
+def read_stage(tmp_path, **inp):
+    raw = {"name": "r", "input": {"path": str(tmp_path / "in"), **inp}, "spark": {"master": "local[2]"},
+           "stages": []}
+    cfg, stages = parse_config(raw)
+    run = Runner(config=cfg, stages=stages, raw_config=raw, runs_dir=tmp_path / "runs", quiet=True).run()
+    return cfg.input, run / "00-read"
+
+
+def table(folder):
+    t = pa.concat_tables([pq.read_table(f) for f in sorted(folder.glob("*.parquet"))])
+    return t.select(COLS).sort_by([("src_file", "ascending"), ("src_row", "ascending")]).to_pylist()
+
+
+def test_workers_write_the_readers_rows_split_by_reason(spark, tmp_path):
+    corpus(tmp_path / "in")
+    inp = {"source_field": "src", "source_from": "folder", "on_error": "reject", "max_doc_bytes": 4000}
+    cfg, stage = read_stage(tmp_path, **inp)
+    # the plain-Python reader is the reference; the stage only adds the repeated-id rejection
+    want = [r for b in read_tasks_to_batches(cfg, plan_tasks(cfg)) for r in b.to_pylist()]
+    want.sort(key=lambda r: (r["src_file"], r["src_row"]))
+    repeat = [r for r in want if r["id"] == "x1"][1]
+    repeat["drop_reason"] = "read:duplicate_id"
+    kept, rejected = table(stage / "kept"), table(stage / "rejected")
+    assert kept == [r for r in want if r["drop_reason"] is None]
+    got_rej = {(r["src_file"], r["src_row"]): r for r in rejected}
+    assert set(got_rej) == {(r["src_file"], r["src_row"]) for r in want if r["drop_reason"]}
+    for r in want:
+        if r["drop_reason"]:
+            g = got_rej[(r["src_file"], r["src_row"])]
+            assert {k: g[k] for k in COLS if k != "read_error"} == {k: r[k] for k in COLS if k != "read_error"}
+    assert "was seen first at" in got_rej[(repeat["src_file"], repeat["src_row"])]["read_error"]
+    # what the rows say, pinned: sources from the folder unless the row names one, auto-ids from the path
+    by_text = {r["text"]: r for r in kept}
+    assert by_text["alpha text"]["source"] == "web" and by_text["gz 0"]["source"] == "dumpA/sub"
+    assert by_text["object id"]["id"] == '{"n": 1}' and by_text["object id"]["source"] == '{"k": "v"}'
+    auto = {r["source"]: r for r in kept if r["text"] == "no id here"}
+    assert sorted(auto) == ["dumpA", "dumpB"]
+    for folder, r in auto.items():
+        assert r["id"] == hashlib.sha1(f"{folder}/part-00000.jsonl\x00{r['src_row']}".encode()).hexdigest()[:20]
+    assert sorted(r["drop_reason"] for r in rejected) == [
+        "read:duplicate_id", "read:invalid_utf8", "read:malformed", "read:missing_text", "read:missing_text",
+        "read:too_large"]
+    stats = json.loads((stage / "stats.json").read_text())
+    assert (stats["kept"], stats["rejected"], stats["repeated_ids"]) == (len(kept), len(rejected), 1)
+
+
+def test_nothing_rejected_still_leaves_a_readable_rejected_folder(spark, tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text(json.dumps({"id": "a", "text": "one"}) + "\n")
+    _, stage = read_stage(tmp_path)
+    # one file per task, under its final name, no temporary file left
+    assert [p.name for p in (stage / "kept").iterdir()] == ["part-00000.parquet"]
+    assert [p.name for p in (stage / "rejected").iterdir()] == ["part-empty.parquet"]
+    assert pq.read_table(stage / "rejected").num_rows == 0
+    assert pq.read_table(stage / "rejected").schema.names == COLS
+    assert spark.read.parquet(str(stage / "rejected")).columns == COLS
+
+
+def test_a_failing_task_leaves_no_file_and_names_the_row(spark, tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text(json.dumps({"id": "a", "text": "one"}) + "\n{broken\n")
+    with pytest.raises(Exception, match=r"a\.jsonl:2: malformed JSON line"):
+        read_stage(tmp_path)
+    assert not [p for p in (tmp_path / "runs" / "r").rglob("*") if p.suffix in (".parquet", ".tmp")]
