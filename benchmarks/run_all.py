@@ -37,12 +37,12 @@ PLAN = [
     ("bench_quality.py", ["bench_quality"], ["--n", "5000", "--peer-n", "700"], ["--n", "100000", "--peer-n", "2000"],
      600),
     ("eval_dedup.py", ["eval_dedup"], ["--copies", "2", "--skip-bib", "--no-extras"], [], 900),
-    ("bench_exact_dedup.py", ["exact_dedup"], ["--n", "20000"], ["--n", "100000"], 900),
+    ("bench_exact_dedup.py", ["exact_dedup_{n}"], ["--n", "20000"], ["--n", "100000"], 900),
     ("bench_upsample.py", ["upsample"], ["--steps", "200", "--seeds", "0,1,2", "--quiet"],
      ["--steps", "1500", "--seeds", "0,1,2", "--quiet", "--upweight"], 900),
     # the 1M rows last: hours of datatrove at 1M, so a --minutes limit cuts these, not the 100k rows
     ("bench_minhash.py", ["bench_minhash_{n}"], None, ["--n", "1000000"], 0),
-    ("bench_exact_dedup.py", ["exact_dedup"], None, ["--n", "1000000"], 0),
+    ("bench_exact_dedup.py", ["exact_dedup_{n}"], None, ["--n", "1000000"], 0),
     ("bench_select_driver.py", ["select_driver"], ["--n", "100000"], ["--n", "100000", "--n", "1000000"], 900),
     ("bench_rephrase.py", ["rephrase"], [], [], 600),
     ("bench_extract.py", ["bench_extract"], [], [], 600),
@@ -89,6 +89,9 @@ def main() -> int:
     mode.add_argument("--quick", action="store_true")
     mode.add_argument("--full", action="store_true")
     ap.add_argument("--only", default="", help="comma-separated script names to run (default: all)")
+    ap.add_argument("--max-n", type=int, default=None,
+                    help="skip the entries with more documents than this (e.g. 100000: the 1M rows, which take "
+                         "datatrove hours); their last claims are carried like --only's")
     ap.add_argument("--timeout-scale", type=float, default=1.0, help="multiply every quick time limit")
     ap.add_argument("--minutes", type=float, default=None,
                     help="overall limit: no benchmark starts (and a running one is stopped) past it; the summary "
@@ -104,7 +107,7 @@ def main() -> int:
         if argv is None:
             continue
         n = argv[argv.index("--n") + 1] if "--n" in argv else ""
-        if only and script not in only:
+        if (only and script not in only) or (args.max_n and n and int(n) > args.max_n):
             # skipped by --only: its last measured claims stay in the summary, dated, so one table covers all
             for name in names:
                 path = RESULTS / f"{name.format(n=n)}.claims.json"
