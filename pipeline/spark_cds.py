@@ -34,16 +34,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from .storage import cache_root
+
 ENV_SWITCH = "GRISTMILL_SPARK_CDS"
 KEEP_OTHER = 2  # archives of other keys kept (another venv's Spark, a JDK just upgraded)
-
-
-def cache_root() -> Path:
-    """$GRISTMILL_CACHE, else $XDG_CACHE_HOME/gristmill, else ~/.cache/gristmill."""
-    if os.environ.get("GRISTMILL_CACHE"):
-        return Path(os.environ["GRISTMILL_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "gristmill"
 
 
 def archive_dir() -> Path:

@@ -19,6 +19,7 @@ AWS_ACCESS_KEY_ID, ..., GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*), or fro
 from __future__ import annotations
 
 import fnmatch
+import os
 import posixpath
 import shutil
 import threading
@@ -405,3 +406,12 @@ def spark_filesystem_problem(spark, p) -> str | None:
         return (f"Spark cannot open {p} ({first[:200]}). Spark's Hadoop {hadoop} needs the connector jar: "
                 f"spark.jars.packages={jar.split(' ')[0]} in spark.conf (or spark-submit --packages/--jars), "
                 f"and the spark.hadoop.fs.{scheme}.* settings for the store (docs/storage.md)")
+
+
+def cache_root() -> Path:
+    """gristmill's local cache (converted models, the Spark class archive): $GRISTMILL_CACHE, else
+    $XDG_CACHE_HOME/gristmill, else ~/.cache/gristmill."""
+    if os.environ.get("GRISTMILL_CACHE"):
+        return Path(os.environ["GRISTMILL_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "gristmill"

