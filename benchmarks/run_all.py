@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -102,18 +103,24 @@ def main() -> int:
     load_start = load_now()
     lines, failures, carried = [], [], set()
     stop = started + args.minutes * 60 if args.minutes else None
+    # a benchmark's claims file holds its latest run, quick or full; each mode carries only its own runs' claims
+    run_mode = "quick" if args.quick else "full"
+    kept = RESULTS / f"claims-{run_mode}"
     for script, names, quick, full, limit in PLAN:
         argv = quick if args.quick else full
         if argv is None:
             continue
         n = argv[argv.index("--n") + 1] if "--n" in argv else ""
         if (only and script not in only) or (args.max_n and n and int(n) > args.max_n):
-            # skipped by --only: its last measured claims stay in the summary, dated, so one table covers all
+            # skipped by --only: its last claims of this mode stay in the summary, dated, so one table covers all
             for name in names:
-                path = RESULTS / f"{name.format(n=n)}.claims.json"
+                path = kept / f"{name.format(n=n)}.claims.json"
                 if path.exists() and path not in carried:
                     carried.add(path)
                     lines += claim_rows(path, name, "earlier")
+                elif not path.exists():
+                    failures.append([f"{script} {' '.join(argv)}", f"not run (--only/--max-n) and no earlier "
+                                                                   f"{run_mode} claims in {kept.name}/"])
             continue
         if not (HERE / script).exists():
             failures.append([script, "not present in this checkout"])
@@ -149,6 +156,8 @@ def main() -> int:
                     failures.append([script, f"wrote no claims file {path.name}"])
                 continue
             lines += claim_rows(path, name, "this run")
+            kept.mkdir(exist_ok=True)
+            shutil.copyfile(path, kept / path.name)  # what a later --only run of this mode carries
         print(f"[run_all] {script}: exit {rc} in {secs:.0f} s", file=sys.stderr, flush=True)
         write_summary(args, started, load_start, lines, failures, final=False)
     print(write_summary(args, started, load_start, lines, failures, final=True))
@@ -174,8 +183,8 @@ def write_summary(args, started, load_start, lines, failures, final: bool) -> st
             f"slowed and noisy; the load column is taken when each figure's run started.\n\n"
             f"Goals met: {met} of {goals}. Every row is like for like (same input bytes, same definition of the "
             f"work); the per-benchmark tables in benchmarks/results/*.md print both tools' settings and the "
-            f"labelled extra rows. Rows whose run says 'earlier' were not rerun (--only): they are that benchmark's "
-            f"last claims file, dated.\n\n")
+            f"labelled extra rows. Rows whose run says 'earlier' were not rerun (--only, --max-n): they are the "
+            f"claims of that benchmark's last {'quick' if args.quick else 'full'} run, dated.\n\n")
     body = markdown_table(["bench", "measure", "gristmill", "peer", "ratio", "goal", "met?", "load 1/5/15", "run"],
                           lines)
     if failures:
