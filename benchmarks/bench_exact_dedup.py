@@ -68,8 +68,12 @@ def text_of(doc) -> str:
 
 def run_datatrove(folder: Path, work: Path) -> dict:
     from datatrove.executor.local import LocalPipelineExecutor
-    from datatrove.pipeline.dedup.exact_dedup import (ExactDedupConfig, ExactDedupFilter, ExactDedupSignature,
-                                                      ExactFindDedups)
+    from datatrove.pipeline.dedup.exact_dedup import (
+        ExactDedupConfig,
+        ExactDedupFilter,
+        ExactDedupSignature,
+        ExactFindDedups,
+    )
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import ParquetWriter
     cfg = ExactDedupConfig(content_getter=text_of)

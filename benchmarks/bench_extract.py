@@ -144,6 +144,7 @@ def build_warc(pages: list[dict], path: Path) -> Path:
 def speed_gristmill(warc: Path, extractor: str) -> tuple[int, float]:
     """Reader + the extract stage's process_batch (the child-process path a Spark task runs)."""
     import pyarrow as pa
+
     from gristmill.pipeline.config import InputConfig
     from gristmill.pipeline.inputs.warc import iter_web
     from gristmill.stages.extract.stage import Extract, ExtractConfig

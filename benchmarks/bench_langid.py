@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import PeakRSS, load_now, markdown_table, publish, repeated_jsonl, timed, web_docs, write_claims  # noqa: E402
 
-from gristmill.stages.langid.stage import LangId, LangIdConfig, LangIdentifier, bounded_prefix, prepare  # noqa: E402
 from gristmill.stages.fasttext_model import default_lid_model, load_fasttext  # noqa: E402
+from gristmill.stages.langid.stage import LangId, LangIdConfig, LangIdentifier, bounded_prefix, prepare  # noqa: E402
 
 
 def local_language_filter(model_path: str, **kwargs):

@@ -27,7 +27,6 @@ from harness import PeakRSS, load_now, markdown_table, publish, repeated_jsonl, 
 
 from gristmill.stages.quality.stage import Quality, QualityConfig, QualityScorer  # noqa: E402
 
-
 LIKE_FOR_LIKE_RULES = ["gopher", "fineweb", "c4"]  # datatrove's chain below: C4 last, since it rewrites text
 
 
@@ -38,8 +37,12 @@ def like_for_like(rules: list[str] = LIKE_FOR_LIKE_RULES, compat: bool = True) -
 
 
 def datatrove_chain(rules: list[str] = LIKE_FOR_LIKE_RULES):
-    from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
-                                            GopherRepetitionFilter)
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
     by_rule = {"gopher": [GopherRepetitionFilter(), GopherQualityFilter()], "c4": [C4QualityFilter()],
                "fineweb": [FineWebQualityFilter()]}
     return [f for r in rules for f in by_rule[r]]

@@ -72,6 +72,7 @@ def raw_endpoint(base_url, model, convs, settings, concurrency, counter):
     import asyncio
 
     import httpx
+
     from gristmill.stages.rephrase.backends import parse_sse
 
     async def one(client, sem, messages):
@@ -111,11 +112,12 @@ def main():
     ap.add_argument("--endpoint-docs", type=int, default=1, help="documents for the endpoint rows (0: skip)")
     args = ap.parse_args()
 
+    from test_endpoint import free_port, transformers_serve
+
     from gristmill.pipeline.spark import SparkConfig, get_spark
     from gristmill.stages.rephrase.backends import GenSettings, TransformersBackend
     from gristmill.stages.rephrase.chunking import TokenCounter
     from gristmill.stages.rephrase.model import default_model_dir
-    from test_endpoint import free_port, transformers_serve
 
     model_dir = default_model_dir()
     counter = TokenCounter(model_dir / "tokenizer.json")

@@ -18,7 +18,6 @@ embedder (all-MiniLM-L6-v2, 128-token window) and cached under benchmarks/cache/
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import time
@@ -31,7 +30,7 @@ from harness import CACHE, load_now, markdown_table, median3, publish, spread, t
 from passages import cached_count, embeddings  # noqa: E402
 
 from gristmill.selectors.d4 import D4  # noqa: E402
-from gristmill.selectors.embed import EmbedSettings, Embedder  # noqa: E402
+from gristmill.selectors.embed import Embedder, EmbedSettings  # noqa: E402
 from gristmill.selectors.facility_location import FacilityLocation, knn_graph, lazy_greedy, replay  # noqa: E402
 from gristmill.selectors.semdedup import SemDeDup  # noqa: E402
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import xxhash
-
 from harness import SHARED, read_jsonl, web_docs
 
 from gristmill.stages.dedup import signatures as minhash
@@ -200,13 +199,18 @@ def datatrove_run(folder: Path, work: Path, workers: int = 2, ngram: int = 5, ba
                   rows: int = 8, norm: str = "gristmill") -> None:
     """norm: "gristmill" sets datatrove's text normalization to gristmill's shingle definition (the
     like-for-like row); "datatrove" keeps datatrove's defaults (digits to 0, diacritics folded)."""
-    from datatrove.utils.text import TextNormConfig
     from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.dedup.minhash import (MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster,
-                                                  MinhashDedupFilter, MinhashDedupSignature)
+    from datatrove.pipeline.dedup.minhash import (
+        MinhashConfig,
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+        MinhashDedupSignature,
+    )
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
     from datatrove.utils.hashing import HashConfig
+    from datatrove.utils.text import TextNormConfig
     shutil.rmtree(work, ignore_errors=True)
     norm_cfg = TextNormConfig(**GRISTMILL_NORM) if norm == "gristmill" else TextNormConfig()
     cfg = MinhashConfig(n_grams=ngram, num_buckets=bands, hashes_per_bucket=rows,

@@ -19,9 +19,9 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import SHARED, markdown_table, publish, read_jsonl  # noqa: E402
 
-from gristmill.stages.langid.stage import LangId, LangIdConfig  # noqa: E402
-from gristmill.stages.langid.codes import lid176_label  # noqa: E402
 from gristmill.stages.fasttext_model import default_lid_model, load_fasttext, predict  # noqa: E402
+from gristmill.stages.langid.codes import lid176_label  # noqa: E402
+from gristmill.stages.langid.stage import LangId, LangIdConfig  # noqa: E402
 
 
 def load_sets() -> dict[str, list[tuple[str, str]]]:

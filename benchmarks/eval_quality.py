@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import SHARED, markdown_table, publish, read_jsonl  # noqa: E402
 
 from gristmill.pipeline.cli.train_quality import precision_recall, train  # noqa: E402
-from gristmill.stages.quality.stage import QualityConfig, QualityScorer  # noqa: E402
 from gristmill.stages.quality.classifier import NEGATIVE, POSITIVE, scores  # noqa: E402
+from gristmill.stages.quality.stage import QualityConfig, QualityScorer  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -134,7 +134,7 @@ def embeddings(n: int, tokens: int = 128, quiet: bool = False) -> tuple[list[str
         path = folder / f"{start:07d}-{key}.npy"
         if not path.exists():
             if embedder is None:
-                from gristmill.selectors.embed import EmbedSettings, Embedder
+                from gristmill.selectors.embed import Embedder, EmbedSettings
                 embedder = Embedder(EmbedSettings(max_tokens=tokens, batch_size=64))
             t0 = time.perf_counter()
             X = embedder.embed(chunk).astype(np.float16)

@@ -109,10 +109,10 @@ def clean_stale_tmp(run_dir: Path) -> None:
 
 def write_split(df, work: Path, status_col: str = "_status") -> None:
     """Write kept and rejected in one pass (one Spark job, no recompute), then name the folders."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.pandas.types import to_arrow_schema
     import pyarrow as pa
     import pyarrow.parquet as pq
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import to_arrow_schema
 
     tagged = df.withColumn(status_col, F.when(F.col("drop_reason").isNull(), "kept").otherwise("rejected"))
     raw = work / "_parts"
@@ -155,8 +155,8 @@ def commit_stage(work: Path, final: Path, stats: dict) -> None:
 
 
 def package_versions() -> dict:
-    from importlib import metadata
     import platform
+    from importlib import metadata
     out = {"python": platform.python_version()}
     for pkg in ("gristmill", "pyspark", "pyarrow", "pandas", "duckdb", "numpy", "pydantic", "torch",
                 "sentence-transformers", "faiss-cpu", "fasttext-numpy2-wheel", "fasttext-predict"):
@@ -216,6 +216,7 @@ def acquire_lock(run_dir: Path, warn=print) -> Path:
     a lock left by a dead process on this host is taken over with a warning. On object stores: see
     _acquire_object_lock."""
     import socket
+
     from .stage import StageError
     if isinstance(run_dir, RemotePath):
         return _acquire_object_lock(run_dir, warn)
@@ -274,6 +275,7 @@ def _acquire_object_lock(run_dir: RemotePath, warn=print, settle: float | None =
     people from starting the same run by mistake; it is not a mutex for concurrent writers."""
     import socket
     import threading
+
     from .stage import StageError
     settle = LOCK_SETTLE_S if settle is None else settle
     stale_after = LOCK_STALE_S if stale_after is None else stale_after

@@ -5,14 +5,29 @@ import sys
 import time
 from pathlib import Path
 
+from . import storage
 from .config import ConfigError, PipelineConfig, digest, load_config, stage_hashes
 from .errors import explain
 from .inputs.readers import input_fingerprint, resolve_input
 from .inputs.readstage import run_read_stage
-from . import storage
-from .rundir import (FORMAT_VERSION, acquire_lock, clean_stale_tmp, commit_stage, is_complete, new_work_dir,
-                     package_versions, parquet_rows, read_json, release_lock, run_path, stage_dirname,
-                     stage_folders, stage_location, write_json_atomic, write_split)
+from .rundir import (
+    FORMAT_VERSION,
+    acquire_lock,
+    clean_stale_tmp,
+    commit_stage,
+    is_complete,
+    new_work_dir,
+    package_versions,
+    parquet_rows,
+    read_json,
+    release_lock,
+    run_path,
+    stage_dirname,
+    stage_folders,
+    stage_location,
+    write_json_atomic,
+    write_split,
+)
 from .stage import DROP_REASON, StageContext, StageError
 
 READ_STAGE = "read"

@@ -99,8 +99,8 @@ class Stage:
                 for x in v.values():
                     collect(x)
 
-        for name, field in type(self.config).model_fields.items():
-            extra = field.json_schema_extra
+        for name, info in type(self.config).model_fields.items():
+            extra = info.json_schema_extra
             if isinstance(extra, dict) and extra.get("gristmill_file"):
                 collect(getattr(self.config, name))
         return out

@@ -36,6 +36,7 @@ def page(title: str, body: str, charset: str | None = "utf-8", lang: str = "en")
 
 def build(out: Path, pages: int) -> int:
     from pydoc_data.topics import topics
+
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
 

@@ -18,7 +18,7 @@ from gristmill.pipeline.inputs.examples import read_texts
 from gristmill.pipeline.stage import FILE, StageConfig, StageError
 
 from .base import Selection, SelectorError, check_embeddings, get_selector, known_selectors, resolve_budget
-from .embed import EmbedSettings, Embedder, load_embeddings
+from .embed import Embedder, EmbedSettings, load_embeddings
 from .spark_embed import embed_df, embeddings_folder
 
 
@@ -92,6 +92,7 @@ def preflight(cfg: SelectConfig) -> None:
 def _dsir_counts(buckets: int):
     def fn(batches):
         import pyarrow as pa
+
         from .dsir import ngram_counts
         total = np.zeros(buckets)
         for b in batches:
@@ -195,6 +196,7 @@ def _spark_embeddings(spark, df, cfg, sel, folder, emb, target, info, out):
 def _spark_scores(spark, df, cfg, sel, target, info, out):
     """random, DSIR and ZIP-FIT: scores in the workers, a distributed top-k."""
     from pyspark.sql import functions as F
+
     from . import spark_select
     from .dsir import ngram_counts
     _check_unique_spark(df)

@@ -24,6 +24,7 @@ def embeddings_folder(run_dir: Path, settings: EmbedSettings) -> Path:
 def _embed_partition(settings_dict: dict, folder: str, threads: int, tag: str):
     def fn(batches):
         import pyarrow as pa
+
         from .embed import Embedder, embed_batch_to_shard
 
         settings = EmbedSettings(**settings_dict)

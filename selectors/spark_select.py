@@ -111,6 +111,7 @@ def _greedy_in_partition(k: int, shares: dict, dtype: str, seed: int, optimizer:
     def fn(pdf):
         import pandas as pd
         from scipy import sparse
+
         from .facility_location import blockwise_greedy, coverage_weights, knn_edges, stochastic_greedy
         from .knn import knn
         part = int(pdf["part"].iloc[0])
@@ -136,6 +137,7 @@ def _greedy_in_partition(k: int, shares: dict, dtype: str, seed: int, optimizer:
 def facility_location(spark, sel, folder: Path, keys: list[str], n: int, budget, sample_rows: int = 200_000):
     """Partitioned facility location over the shards as Spark jobs; returns (ranked DataFrame, diagnostics)."""
     from pyspark.sql import functions as F
+
     from .facility_location import proportional
     if sel.graphs != "partition" or sel.merge or sel.sampling != "top":
         raise SelectorError("distributed facility location runs the partitioned greedy only (graphs: partition, "
@@ -209,6 +211,7 @@ def _target_scores(T, dtype: str, aggregate: str):
     """Per vector: cosine to the target centre (mean) or its best cosine to any target example (max)."""
     def fn(batches):
         import pyarrow as pa
+
         from .target_knn import cosine
         for b in batches:
             if b.num_rows:
@@ -224,6 +227,7 @@ def _target_lists(T, dtype: str, depth: int):
     of the global list)."""
     def fn(batches):
         import pyarrow as pa
+
         from .target_knn import cosine, top_rows
         for b in batches:
             if not b.num_rows:
@@ -243,6 +247,7 @@ def _round_robin_task(n_targets: int, depth: int, b: int):
     was taken before), so it runs in one executor task over the lists (about 2 x budget rows), not on the driver."""
     def fn(pdf):
         import pandas as pd
+
         from .target_knn import round_robin
         codes, uniq = pd.factorize(pdf["pos"])
         idx = np.full((n_targets, depth), -1, np.int64)

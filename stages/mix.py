@@ -26,8 +26,7 @@ from pydantic import Field
 
 from gristmill.pipeline.stage import FILE, FitStage, StageConfig, StageError, worker_cached
 from gristmill.trainer_hooks.mixture import DomainEntry, MixtureSpec, cell_name, save_mixture
-from gristmill.trainer_hooks.schedules import (MixtureWarning, ScheduleError, normalize_weights,
-                                               temperature_weights)
+from gristmill.trainer_hooks.schedules import MixtureWarning, ScheduleError, normalize_weights, temperature_weights
 
 from .text_tokenizer import eos_id, load_tokenizer, train_tokenizer
 

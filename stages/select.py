@@ -7,6 +7,8 @@ from __future__ import annotations
 from gristmill.pipeline.stage import FitStage
 
 from ..selectors.run_select import SelectConfig, preflight, run_selection
+
+
 class Select(FitStage):
     name = "select"
     Config = SelectConfig

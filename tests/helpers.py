@@ -61,6 +61,7 @@ class StandaloneCluster:
         import os
         import subprocess
         import time
+
         import pyspark
         self.base = base
         spark_class = Path(pyspark.__file__).parent / "bin" / "spark-class"
@@ -95,6 +96,7 @@ def build_mixture(folder, domains: dict, vocab_size: int, weights: dict | None =
                   max_epochs: float | None = None) -> Path:
     """{domain: (train_ids, heldout_ids)} -> shards + mixture.json (weights default to natural)."""
     import numpy as np
+
     from gristmill.trainer_hooks.mixture import DomainEntry, MixtureSpec, save_mixture
     folder = Path(folder)
     dtype = "uint16" if vocab_size <= 65535 else "uint32"

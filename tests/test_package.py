@@ -51,6 +51,7 @@ def test_only_gold_set_comparisons_read_the_developers_data_folder():
     """A clone has no ../shared: tests that need it skip, so only comparisons with the larger gold sets may use
     it; everything else reads tests/data/ or the quickstart corpus."""
     import re
+
     from helpers import REPO
     allowed = {"tests/stages/quality/test_quality.py",  # hand-checked CommonCrawl pages (per-page CC licences)
                "tests/pipeline/inputs/test_warc.py",  # the real Common Crawl WARC files (issue 18 asks for them)

@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import pytest
 import yaml
-
 from helpers import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")

@@ -16,8 +16,19 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .mixture import Mixture
-from .schedules import (WSD_DECAYS, EndUpsample, Phase, Phases, Static, Temperature, Upweight, cosine_lr,
-                        temperature_weights, upsample_start, wsd_lr)
+from .schedules import (
+    WSD_DECAYS,
+    EndUpsample,
+    Phase,
+    Phases,
+    Static,
+    Temperature,
+    Upweight,
+    cosine_lr,
+    temperature_weights,
+    upsample_start,
+    wsd_lr,
+)
 
 
 class _Strict(BaseModel):

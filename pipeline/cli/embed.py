@@ -15,9 +15,9 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    from .common import spark_for, stage_kept
     from ...selectors.embed import EmbedSettings
     from ...selectors.spark_embed import embed_df, embeddings_folder
+    from .common import spark_for, stage_kept
     run_dir, kept, manifest = stage_kept(args.run, args.stage)
     settings = EmbedSettings(model_path=args.model, max_tokens=args.max_tokens, long_docs=args.long_docs,
                              batch_size=args.batch_size)

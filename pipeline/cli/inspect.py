@@ -61,8 +61,8 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    from ..inspection import queries as c
     from ..inspection import documents as docs
+    from ..inspection import queries as c
     from ..inspection.run import Run, print_summary
     action = getattr(args, "action", None)
     if action in (None, "summary"):

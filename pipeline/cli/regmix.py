@@ -23,10 +23,10 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    from .train import load_train_config
     from ...trainer_hooks.mixture import MixtureError
     from ...trainer_hooks.regmix import PAPER, QUICK, run_regmix
     from ...trainer_hooks.schedules import ScheduleError
+    from .train import load_train_config
     if args.proxies is not None and args.proxies < 2:
         raise ConfigError("regmix needs at least 2 proxies (-k)")
     cfg = load_train_config(args.config)

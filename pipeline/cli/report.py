@@ -11,6 +11,7 @@ def add_arguments(p):
 
 def main(args) -> int:
     from pathlib import Path
+
     from ..report.build import build_report
     out = build_report(args.run, args.output or Path(args.run) / "report.html")
     print(f"report: {out}  (open it in a browser; it needs no network)")

@@ -22,8 +22,8 @@ def add_set_argument(p) -> None:
 
 
 def main(args) -> int:
-    from ..inspection.run import print_summary
     from ..config import load_config, read_raw
+    from ..inspection.run import print_summary
     from ..runner import Runner
     cfg, stages = load_config(args.config, args.overrides)
     runner = Runner(args.config, config=cfg, stages=stages, raw_config=read_raw(args.config, args.overrides),

@@ -40,11 +40,13 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    from gristmill.pipeline.config import format_validation
     from pydantic import ValidationError
+
+    from gristmill.pipeline.config import format_validation
+
     from ...selectors.base import SelectorError
-    from .common import spark_for, stage_kept
     from ...selectors.run_select import SelectConfig, preflight, run_selection
+    from .common import spark_for, stage_kept
     run_dir, kept, manifest = stage_kept(args.run, args.stage)
     try:
         cfg = SelectConfig(selector=args.selector, budget=args.budget, params=dict(args.param), target=args.target,

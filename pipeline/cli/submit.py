@@ -71,7 +71,8 @@ def build_command(args) -> list[str]:
     if args.name:
         cmd += ["--name", args.name]
     if args.runs_dir:
-        from ..storage import is_uri, path as as_path  # hdfs://, s3://: passed as given
+        from ..storage import is_uri  # hdfs://, s3://: passed as given
+        from ..storage import path as as_path
         runs = as_path(args.runs_dir)
         cmd += ["--runs-dir", args.runs_dir if is_uri(runs) else str(runs.resolve())]
     return cmd

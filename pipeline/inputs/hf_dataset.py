@@ -28,6 +28,7 @@ def _builder(path: str) -> str | None:
 def materialize(cfg: InputConfig, run_dir: Path) -> InputConfig:
     """Load with `datasets` into the run's cache; returns an hf_disk input over the cache's Arrow files."""
     import datasets
+
     from .readers import ReadError
 
     specs = [str(Path(p).expanduser()) for p in cfg.path or []]

@@ -9,9 +9,9 @@ READMEs carry badges, HTML, code and tables, some descriptions are empty.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
-import hashlib
 import re
 import sysconfig
 from importlib import metadata

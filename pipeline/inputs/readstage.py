@@ -167,6 +167,7 @@ def enforce_unique_ids(spark, work, cfg: InputConfig, table) -> int:
     import pyarrow.dataset as ds  # here, not at the top: the workers that import this module never need it
     from pyspark.sql import Window
     from pyspark.sql import functions as F
+
     from ..rundir import write_split
     from ..stage import BROADCAST_BYTES, folder_bytes
 

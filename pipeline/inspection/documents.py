@@ -1,10 +1,10 @@
 """`gristmill inspect` commands that follow documents: show (one journey), dups (a cluster), diff (two runs)."""
 from __future__ import annotations
 
-from .run import Run
-from .queries import qident
-from .fmt import cell, clip, indent, table, word_diff
 from ..stage import StageError
+from .fmt import cell, clip, indent, table, word_diff
+from .queries import qident
+from .run import Run
 
 CLUSTER_COLUMNS = ("duplicate_of", "minhash_cluster")
 
@@ -68,6 +68,7 @@ def show(run: Run, doc_id: str, chars: int = 300) -> None:
 def _beside_parent(run: Run, s, row: dict, chars: int) -> None:
     """A rephrase (rephrase stage) in two columns beside the chunk of its parent it was made from."""
     import textwrap
+
     from .fmt import width
     parent = _row(run, f"{s.view}_kept", row["parent_id"]) or _row(run, f"{s.view}_rejected", row["parent_id"])
     a, b = row.get("chunk_start"), row.get("chunk_end")

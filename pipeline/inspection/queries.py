@@ -1,9 +1,9 @@
 """`gristmill inspect` commands over one stage's rows: reasons, dist, sample, sql."""
 from __future__ import annotations
 
-from .run import Run, sql_str
-from .fmt import bars, cell, clip, indent, num, render
 from ..stage import StageError
+from .fmt import bars, cell, clip, indent, num, render
+from .run import Run, sql_str
 
 # Columns every run can be asked about even though no stage wrote them.
 PSEUDO_COLUMNS = {

@@ -165,8 +165,9 @@ class Run:
     @property
     def con(self):
         if self._con is None:
-            from .views import register_views
             import duckdb
+
+            from .views import register_views
             self._con = duckdb.connect()
             register_views(self._con, self)
         return self._con

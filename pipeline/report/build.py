@@ -10,9 +10,9 @@ import time
 from html import escape
 from pathlib import Path
 
-from . import plots
-from ..inspection.run import TOKEN_LABEL, Run, stage_rows
 from ..inspection.queries import _stage_with_column, qident
+from ..inspection.run import TOKEN_LABEL, Run, stage_rows
+from . import plots
 from .extras import experiment_section, mixture_section, rephrase_section, selection_section, training_section
 from .page import page, table
 

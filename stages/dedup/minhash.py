@@ -211,8 +211,8 @@ class DedupMinhash(FitStage):
 
     def _candidates(self, sigs):
         """Step 2: documents sharing a band bucket become candidate edges (pairs, or stars for big buckets)."""
-        from pyspark.sql import functions as F
         from pyspark.sql import Window
+        from pyspark.sql import functions as F
         cfg = self.config
         keys = self._bucket_keys()
         bucket = Window.partitionBy(*keys)
@@ -256,8 +256,8 @@ class DedupMinhash(FitStage):
     def _components(self, df, edges):
         """Step 4: connected components of the edges are the clusters; each cluster's representative
         (by `keep`) stays and the others point at it in `duplicate_of`. Returns (clusters, rounds)."""
-        from pyspark.sql import functions as F
         from pyspark.sql import Window
+        from pyspark.sql import functions as F
 
         from .components import connected_components
         cfg = self.config

@@ -18,10 +18,10 @@ from pydantic import Field, field_validator
 
 from gristmill.pipeline.stage import DROP_REASON, BatchStage, StageConfig
 
-from ..langid.stage import merge_columns
 from ..fasttext_model import load_fasttext
-from .classifier import ClassifierConfig, scores
+from ..langid.stage import merge_columns
 from .c4 import C4Config, c4_signals, clean
+from .classifier import ClassifierConfig, scores
 from .rules import RULE_SETS, Doc, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig
 
 RuleName = Literal["gopher", "gopher_repetition", "gopher_quality", "c4", "fineweb"]

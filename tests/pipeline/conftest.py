@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from helpers import TEST_DATA
 
 WEB = "web/dolma_ccnet_en_head_30docs.jsonl.gz"

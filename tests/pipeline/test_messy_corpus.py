@@ -12,7 +12,6 @@ import zlib
 from pathlib import Path
 
 import duckdb
-import pytest
 import zstandard
 
 from gristmill.pipeline.config import parse_config

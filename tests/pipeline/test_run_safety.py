@@ -5,9 +5,7 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 
-import duckdb
 import pytest
 
 from gristmill.pipeline.config import parse_config
@@ -159,6 +157,7 @@ def test_simulated_enospc_and_interrupt_are_recorded(spark, tmp_path, monkeypatc
 
 def test_dead_jvm_and_lost_executor_messages():
     from py4j.protocol import Py4JNetworkError
+
     from gristmill.pipeline.errors import explain
     msg = explain(Py4JNetworkError("Answer from Java side is empty"), "03-dedup_exact", driver_memory="6g")
     assert "JVM died" in msg and "spark.driver_memory" in msg and "(now 6g)" in msg and "03-dedup_exact" in msg

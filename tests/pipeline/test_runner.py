@@ -18,6 +18,7 @@ from gristmill.pipeline.runner import Runner
 def corpus(tmp_path_factory):
     """The quickstart corpus (this Python's READMEs, licences, docs, code) frozen into one file for the module."""
     import gzip
+
     from gristmill.pipeline.inputs.pkgcorpus import dump_python_env
     path = tmp_path_factory.mktemp("corpus") / "python_env.jsonl.gz"
     dump_python_env(path)

@@ -11,10 +11,10 @@ import uuid
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers import free_port
 
 from gristmill.pipeline import rundir, storage
 from gristmill.pipeline.stage import StageError
-from helpers import free_port
 
 
 @pytest.fixture(scope="module")
@@ -312,7 +312,7 @@ def test_a_run_on_s3_says_which_jars_spark_needs(s3_endpoint, spark):
     """Without hadoop-aws on Spark's classpath (as here), the run stops before writing a stage and the
     manifest names the connector to add; reading the input still works (Python workers use pyarrow)."""
     from gristmill.pipeline.config import parse_config
-    from gristmill.pipeline.runner import Runner, RunFailed
+    from gristmill.pipeline.runner import RunFailed, Runner
     bucket = f"gm-{uuid.uuid4().hex[:12]}"
     raw = {"name": "web", "runs_dir": f"s3://{bucket}/runs",
            "storage": {"s3": {"endpoint_override": s3_endpoint, "scheme": "http", "region": "us-east-1",
@@ -353,6 +353,7 @@ def test_warc_and_html_inputs_from_the_store(root):
     pytest.importorskip("warcio")
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
+
     from gristmill.pipeline.config import InputConfig
     from gristmill.pipeline.inputs.readers import list_files
     from gristmill.pipeline.inputs.warc import iter_web

@@ -19,7 +19,6 @@ import duckdb
 import numpy as np
 import pytest
 import yaml
-
 from helpers import StandaloneCluster
 
 pytestmark = pytest.mark.slow

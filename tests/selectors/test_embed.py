@@ -6,12 +6,18 @@ import json
 
 import numpy as np
 import pytest
+from helpers import TEST_DATA, run_stage
 
 from gristmill.pipeline.stage import StageError
-from gristmill.selectors.embed import (EmbedSettings, Embedder, default_model_path, embed_batch_to_shard,
-                                       load_embeddings, resolve_model_path, shard_key)
-
-from helpers import TEST_DATA, run_stage
+from gristmill.selectors.embed import (
+    Embedder,
+    EmbedSettings,
+    default_model_path,
+    embed_batch_to_shard,
+    load_embeddings,
+    resolve_model_path,
+    shard_key,
+)
 
 
 @pytest.fixture(scope="module")

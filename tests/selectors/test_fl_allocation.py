@@ -12,7 +12,7 @@ from gristmill.selectors.facility_location import FacilityLocation, knn_graph, l
 @pytest.fixture(scope="module")
 def X():
     from gristmill.pipeline.inputs.pkgcorpus import iter_documents
-    from gristmill.selectors.embed import EmbedSettings, Embedder
+    from gristmill.selectors.embed import Embedder, EmbedSettings
     paras = [" ".join(p.split()) for d in iter_documents() for p in (d["text"] or "").split("\n\n")]
     texts = list(dict.fromkeys(p for p in paras if len(p) >= 60))[:400]
     assert len(texts) >= 300

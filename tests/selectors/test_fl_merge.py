@@ -7,14 +7,20 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from gristmill.selectors.facility_location import (FacilityLocation, knn_graph, kth_similarity, lazy_greedy, replay,
-                                                   strongest_per_row)
+from gristmill.selectors.facility_location import (
+    FacilityLocation,
+    knn_graph,
+    kth_similarity,
+    lazy_greedy,
+    replay,
+    strongest_per_row,
+)
 
 
 @pytest.fixture(scope="module")
 def X():
     from gristmill.pipeline.inputs.pkgcorpus import iter_documents
-    from gristmill.selectors.embed import EmbedSettings, Embedder
+    from gristmill.selectors.embed import Embedder, EmbedSettings
     paras = [" ".join(p.split()) for d in iter_documents() for p in (d["text"] or "").split("\n\n")]
     texts = list(dict.fromkeys(p for p in paras if len(p) >= 60))[:2000]
     assert len(texts) == 2000
@@ -26,7 +32,7 @@ def test_merge_round_beats_partitions_alone_on_the_exact_graph(X, frac):
     """Before the merge round kept only cross edges at least as strong as the point's k-th in-partition
     neighbour, it linked every point to its nearest pool members however far (its 200th neighbour, say) and
     scored below no merge at all: 0.909 vs 0.912 of exact at 5%, 0.950 vs 0.950 at 10%, 0.981 vs 0.990 at 30%."""
-    n, b = len(X), int(frac * len(X))
+    b = int(frac * len(X))
     W = knn_graph(X, 10, index="flat")
     ref = lazy_greedy(W, b)[1].sum()
     alone = replay(W, FacilityLocation(k=10, partitions=4).select(X, b).indices).sum() / ref

@@ -37,7 +37,7 @@ def sentences():
 
 @pytest.fixture(scope="module")
 def X(sentences):
-    from gristmill.selectors.embed import EmbedSettings, Embedder
+    from gristmill.selectors.embed import Embedder, EmbedSettings
     return Embedder(EmbedSettings(max_tokens=32, batch_size=64)).embed(sentences)
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from gristmill.selectors import spark_select
 from gristmill.selectors.embed import shard_key, write_shard
 from gristmill.selectors.facility_location import FacilityLocation
-from gristmill.selectors import spark_select
 from gristmill.selectors.run_select import SelectConfig, run_selection
 
 

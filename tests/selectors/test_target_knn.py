@@ -66,7 +66,7 @@ def test_local_causal_lm_folder_embeds_with_its_own_hidden_states(tmp_path):
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-    from gristmill.selectors.embed import EmbedSettings, Embedder
+    from gristmill.selectors.embed import Embedder, EmbedSettings
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel()
     tok.train_from_iterator(["the mill ground wheat and rye for the valley", "def f(): return 1"] * 10,

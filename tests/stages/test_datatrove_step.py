@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from helpers import run_stage
 
 pytest.importorskip("datatrove")
@@ -53,7 +52,8 @@ def datatrove_run(tmp_path, docs):
     with open(src / "docs.jsonl", "w") as f:
         for d in docs:
             f.write(json.dumps(d) + "\n")
-    w = lambda name: JsonlWriter(str(tmp_path / name), output_filename="out.jsonl", compression=None)
+    def w(name):
+        return JsonlWriter(str(tmp_path / name), output_filename="out.jsonl", compression=None)
     LocalPipelineExecutor(pipeline=[
         JsonlReader(str(src)),
         GopherQualityFilter(exclusion_writer=w("dt_gopher")),
@@ -61,8 +61,12 @@ def datatrove_run(tmp_path, docs):
         FTFYFormatter(),
         w("dt_out"),
     ], tasks=1, workers=1, logging_dir=str(tmp_path / "dt_logs"), skip_completed=False).run()
-    read = lambda name: [json.loads(x) for x in open(tmp_path / name / "out.jsonl")] if (tmp_path / name / "out.jsonl").exists() else []
-    reasons = lambda name: {d["id"]: d["metadata"].get("filter_reason") or "dropped" for d in read(name)}
+    def read(name):
+        out = tmp_path / name / "out.jsonl"
+        return [json.loads(x) for x in open(out)] if out.exists() else []
+
+    def reasons(name):
+        return {d["id"]: d["metadata"].get("filter_reason") or "dropped" for d in read(name)}
     return {d["id"]: d["text"] for d in read("dt_out")}, reasons("dt_gopher"), reasons("dt_c4")
 
 
@@ -83,8 +87,9 @@ def test_two_filters_and_a_formatter_decide_as_datatrove_does(spark, tmp_path):
 
 
 def test_stats_are_summed_into_the_stage_stats(spark, tmp_path):
-    from gristmill.pipeline.stage import StageContext, get_stage
     from helpers import docs_df
+
+    from gristmill.pipeline.stage import StageContext, get_stage
     cls = get_stage("datatrove")
     ctx = StageContext(spark=spark, run_dir=tmp_path, work_dir=tmp_path, stage_dir=tmp_path, index=1, name="datatrove")
     stage = cls(cls.Config(step=GOPHER), ctx)

@@ -56,6 +56,7 @@ def test_domain_config_errors():
 
 def test_train_domain_then_classify_with_fasttext(spark, sample, tmp_path):
     from helpers import run_stage
+
     from gristmill.pipeline.cli.train_domain import train_domain_classifier
     train_rows = [(r["label"], r["text"]) for r in sample]
     model = tmp_path / "dom.bin"
@@ -145,6 +146,7 @@ def _words(rng, vocab, n):
 def test_tokenizer_sample_spans_the_whole_sorted_corpus(spark, tmp_path):
     """limit(N) would train the tokenizer on the first domain only; the seeded sample sees every domain."""
     from helpers import docs_df, run_stage
+
     from gristmill.stages.text_tokenizer import load_tokenizer
     rng = np.random.default_rng(0)
     first, last = ["apple", "banana", "cherry"], ["quokka", "wombat", "platypus"]
@@ -160,6 +162,7 @@ def test_tokenizer_sample_spans_the_whole_sorted_corpus(spark, tmp_path):
 
 def test_mixture_json_is_exactly_the_schema(spark, tmp_path):
     from helpers import docs_df, run_stage
+
     from gristmill.trainer_hooks.mixture import MixtureSpec
     rows = [{"id": str(i), "text": f"document number {i} about {d}", "domain": d}
             for i, d in enumerate(["web", "code"] * 20)]
@@ -175,6 +178,7 @@ def test_real_and_synthetic_rows_mix_one_to_one_by_default(spark, tmp_path):
     """WRAP's default: each domain's weight is split 1:1 between real and rephrased text, the rephrased part
     equally across styles; an explicit ratio and style weights are honoured."""
     from helpers import docs_df, run_stage
+
     from gristmill.trainer_hooks.mixture import load_mixture
     rows = []
     for i in range(30):

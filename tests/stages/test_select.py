@@ -6,10 +6,9 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
+from helpers import TEST_DATA, run_stage
 
 from gristmill.pipeline.stage import StageError
-
-from helpers import TEST_DATA, run_stage
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers import run_stage
+
 from gristmill.stages.url import domain_parts, normalize_url
 
 

@@ -6,8 +6,7 @@ import pytest
 
 pytest.importorskip("accelerate")
 import torch  # noqa: E402
-from transformers import (GPT2Config, GPT2LMHeadModel, Trainer, TrainerCallback,  # noqa: E402
-                          TrainingArguments)
+from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainerCallback, TrainingArguments  # noqa: E402
 
 from gristmill.trainer_hooks.adapters import check_shares  # noqa: E402
 from gristmill.trainer_hooks.hf import STATE_FILE, MixtureCallback, MixtureDataset  # noqa: E402

@@ -18,8 +18,9 @@ TINY = {"n_layer": 1, "n_head": 2, "n_embd": 32}
 @pytest.fixture(scope="module")
 def real_mixture(tmp_path_factory, make_mixture):
     """Three real domains from the committed domain-mix sample, tokenized with a BPE trained on them."""
-    from helpers import TEST_DATA
     import gzip
+
+    from helpers import TEST_DATA
     docs = {"code": [], "math": [], "review": []}
     with gzip.open(TEST_DATA / "domains" / "domain_mix_permissive.jsonl.gz", "rt") as fh:
         for line in fh:
@@ -166,8 +167,8 @@ def test_phases_from_the_train_config(tmp_path, make_mixture):
 
 def test_upweighting_is_a_general_option(tmp_path, make_mixture):
     """mode: upweight with a temperature target: sample naturally, weight losses by target/natural."""
-    from gristmill.trainer_hooks.train_config import ScheduleSpec
     from gristmill.trainer_hooks.mixture import load_mixture
+    from gristmill.trainer_hooks.train_config import ScheduleSpec
     path = _ranged(make_mixture, tmp_path / "m", {"a": 9000, "b": 1000})
     m = load_mixture(path)
     sched = ScheduleSpec.model_validate({"type": "temperature", "tau_start": 2.0, "tau_end": 2.0,

@@ -2,12 +2,9 @@
 import json
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 import yaml
-
 from helpers import StandaloneCluster
 
 

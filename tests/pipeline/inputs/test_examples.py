@@ -61,6 +61,7 @@ def test_bad_rows_name_file_and_row(tmp_path):
 
 def test_training_commands_share_flags_and_old_ones_warn(capsys):
     import argparse
+
     from gristmill.pipeline.cli import train_domain, train_quality
     parsers = {}
     for mod in (train_domain, train_quality):

@@ -3,7 +3,6 @@ and repeated given ids rejected (or renamed) by the read stage instead of merged
 import json
 
 import duckdb
-import pytest
 
 from gristmill.pipeline.config import InputConfig, parse_config
 from gristmill.pipeline.inputs.readers import iter_task, plan_tasks

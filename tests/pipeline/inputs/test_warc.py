@@ -7,8 +7,8 @@ import re
 from collections import Counter
 
 import pytest
-
 from helpers import REPO
+
 from gristmill.pipeline.config import InputConfig
 from gristmill.pipeline.inputs.readers import ReadError
 from gristmill.pipeline.inputs.warc import iter_web
@@ -89,7 +89,9 @@ def test_non_html_http_errors_and_empty_bodies_are_named_rejections(tmp_path):
 
 def test_charsets_header_meta_detection_and_mislabelled_utf8(tmp_path):
     text = "Größere Übungen für Zürich, déjà vu. " * 20
-    html = lambda meta: f"<html><head>{meta}</head><body><p>{text}</p></body></html>"
+
+    def html(meta):
+        return f"<html><head>{meta}</head><body><p>{text}</p></body></html>"
     p = write_warc(tmp_path / "cs.warc", [
         rec("http://x/header", html("").encode("cp1252"), "text/html; charset=windows-1252"),
         rec("http://x/meta", html('<meta charset="iso-8859-1">').encode("cp1252"), "text/html"),
@@ -240,6 +242,7 @@ def test_real_common_crawl_style_warcs(shared_data):
 @pytest.mark.slow
 def test_common_crawl_config_runs_from_a_clone(tmp_path, monkeypatch):
     import json
+
     from gristmill.pipeline.runner import Runner
     monkeypatch.chdir(REPO)  # the config's input path is relative to the repository root, as in the README
     run = Runner(REPO / "configs" / "common_crawl.yaml", runs_dir=tmp_path, quiet=True).run()

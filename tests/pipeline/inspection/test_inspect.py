@@ -1,7 +1,6 @@
 """`gristmill inspect` on one small real run (real Spark stages, real DuckDB), plus crashed and bad runs."""
 from __future__ import annotations
 
-import gzip
 import json
 import shutil
 from pathlib import Path
@@ -9,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from gristmill.pipeline.cli import main as cli
+
 
 @pytest.fixture(scope="module")
 def run_dir(inspect_run) -> Path:

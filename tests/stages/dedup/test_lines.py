@@ -1,7 +1,6 @@
 """dedup_lines on hand-written boilerplate plus the real CommonCrawl sample, through a real SparkSession."""
 from __future__ import annotations
 
-
 from helpers import run_stage
 
 NAV = "Home | About us | Contact"
@@ -79,8 +78,8 @@ def test_code_and_titles_survive_default_settings(spark, tmp_path):
     """Issue 14: `}`, `return 0;` and section titles are not boilerplate; a menu repeated in 12 docs is."""
     import inspect
     import json as json_mod
-    import textwrap
     import string
+    import textwrap
     nav = "Home | About us | Contact the editors | Privacy policy"
     names = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
     rows = [{"id": f"c{i}", "text": C_FILE.format(name=names[i])} for i in range(12)]

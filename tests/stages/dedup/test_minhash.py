@@ -5,11 +5,11 @@ import time
 from collections import defaultdict
 
 import pytest
+from helpers import run_stage
 from pydantic import ValidationError
 
 from gristmill.pipeline.stage import StageError, get_stage
 from gristmill.stages.dedup import signatures as minhash
-from helpers import run_stage
 
 LONG = ("The committee met on Tuesday to review the budget for the coming year and agreed that the new "
         "library wing should open in the spring, after the contractors finish the roof and the reading "

@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import pytest
+from helpers import REPO, run_stage
 
 from gristmill.stages.dedup import signatures as minhash
-from helpers import REPO, run_stage
 
 UDHR = REPO / "tests" / "data" / "udhr_no_space_scripts.jsonl"
 

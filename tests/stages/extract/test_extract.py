@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from helpers import run_stage
+
 from gristmill.stages.extract.sandbox import Sandbox
 from gristmill.stages.extract.stage import ExtractConfig, extract_page
 
@@ -114,8 +114,9 @@ def test_sandbox_times_out_crashes_and_carries_on():
 def one_pass(spark, params: dict, rows: list[dict]) -> list[dict]:
     """All rows from one Spark action: a time limit decides per run, so kept and rejected must come from the
     same run (the runner writes both in one pass too)."""
-    from gristmill.pipeline.stage import get_stage
     from helpers import docs_df
+
+    from gristmill.pipeline.stage import get_stage
     cls = get_stage("extract")
     return [r.asDict() for r in cls(cls.Config.model_validate(params)).transform(docs_df(spark, rows)).collect()]
 

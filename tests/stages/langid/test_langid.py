@@ -6,14 +6,14 @@ import gzip
 import json
 
 import pytest
+from helpers import TEST_DATA, run_stage
 from pydantic import ValidationError
 
 from gristmill.pipeline.stage import StageError
-from gristmill.stages.langid import stage as langid
-from gristmill.stages.langid import codes as lid_codes
 from gristmill.stages import fasttext_model as lid_model
+from gristmill.stages.langid import codes as lid_codes
+from gristmill.stages.langid import stage as langid
 from gristmill.stages.langid.stage import LangId, LangIdConfig, LangIdentifier
-from helpers import TEST_DATA, run_stage
 
 
 def _udhr(codes: set[str], per_code: int = 3, min_chars: int = 200) -> list[dict]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import run_stage
 
 from gristmill.stages.quality.c4 import C4Config, clean
 from gristmill.stages.quality.rules import Doc, GopherQualityConfig, gopher_quality
 from gristmill.stages.quality.stage import QualityConfig, QualityScorer
-from helpers import run_stage
 
 PROSE = ["The mill was built in 1820 by the river bank.",
          "Farmers brought their grain to it every autumn.",

@@ -6,21 +6,29 @@ import gzip
 import json
 
 import pytest
+from helpers import run_stage
 from pydantic import ValidationError
 
+from gristmill.pipeline.cli.train_quality import train
 from gristmill.pipeline.config import ConfigError, parse_config
 from gristmill.pipeline.stage import StageError
+from gristmill.stages.quality import c4 as c4_rules
 from gristmill.stages.quality import rules as quality_rules
 from gristmill.stages.quality import url_filter
-from gristmill.pipeline.cli.train_quality import train
-from gristmill.stages.quality.stage import Quality, QualityConfig, QualityScorer
-from gristmill.stages.quality import c4 as c4_rules
 from gristmill.stages.quality.c4 import C4Config, c4
-from gristmill.stages.quality.rules import (Doc, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig,
-                                            dup_ngram_char_frac_datatrove, fineweb, gopher_quality,
-                                            gopher_repetition, split_words)
+from gristmill.stages.quality.rules import (
+    Doc,
+    FineWebConfig,
+    GopherQualityConfig,
+    GopherRepetitionConfig,
+    dup_ngram_char_frac_datatrove,
+    fineweb,
+    gopher_quality,
+    gopher_repetition,
+    split_words,
+)
+from gristmill.stages.quality.stage import Quality, QualityConfig, QualityScorer
 from gristmill.stages.quality.url_filter import UrlFilter, UrlFilterConfig
-from helpers import run_stage
 
 # Real CommonCrawl pages and the rule each fails first (checked by hand: see the comments).
 REAL = {
@@ -56,8 +64,12 @@ def test_datatrove_agrees_on_the_real_pages(web):
     pytest.importorskip("datatrove")
     # The peer implementation with the same published thresholds makes the same keep/drop calls.
     from datatrove.data import Document
-    from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
-                                            GopherRepetitionFilter)
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
     # datatrove's C4 filter also rewrites the text, so its filters run in our order on one Document
     filters = [GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter(), FineWebQualityFilter()]
     cfg = QualityConfig(c4={"preset": "datatrove"})
@@ -188,8 +200,9 @@ def test_url_filter(spark, tmp_path):
 
 
 def test_train_quality_command(tmp_path, capsys):
-    from gristmill.pipeline.cli import main
     from helpers import TEST_DATA
+
+    from gristmill.pipeline.cli import main
     with gzip.open(TEST_DATA / "quality" / "dclm_human_quality_labels_120.jsonl.gz", "rt") as fh:
         labelled = [json.loads(line) for line in fh]
     for name, label in (("pos.jsonl", 1), ("neg.jsonl", 0)):
@@ -209,6 +222,7 @@ def test_train_quality_command(tmp_path, capsys):
 def test_datatrove_repetition_scan_matches_datatrove_on_real_pages(web):
     pytest.importorskip("datatrove")
     from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate
+
     from gristmill.stages.quality.rules import NgramIndex, Vocab
     checked = 0
     for text in [t for t in web.values() if t][:300]:
