@@ -183,22 +183,24 @@ def gristmill_clusters(stage: Path) -> tuple[dict, dict]:
 
 
 def run_datatrove(folder: Path, work: Path, workers: int = 2, ngram: int = 5, bands: int = 14,
-                  rows: int = 8, norm: str = "gristmill") -> dict:
+                  rows: int = 8, norm: str = "parity") -> dict:
     """datatrove's four MinHash steps with local executors on files; returns {id: cluster id or None}."""
     datatrove_run(folder, work, workers, ngram, bands, rows, norm)
     return datatrove_clusters(work)
 
 
-# gristmill's shingles: lower-cased runs of letters/digits. datatrove's closest setting: lower-case, strip
-# punctuation, but leave digits and diacritics alone (its defaults fold both)
+# gristmill's shingles, approximated with datatrove's own normalization (before parity.py): lower-case, strip
+# punctuation, leave digits and diacritics alone (its defaults fold both). `_` still splits words here
 GRISTMILL_NORM = {"lowercase": True, "norm_whitespace": True, "remove_punctuation": True,
                   "norm_unicode_diacritics": False, "norm_numbers": False}
 
 
 def datatrove_run(folder: Path, work: Path, workers: int = 2, ngram: int = 5, bands: int = 14,
-                  rows: int = 8, norm: str = "gristmill") -> None:
-    """norm: "gristmill" sets datatrove's text normalization to gristmill's shingle definition (the
-    like-for-like row); "datatrove" keeps datatrove's defaults (digits to 0, diacritics folded)."""
+                  rows: int = 8, norm: str = "parity") -> None:
+    """norm: "parity" hands datatrove gristmill's tokenizer (parity.MinhashTokenizer) with its normalization
+    off, so both shingle the same tokens; "gristmill" approximates gristmill's shingles with datatrove's
+    normalization settings and its spaCy tokenizer; "datatrove" is datatrove as shipped (spaCy, digits to 0,
+    diacritics folded)."""
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup.minhash import (
         MinhashConfig,
@@ -212,12 +214,18 @@ def datatrove_run(folder: Path, work: Path, workers: int = 2, ngram: int = 5, ba
     from datatrove.utils.hashing import HashConfig
     from datatrove.utils.text import TextNormConfig
     shutil.rmtree(work, ignore_errors=True)
-    norm_cfg = TextNormConfig(**GRISTMILL_NORM) if norm == "gristmill" else TextNormConfig()
+    import parity
+    language = "en"
+    if norm == "parity":
+        norm_cfg, language = parity.PARITY_NORM, parity.MinhashTokenizer()
+    else:
+        norm_cfg = TextNormConfig(**GRISTMILL_NORM) if norm == "gristmill" else TextNormConfig()
     cfg = MinhashConfig(n_grams=ngram, num_buckets=bands, hashes_per_bucket=rows,
                         hash_config=HashConfig(precision=64), norm_config=norm_cfg)
     files = len(list(folder.glob("*.jsonl")))
     reader = lambda: JsonlReader(str(folder), glob_pattern="*.jsonl")  # noqa: E731
-    LocalPipelineExecutor([reader(), MinhashDedupSignature(str(work / "sigs"), config=cfg)],
+    LocalPipelineExecutor([reader(), MinhashDedupSignature(str(work / "sigs"), config=cfg,
+                                                                 language=language)],
                           tasks=files, workers=workers, logging_dir=str(work / "logs/1")).run()
     LocalPipelineExecutor([MinhashDedupBuckets(str(work / "sigs"), str(work / "buckets"), config=cfg)],
                           tasks=bands, workers=workers, logging_dir=str(work / "logs/2")).run()

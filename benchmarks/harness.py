@@ -5,8 +5,10 @@ markdown table (also written to benchmarks/results/)."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
+import subprocess
 import threading
 import time
 from contextlib import contextmanager
@@ -166,16 +168,56 @@ def spread(med: float, lo: float, hi: float, unit: str = "s") -> str:
     return f"{med:.2f} {unit} ({lo:.2f}-{hi:.2f})"
 
 
+# what a benchmark writes as it runs: not part of the code a claim was measured with
+_NOT_CODE = (":(exclude)benchmarks/results", ":(exclude)benchmarks/cache", ":(exclude)benchmarks/out")
+
+
+def code_state() -> dict:
+    """The code a figure was measured with: HEAD, whether the checkout differs from it (results and caches
+    aside) and a hash of that difference, so two dirty runs are told apart.
+
+    `version` is what run_all.py compares: claims of one version only go into one summary."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False).stdout
+    head = git("rev-parse", "HEAD").strip() or "unknown"
+    diff = git("diff", "HEAD", "--", ".", *_NOT_CODE)
+    untracked = git("ls-files", "--others", "--exclude-standard", "--", ".", *_NOT_CODE)
+    dirty = bool(diff.strip() or untracked.strip())
+    digest = hashlib.sha256((diff + untracked).encode()).hexdigest()[:10] if dirty else ""
+    return {"commit": head, "dirty": dirty, "version": head[:12] + (f"+dirty.{digest}" if dirty else "")}
+
+
+SAME = {"input": "same bytes", "tokenizer": "same", "normalization": "same", "steps": "same"}
+
+
+def parity(**differs: str) -> dict:
+    """A claim's `parity` field: what both tools were given, each aspect "same" unless named here with how it
+    differs (e.g. tokenizer="datatrove: spaCy; gristmill: regex"). run_all.py derives the like-for-like
+    column from it.
+
+    >>> parity()["tokenizer"], parity(steps="gristmill adds exact Jaccard")["steps"]
+    ('same', 'gristmill adds exact Jaccard')
+    """
+    unknown = set(differs) - set(SAME)
+    if unknown:
+        raise ValueError(f"parity aspects are {sorted(SAME)}, not {sorted(unknown)}")
+    return {**SAME, **differs}
+
+
 def write_claims(bench: str, claims: list[dict]) -> None:
     """Keep a benchmark's claims for run_all.py: each a dict with measure, gristmill, peer, ratio, goal,
-    met (True/False/None) and load. Written next to the benchmark's markdown table."""
+    met (True/False/None), load and, for a comparison with a peer, `parity` (see parity()). The commit, the
+    date and the load are added to each. Written next to the benchmark's markdown table."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     load = load_now()
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    state = code_state()
     for c in claims:
         c.setdefault("load", load)
         c.setdefault("bench", bench)
         c.setdefault("date", when)
+        for k, v in state.items():
+            c.setdefault(k, v)
     tmp = RESULTS / f".{bench}.claims.tmp"
     tmp.write_text(json.dumps(claims, indent=1) + "\n")
     os.replace(tmp, RESULTS / f"{bench}.claims.json")

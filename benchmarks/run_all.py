@@ -4,6 +4,11 @@
     .venv/bin/python benchmarks/run_all.py --quick    # small sizes, about 15 minutes on 2 idle cores
     .venv/bin/python benchmarks/run_all.py --full     # the issue's sizes (100k/1M documents, 100k passages): hours
 
+The summary holds the claims of one code version only (the commit, plus a hash of uncommitted changes):
+claims measured at another version (carried by --only/--max-n, or written before a commit) are listed
+apart as stale, never in the table. Each row's "like for like?" column is computed from the claim's
+`parity` field (input bytes, tokenizer, normalization, steps: "same" or how they differ).
+
 Each benchmark runs in its own process (its own Spark JVM, so one's cold start or memory cannot leak into
 another's figures) under a time limit; a benchmark that fails or runs out of time gets a line saying so. A
 benchmark's claims count only if its claims file was written during this run. bench_rephrase.py and
@@ -23,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import RESULTS, load_now, markdown_table  # noqa: E402
+from harness import RESULTS, code_state, load_now, markdown_table  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -33,16 +38,17 @@ PLAN = [
     ("bench_selectors.py", ["selectors"], ["--n", "20000", "--skip-semdedup", "--cached-only"], ["--n", "100000"], 900),
     ("bench_langid.py", ["bench_langid"], ["--n", "5000", "--peer-n", "1000"], ["--n", "100000", "--peer-n", "10000"],
      600),
-    # --extras (gristmill's verified default, datatrove's own normalization) adds ~15 min at 100k: run it by hand
-    ("bench_minhash.py", ["bench_minhash_{n}"], ["--n", "5000"], ["--n", "100000", "--warm"], 900),
+    # --extras (gristmill's verified default) adds a run: run it by hand
+    # distinct documents (corpora.py), median of 3 per row; datatrove as shipped (spaCy) one run, not at 1M
+    ("bench_minhash.py", ["bench_minhash_{n}"], ["--n", "5000", "--warm"], ["--n", "100000", "--warm"], 1500),
     ("bench_quality.py", ["bench_quality"], ["--n", "5000", "--peer-n", "700"], ["--n", "100000", "--peer-n", "2000"],
-     600),
+     900),
     ("eval_dedup.py", ["eval_dedup"], ["--copies", "2", "--skip-bib", "--no-extras"], [], 900),
     ("bench_exact_dedup.py", ["exact_dedup_{n}"], ["--n", "20000"], ["--n", "100000"], 900),
     ("bench_upsample.py", ["upsample"], ["--steps", "200", "--seeds", "0,1,2", "--quiet"],
      ["--steps", "1500", "--seeds", "0,1,2", "--quiet", "--upweight"], 900),
     # the 1M rows last: hours of datatrove at 1M, so a --minutes limit cuts these, not the 100k rows
-    ("bench_minhash.py", ["bench_minhash_{n}"], None, ["--n", "1000000"], 0),
+    ("bench_minhash.py", ["bench_minhash_{n}"], None, ["--n", "1000000", "--no-shipped"], 0),
     ("bench_exact_dedup.py", ["exact_dedup_{n}"], None, ["--n", "1000000"], 0),
     ("bench_select_driver.py", ["select_driver"], ["--n", "100000"], ["--n", "100000", "--n", "1000000"], 900),
     ("bench_rephrase.py", ["rephrase"], [], [], 600),
@@ -101,7 +107,9 @@ def main() -> int:
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     started = time.time()
     load_start = load_now()
+    state = code_state()
     lines, failures, carried = [], [], set()
+    stale: list[list] = []
     stop = started + args.minutes * 60 if args.minutes else None
     # a benchmark's claims file holds its latest run, quick or full; each mode carries only its own runs' claims
     run_mode = "quick" if args.quick else "full"
@@ -117,7 +125,7 @@ def main() -> int:
                 path = kept / f"{name.format(n=n)}.claims.json"
                 if path.exists() and path not in carried:
                     carried.add(path)
-                    lines += claim_rows(path, name, "earlier")
+                    lines += claim_rows(path, name, "earlier", state["version"], stale)
                 elif not path.exists():
                     failures.append([f"{script} {' '.join(argv)}", f"not run (--only/--max-n) and no earlier "
                                                                    f"{run_mode} claims in {kept.name}/"])
@@ -155,38 +163,67 @@ def main() -> int:
                 if rc == 0:
                     failures.append([script, f"wrote no claims file {path.name}"])
                 continue
-            lines += claim_rows(path, name, "this run")
+            lines += claim_rows(path, name, "this run", state["version"], stale)
             kept.mkdir(exist_ok=True)
             shutil.copyfile(path, kept / path.name)  # what a later --only run of this mode carries
         print(f"[run_all] {script}: exit {rc} in {secs:.0f} s", file=sys.stderr, flush=True)
-        write_summary(args, started, load_start, lines, failures, final=False)
-    print(write_summary(args, started, load_start, lines, failures, final=True))
+        write_summary(args, started, load_start, lines, failures, state, stale, final=False)
+    print(write_summary(args, started, load_start, lines, failures, state, stale, final=True))
     return 0
 
 
-def claim_rows(path: Path, name: str, run: str) -> list[list]:
-    return [[c.get("bench", name), c["measure"], fmt(c.get("gristmill")), fmt(c.get("peer")), fmt(c.get("ratio")),
-             fmt(c.get("goal")), fmt(c.get("met")), c.get("load", ""),
-             run if run == "this run" else f"{run} ({c.get('date', 'undated')})"] for c in json.loads(path.read_text())]
+def like_for_like(claim: dict) -> str:
+    """The "like for like?" cell from a claim's `parity` field: yes, how it differs, or '-' without a peer."""
+    par = claim.get("parity")
+    if par is None:
+        has_peer = claim.get("peer") not in (None, "-", "")
+        return "not recorded" if has_peer else "-"
+    differs = [f"{k}: {v}" for k, v in par.items() if v not in ("same", "same bytes")]
+    return "yes" if not differs else "no: " + "; ".join(differs).replace("|", "/")
 
 
-def write_summary(args, started, load_start, lines, failures, final: bool) -> str:
+def claim_rows(path: Path, name: str, run: str, version: str, stale: list) -> list[list]:
+    """Table rows of a claims file measured at `version`; claims of another version go to `stale`."""
+    rows = []
+    for c in json.loads(path.read_text()):
+        when = run if run == "this run" else f"{run} ({c.get('date', 'undated')})"
+        if c.get("version") != version:
+            stale.append([c.get("bench", name), c["measure"], fmt(c.get("gristmill")), fmt(c.get("peer")),
+                          c.get("version") or "not recorded", c.get("date", "undated")])
+            continue
+        rows.append([c.get("bench", name), c["measure"], fmt(c.get("gristmill")), fmt(c.get("peer")),
+                     fmt(c.get("ratio")), fmt(c.get("goal")), fmt(c.get("met")), like_for_like(c),
+                     c.get("load", ""), when])
+    return rows
+
+
+def write_summary(args, started, load_start, lines, failures, state, stale, final: bool) -> str:
     """Written after every benchmark, so a run cut short still leaves what it measured."""
     met = sum(1 for r in lines if r[6] == "yes")
     goals = sum(1 for r in lines if r[6] in ("yes", "**no**"))
-    state = "" if final else " (in progress: written after each benchmark)"
-    head = (f"# Benchmark summary ({'--quick' if args.quick else '--full'}){state}\n\n"
-            f"Generated by `.venv/bin/python benchmarks/run_all.py {'--quick' if args.quick else '--full'}` on "
-            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}, {(time.time() - started) / 60:.0f} min.\n"
+    cells = [r[7] for r in lines]
+    same, unknown = cells.count("yes"), cells.count("not recorded")
+    differ = sum(1 for c in cells if c.startswith("no:"))
+    state_note = "" if final else " (in progress: written after each benchmark)"
+    flag = " (uncommitted changes: the hash after +dirty names them)" if state["dirty"] else ""
+    mode = "--quick" if args.quick else "--full"
+    head = (f"# Benchmark summary ({mode}){state_note}\n\n"
+            f"Generated by `.venv/bin/python benchmarks/run_all.py {mode}` on "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}, {(time.time() - started) / 60:.0f} min, "
+            f"at code version `{state['version']}`{flag}; every row below was measured at that version.\n"
             f"Machine: {machine()}.\nLoad (/proc/loadavg 1/5/15 min) at the start: {load_start}; at the end: "
             f"{load_now()}. On a shared machine, load above the core count means every timing below is "
             f"slowed and noisy; the load column is taken when each figure's run started.\n\n"
-            f"Goals met: {met} of {goals}. Every row is like for like (same input bytes, same definition of the "
-            f"work); the per-benchmark tables in benchmarks/results/*.md print both tools' settings and the "
-            f"labelled extra rows. Rows whose run says 'earlier' were not rerun (--only, --max-n): they are the "
-            f"claims of that benchmark's last {'quick' if args.quick else 'full'} run, dated.\n\n")
-    body = markdown_table(["bench", "measure", "gristmill", "peer", "ratio", "goal", "met?", "load 1/5/15", "run"],
-                          lines)
+            f"Goals met: {met} of {goals}. Of {same + differ + unknown} rows that compare with a peer, {same} are "
+            f"like for like (same input bytes, tokenizer, normalization and steps, from each claim's `parity` "
+            f"field), {differ} differ and say how in the \"like for like?\" column, and {unknown} record no "
+            f"parity (their benchmark does not write the field yet: treat them as unverified). Rows whose run "
+            f"says 'earlier' were not rerun (--only, --max-n) but were measured at this same version.\n\n")
+    body = markdown_table(["bench", "measure", "gristmill", "peer", "ratio", "goal", "met?", "like for like?",
+                           "load 1/5/15", "run"], lines)
+    if stale:
+        body += ("\n\n## Stale: measured at another code version (not in the table above, not counted)\n\n"
+                 + markdown_table(["bench", "measure", "gristmill", "peer", "version", "date"], stale))
     if failures:
         body += "\n\n## Did not run or wrote nothing\n\n" + markdown_table(["benchmark", "why"], failures)
     RESULTS.mkdir(parents=True, exist_ok=True)
