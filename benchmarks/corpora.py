@@ -282,6 +282,11 @@ def read_docs(folder: Path) -> list[dict]:
     return sorted(docs, key=lambda d: d["id"])
 
 
+def version(folder: Path) -> str:
+    """The corpus' fingerprint (name derived files with it, so they go stale with the corpus)."""
+    return json.loads((folder / "manifest.json").read_text())["fingerprint"]
+
+
 def describe(folder: Path) -> str:
     """One line for a results table: size and provenance mix."""
     m = json.loads((folder / "manifest.json").read_text())
