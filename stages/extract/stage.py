@@ -1,8 +1,9 @@
 """extract: HTML in `text` -> main text in `text`, with title and language hints as columns.
 
 Extractors and the papers behind them are in extractors.py. Settings:
-- `resiliparse` (default): the fast one (~10x trafilatura's pages/s here), lower precision on boilerplate;
-- `trafilatura`: the precise one; `justext`: NeMo Curator's default;
+- `trafilatura` (default, `extractors.DEFAULT`): the precise one, best on both gold sets; ~3.4x slower end to
+  end than resiliparse (extractors.py's docstring has the figures);
+- `resiliparse`: the fast one, lower precision on boilerplate; `justext`: NeMo Curator's default;
 - `union`: paragraphs any of `union_of` keeps, in page order (arXiv 2602.19548), with `extract_sources`
   naming, per paragraph, the extractors that kept it;
 - `cascade`: resiliparse first, trafilatura only where resiliparse is unsure (its main text is short, or it
@@ -30,7 +31,7 @@ Name = Literal["resiliparse", "trafilatura", "justext"]
 
 
 class ExtractConfig(StageConfig):
-    extractor: Literal["resiliparse", "trafilatura", "justext", "union", "cascade"] = "resiliparse"
+    extractor: Literal["resiliparse", "trafilatura", "justext", "union", "cascade"] = ex.DEFAULT
     union_of: list[Name] = Field(["resiliparse", "trafilatura"], min_length=2,
                                  description="extractors whose paragraphs `union` keeps")
     trafilatura_options: dict = Field(default_factory=dict,

@@ -76,7 +76,7 @@ def test_stage_rejections_and_columns(spark, tmp_path):
     assert len(kept) + len(rejected) == len(rows)
     by = {r["id"]: r for r in kept + rejected}
     assert by["ok"]["drop_reason"] is None and ARTICLE[0] in by["ok"]["text"]
-    assert by["ok"]["title"] == "The Ashford mill" and by["ok"]["extractor_used"] == "resiliparse"
+    assert by["ok"]["title"] == "The Ashford mill" and by["ok"]["extractor_used"] == "trafilatura"  # the default
     assert by["nobody"]["drop_reason"] == "extract:empty"
     assert by["tiny"]["drop_reason"] == "extract:too_short"
     assert by["null"]["drop_reason"] == "extract:empty"
