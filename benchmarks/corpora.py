@@ -8,13 +8,13 @@ Python code and docs and the text fields of the jsonl files in the developers' d
 (../shared/data: web pages, UDHR, Leipzig sentences, domain mix, DCLM pages, article bodies); records
 shorter than a piece run together in file order first.
 
-Long files are cut into document-sized pieces at blank lines (a target length per piece drawn log-uniformly
-between `PIECE_MIN` and `PIECE_MAX` characters from a generator seeded by the file's path, so a file always
-cuts the same way); a paragraph longer than twice the target is cut at line ends. A piece needs `MIN_WORDS`
-tokens as gristmill's MinHash counts them (so no document falls under the 5-gram short-document rule where the
-two tools differ, see parity.py). Pieces are exact-deduplicated by a 128-bit hash of their text: every
-document of a corpus is distinct (near-duplicates that occur naturally, such as one licence with two years,
-stay). Files are visited in a seeded shuffle, so every prefix has the whole machine's mix; the corpus of n is
+Long files are cut into document-sized pieces at blank lines (a target length per piece drawn log-uniformly between
+`PIECE_MIN` and `PIECE_MAX` characters from a generator seeded by the text itself, so a text always cuts the same
+way, wherever it is installed); a piece longer than twice its target is cut at line ends. Pieces are verbatim text.
+A piece needs `MIN_WORDS` tokens as gristmill's MinHash counts them (so no document falls under the 5-gram short-
+document rule where the two tools differ, see parity.py). Pieces are exact-deduplicated by a 128-bit hash of their
+text: every document of a corpus is distinct (near-duplicates that occur naturally, such as one licence with two
+years, stay). Files are visited in a seeded shuffle, so every prefix has the whole machine's mix; the corpus of n is
 the first n pieces. No edits, no repetition: near-duplicate edits belong to the near-duplicate evaluations
 (dedup_gold.py), never to speed rows.
 
@@ -144,42 +144,36 @@ def read_texts(source: str, path: Path):
 
 
 def pieces(text: str, rng: random.Random) -> list[str]:
-    """Cut a text at blank lines into pieces of about a drawn target length each.
+    """Cut a text at blank lines into verbatim pieces of about a drawn target length each (a piece longer than
+    twice its target, one huge paragraph, is cut at line ends).
 
     >>> [len(p) for p in pieces("a" * 10 + "\\n\\n" + "b" * 10, random.Random(0))]
     [22]
     """
-    out, cur, size = [], [], 0
-    target = _target(rng)
-    for para in _PARA.split(text):
-        if len(para) > 2 * target:  # one huge paragraph (a data table, a long docstring): cut at line ends
-            for line_block in _cut_lines(para, target):
-                out.append(line_block)
+    out, start, target = [], 0, _target(rng)
+    for end in [m.end() for m in _PARA.finditer(text)] + [len(text)]:
+        if end - start < target and end < len(text):
             continue
-        cur.append(para)
-        size += len(para) + 2
-        if size >= target:
-            out.append("\n\n".join(cur))
-            cur, size, target = [], 0, _target(rng)
-    if cur:
-        out.append("\n\n".join(cur))
-    return [p.strip("\n") for p in out if p.strip()]
+        chunk = text[start:end]
+        out += _cut_lines(chunk, target) if len(chunk) > 2 * target else [chunk]
+        start, target = end, _target(rng)
+    return [p.strip() for p in out if p.strip()]
 
 
 def _target(rng: random.Random) -> int:
     return int(math.exp(rng.uniform(math.log(PIECE_MIN), math.log(PIECE_MAX))))
 
 
-def _cut_lines(para: str, target: int) -> list[str]:
+def _cut_lines(chunk: str, target: int) -> list[str]:
     out, cur, size = [], [], 0
-    for line in para.split("\n"):
+    for line in chunk.splitlines(keepends=True):
         cur.append(line)
-        size += len(line) + 1
+        size += len(line)
         if size >= target:
-            out.append("\n".join(cur))
+            out.append("".join(cur))
             cur, size = [], 0
     if cur:
-        out.append("\n".join(cur))
+        out.append("".join(cur))
     return out
 
 
@@ -202,7 +196,6 @@ def iter_documents(files, stats: Counter, chars: Counter):
     random.Random(SEED).shuffle(order)
     seen: set[bytes] = set()
     for source, path, _, _ in order:
-        rng = random.Random(hashlib.sha1(str(path).encode()).digest())
         try:
             texts = list(read_texts(source, path))
         except OSError:
@@ -212,6 +205,9 @@ def iter_documents(files, stats: Counter, chars: Counter):
             stats["files binary, not UTF-8 or empty"] += 1
             continue
         for t_i, text in enumerate(texts):
+            # seeded by the content: a file installed twice (two Pythons) cuts the same way, so its second copy's
+            # pieces are exact duplicates and go, instead of overlapping near-duplicates staying
+            rng = random.Random(hashlib.sha1(text.encode("utf-8", "surrogatepass")).digest())
             for p_i, piece in enumerate(pieces(text, rng)):
                 if token_count(piece) < MIN_WORDS:
                     stats[f"pieces under {MIN_WORDS} tokens"] += 1
