@@ -14,9 +14,9 @@ way, wherever it is installed); a piece longer than twice its target is cut at l
 A piece needs `MIN_WORDS` tokens as gristmill's MinHash counts them (so no document falls under the 5-gram short-
 document rule where the two tools differ, see parity.py). Pieces are exact-deduplicated by a 128-bit hash of their
 text: every document of a corpus is distinct (near-duplicates that occur naturally, such as one licence with two
-years, stay). Files are visited in a seeded shuffle, so every prefix has the whole machine's mix; the corpus of n is
-the first n pieces. No edits, no repetition: near-duplicate edits belong to the near-duplicate evaluations
-(dedup_gold.py), never to speed rows.
+years, stay). Files are visited in a seeded shuffle, taking at most `ROUND_ONE` pieces of each text, then again for
+the rest, so every prefix has the whole machine's mix; the corpus of n is the first n pieces. No edits, no
+repetition: near-duplicate edits belong to the near-duplicate evaluations (dedup_gold.py), never to speed rows.
 
 The corpus lives in benchmarks/cache/corpus-<n>/ (gitignored) as two jsonl shards (one task per core for
 datatrove; Spark splits them) and `manifest.json`: sizes, the provenance mix (documents and characters per
@@ -52,6 +52,7 @@ PIECE_MIN, PIECE_MAX = 300, 4000  # characters; the CC sample's median page is ~
 MIN_WORDS = 20
 SEED = 0
 SHARDS = 2
+ROUND_ONE = 8  # pieces per text in the first round over the files
 MAX_FILE_BYTES = 20_000_000  # larger files are data dumps, not text written by people
 TEXT_SUFFIXES = {".py", ".pyi", ".pyx", ".pxd", ".md", ".rst", ".txt", ".h", ".hpp", ".c", ".cc", ".cpp",
                  ".cu", ".cuh", ".toml", ".cfg", ".ini", ".yaml", ".yml", ".tex", ".sh", ".r", ".java", ".go",
@@ -184,42 +185,47 @@ def token_count(text: str) -> int:
 
 def fingerprint(files: list[tuple[str, Path, int, int]]) -> str:
     h = hashlib.sha256(Path(__file__).read_bytes())
-    h.update(repr((PIECE_MIN, PIECE_MAX, MIN_WORDS, SEED, SHARDS, MAX_FILE_BYTES)).encode())
+    h.update(repr((PIECE_MIN, PIECE_MAX, MIN_WORDS, SEED, SHARDS, MAX_FILE_BYTES, ROUND_ONE)).encode())
     for source, path, size, mtime in files:
         h.update(f"{source}\t{path}\t{size}\t{mtime}\n".encode())
     return h.hexdigest()[:16]
 
 
 def iter_documents(files, stats: Counter, chars: Counter):
-    """Distinct pieces in the seeded file order, each {id, text, source, origin}."""
+    """Distinct pieces in the seeded file order, each {id, text, source, origin}. A first round takes at most
+    `ROUND_ONE` pieces of each text, so a small corpus is not a few long files; a second round the rest."""
     order = list(files)
     random.Random(SEED).shuffle(order)
     seen: set[bytes] = set()
-    for source, path, _, _ in order:
-        try:
-            texts = list(read_texts(source, path))
-        except OSError:
-            stats["files unreadable"] += 1
-            continue
-        if not texts:
-            stats["files binary, not UTF-8 or empty"] += 1
-            continue
-        for t_i, text in enumerate(texts):
-            # seeded by the content: a file installed twice (two Pythons) cuts the same way, so its second copy's
-            # pieces are exact duplicates and go, instead of overlapping near-duplicates staying
-            rng = random.Random(hashlib.sha1(text.encode("utf-8", "surrogatepass")).digest())
-            for p_i, piece in enumerate(pieces(text, rng)):
-                if token_count(piece) < MIN_WORDS:
-                    stats[f"pieces under {MIN_WORDS} tokens"] += 1
-                    continue
-                key = hashlib.blake2b(piece.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-                if key in seen:
-                    stats["pieces exact duplicates"] += 1
-                    continue
-                seen.add(key)
-                chars[source] += len(piece)
-                yield {"id": f"{len(seen) - 1:08d}", "text": piece, "source": source,
-                       "origin": f"{path}#{t_i}.{p_i}"}
+    for first in (True, False):
+        for source, path, _, _ in order:
+            try:
+                texts = list(read_texts(source, path))
+            except OSError:
+                stats["files unreadable"] += first
+                continue
+            if not texts:
+                stats["files binary, not UTF-8 or empty"] += first
+                continue
+            for t_i, text in enumerate(texts):
+                # seeded by the content: a file installed twice (two Pythons) cuts the same way, so its second
+                # copy's pieces are exact duplicates and go, instead of overlapping near-duplicates staying
+                rng = random.Random(hashlib.sha1(text.encode("utf-8", "surrogatepass")).digest())
+                cut = pieces(text, rng)
+                span = range(min(ROUND_ONE, len(cut))) if first else range(ROUND_ONE, len(cut))
+                for p_i in span:
+                    piece = cut[p_i]
+                    if token_count(piece) < MIN_WORDS:
+                        stats[f"pieces under {MIN_WORDS} tokens"] += 1
+                        continue
+                    key = hashlib.blake2b(piece.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+                    if key in seen:
+                        stats["pieces exact duplicates"] += 1
+                        continue
+                    seen.add(key)
+                    chars[source] += len(piece)
+                    yield {"id": f"{len(seen) - 1:08d}", "text": piece, "source": source,
+                           "origin": f"{path}#{t_i}.{p_i}"}
 
 
 def build(n: int, force: bool = False) -> Path:
