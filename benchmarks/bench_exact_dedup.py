@@ -1,8 +1,9 @@
 """Exact dedup, gristmill vs datatrove, same files, one run: docs/s, MB/s, peak RSS, agreement.
 
-Input: N rows, 70% distinct real documents (the first of corpora.py's corpus of N: nothing repeated, no edits)
-and 30% exact copies of them (seeded choice: the duplicates this benchmark is about); split into 4 plain jsonl
-files. Both tools use 2 workers. One run per row (the cold row cannot be repeated in one process).
+Input: N rows, 70% distinct real documents (the first of corpora.py's corpus of N: nothing repeated, no edits) and
+30% exact copies of them (seeded choice: the duplicates this benchmark is about), each copy in another of the 4
+plain jsonl files than the row before it. Both tools use 2 workers. One run per row (the cold row cannot be repeated
+in one process).
 gristmill (run twice in one session: cold, the JVM's start included in the time, then with the JVM warm):
 read + dedup_exact (no normalization, like datatrove's raw-text hash) + Parquet out (kept and rejected).
 datatrove: JsonlReader -> ExactDedupSignature -> ExactFindDedups -> JsonlReader -> ExactDedupFilter -> ParquetWriter.
@@ -31,25 +32,31 @@ DISTINCT_SHARE = 0.7
 
 
 def make_input(n: int) -> tuple[Path, int]:
+    """Stream the corpus' first 70% to FILES shards, each copy written beside its original into the next shard
+    (so most duplicates cross files); the documents are never all held in memory (1M is ~1.3 GB of text)."""
     import random
+    from collections import Counter
     corpus = corpora.build(n)
     folder = CACHE / f"exact-{n}-{corpora.version(corpus)}"  # a new corpus makes a new input
     if (folder / "_done").exists():
         return folder, int((folder / "_done").read_text())
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    docs = corpora.read_docs(corpus)[:round(n * DISTINCT_SHARE)]
-    rng = random.Random(0)
-    rows = docs + [dict(rng.choice(docs), id=f"copy-{i}") for i in range(n - len(docs))]
-    rng.shuffle(rows)
+    distinct = round(n * DISTINCT_SHARE)
+    copies = Counter(random.Random(0).choices(range(distinct), k=n - distinct))
     outs = [open(folder / f"part-{i}.jsonl", "w", encoding="utf-8") for i in range(FILES)]
-    for i, d in enumerate(rows):
-        outs[i % FILES].write(json.dumps({"id": d["id"], "text": d["text"], "source": d["source"]},
-                                         ensure_ascii=False) + "\n")
-    for f in outs:
+    shards = [open(f, encoding="utf-8") for f in corpora.jsonl_files(corpus)]
+    row = 0
+    for i in range(distinct):
+        d = json.loads(shards[i % len(shards)].readline())  # corpora writes document i to shard i % SHARDS
+        for k in range(1 + copies[i]):
+            rec = {"id": d["id"] if k == 0 else f"copy-{d['id']}-{k}", "text": d["text"], "source": d["source"]}
+            outs[row % FILES].write(json.dumps(rec, ensure_ascii=False) + "\n")
+            row += 1
+    for f in outs + shards:
         f.close()
-    (folder / "_done").write_text(str(len(docs)))
-    return folder, len(docs)
+    (folder / "_done").write_text(str(distinct))
+    return folder, distinct
 
 
 def run_gristmill(folder: Path, work: Path) -> dict:
