@@ -239,7 +239,8 @@ def main() -> None:
                      ("gristmill union", lambda: speed_gristmill(warc, "union"))]:
         load_before = loadavg()
         n, secs = fn()
-        speed.append({"method": name, "docs": n, "secs": secs, "docs_s": n / secs, "load": f"{load_before}/{loadavg()}"})
+        speed.append({"method": name, "docs": n, "secs": secs, "docs_s": n / secs,
+                      "load": f"{load_before}/{loadavg()}"})
         print(f"  speed {name}: {n} docs in {secs:.1f}s = {n / secs:.1f} docs/s (load {speed[-1]['load']})",
               file=sys.stderr, flush=True)
     write_table(rows, grid, speed, warc)
@@ -249,23 +250,27 @@ def write_table(rows, grid, speed, warc) -> None:
     base = next(r["tokens"] for r in rows if r["method"] == "trafilatura (default)")
     dt = next(s["docs_s"] for s in speed if s["method"].startswith("datatrove"))
     lines = ["# HTML extraction: quality, token yield, WARC -> text speed", "",
-             f"Command: `python benchmarks/bench_extract.py` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-             f"2-core shared machine, load average shown per row). Scoring rules: ../shared/data/extract/README.md.", "",
+             f"Command: `python benchmarks/bench_extract.py` "
+             f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; 2-core shared machine, load average shown "
+             f"per row). Scoring rules: ../shared/data/extract/README.md.", "",
              "| extractor | A: shingle F1 (P / R) | B: snippet F1 | tokens (vs trafilatura) | pages/s | load |",
              "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['method']} | {r['f1_a']:.3f} ({r['p_a']:.3f} / {r['r_a']:.3f}) | {r['f1_b']:.3f} | "
                      f"{r['tokens']:,} ({r['tokens'] / base:.2f}x) | {r['pages_s']:.1f} | {r['load']} |")
     lines += ["", f"WARC -> text, one core, the same {warc.stat().st_size:,}-byte WARC of the gold pages:", "",
-              "| pipeline | docs with text | seconds | docs/s | vs datatrove | load before/after |", "|---|---|---|---|---|---|"]
+              "| pipeline | docs with text | seconds | docs/s | vs datatrove | load before/after |",
+              "|---|---|---|---|---|---|"]
     for s in speed:
-        lines.append(f"| {s['method']} | {s['docs']} | {s['secs']:.1f} | {s['docs_s']:.1f} | {s['docs_s'] / dt:.2f}x | {s['load']} |")
+        lines.append(f"| {s['method']} | {s['docs']} | {s['secs']:.1f} | {s['docs_s']:.1f} | "
+                     f"{s['docs_s'] / dt:.2f}x | {s['load']} |")
     best = sorted(grid, key=lambda g: -(g["f1_a"] + g["f1_b"]))[:8]
     lines += ["", "Cascade thresholds (resiliparse first; trafilatura where resiliparse kept < min_chars or more "
               "than `ratio` of the page's visible text), scored from the two extractors' outputs:", "",
               "| min_chars | ratio | A F1 | B F1 | pages sent to trafilatura |", "|---|---|---|---|---|"]
     for g in best:
-        lines.append(f"| {g['min_chars']} | {g['ratio']} | {g['f1_a']:.3f} | {g['f1_b']:.3f} | {g['precise_share']:.0%} |")
+        lines.append(f"| {g['min_chars']} | {g['ratio']} | {g['f1_a']:.3f} | {g['f1_b']:.3f} | "
+                     f"{g['precise_share']:.0%} |")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "extract.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -286,8 +291,8 @@ def write_claims(rows, speed) -> None:
         ("gristmill trafilatura, datatrove's options and 1 s limit", "WARC -> text docs/s, trafilatura with "
          "datatrove's options on both sides, one core, the gold pages' WARC", parity()),
         ("gristmill trafilatura (default)", "(gristmill default: trafilatura as published, "
-         f"{f1('trafilatura (default)')} vs datatrove's {peer_f1}) WARC -> text docs/s", parity(steps="gristmill: trafilatura's defaults; "
-                                                                     "datatrove: favor_precision, deduplicate")),
+         f"{f1('trafilatura (default)')} vs datatrove's {peer_f1}) WARC -> text docs/s",
+         parity(steps="gristmill: trafilatura's defaults; datatrove: favor_precision, deduplicate")),
         ("gristmill resiliparse", f"(gristmill's fast choice: resiliparse, {f1('resiliparse')} vs datatrove's "
          f"{peer_f1}) WARC -> text docs/s", parity(steps="a different extractor (resiliparse)")),
         ("gristmill cascade", f"(cascade resiliparse->trafilatura, {f1('cascade (defaults)')} vs datatrove's "

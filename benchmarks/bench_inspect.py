@@ -34,7 +34,8 @@ def build_run(n: int) -> Path:
     stages = []
     for i, (name, parts) in enumerate((("read", {"kept": rows, "rejected": []}),
                                        ("dedup_exact", {"kept": [r for r, d in zip(rows, dup_of) if d is None],
-                                                        "rejected": [{**r, "duplicate_of": d, "drop_reason": "dup:exact"}
+                                                        "rejected": [{**r, "duplicate_of": d,
+                                                                      "drop_reason": "dup:exact"}
                                                                      for r, d in zip(rows, dup_of) if d]}))):
         d = run / f"{i:02d}-{name}"
         for part, data in parts.items():

@@ -188,7 +188,8 @@ def main():
             f"{load_now()} at the end; no GPU is lent to this task, so no CUDA or vLLM rows), {len(docs)} "
             f"CommonCrawl docs ({args.endpoint_docs} for the endpoint rows), up to {args.max_chunks} chunks of "
             f"{args.max_chunk_tokens} tokens each, styles {args.styles}, max_new_tokens {args.max_new_tokens}, "
-            f"batch {args.batch_size}, endpoint concurrency {args.concurrency} (server: one torch thread), greedy. Ratio = stage tokens/s over "
+            f"batch {args.batch_size}, endpoint concurrency {args.concurrency} (server: one torch thread), "
+            f"greedy. Ratio = stage tokens/s over "
             f"the raw side's on the same chunks and settings (goal >= 0.9).\n\n")
     publish("rephrase", head + markdown_table(["what", "generations", "tokens generated", "seconds", "tokens/s",
                                                "chunks/s", "ratio to raw"], rows)

@@ -66,8 +66,8 @@ def child(mode: str, n: int, sample_rows: int) -> dict:
             assigned.unpersist()
         jvm = rss.mb["children_mb"]
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "picked": picked, "driver_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "jvm_and_workers_mb": jvm}
+    driver_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "picked": picked, "driver_mb": driver_mb, "jvm_and_workers_mb": jvm}
 
 
 def main() -> None:

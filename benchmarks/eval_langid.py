@@ -32,8 +32,8 @@ def load_sets() -> dict[str, list[tuple[str, str]]]:
     # Many codes also carry other scripts, spellings or dialects (Vietnamese in Han nom, Malay in Jawi,
     # "French (Welche)"): a model trained on Wikipedia-style text is not expected to know those.
     plain = [(d["iso639_3"], d["text"]) for d in udhr_rows if "-" not in d["bcp47"] and "(" not in d["language_name"]]
-    leipzig = [(d["iso639_1"], d["text"]) for d in read_jsonl(SHARED / "lid" / "leipzig_lingua_testdata_75langs.jsonl.gz")
-               if d["kind"] == "sentences"]
+    leipzig_rows = read_jsonl(SHARED / "lid" / "leipzig_lingua_testdata_75langs.jsonl.gz")
+    leipzig = [(d["iso639_1"], d["text"]) for d in leipzig_rows if d["kind"] == "sentences"]
     return {"udhr_paragraphs": udhr, "udhr_paragraphs_plain": plain, "leipzig_sentences": leipzig}
 
 
