@@ -16,10 +16,12 @@ from __future__ import annotations
 import heapq
 import math
 import time
+from typing import Literal
 
 import numpy as np
+from pydantic import Field, field_validator
 
-from .base import Selection, Selector, SelectorError, check_embeddings, curve, gumbel_topk, resolve_budget
+from .base import Selection, Selector, SelectorParams, check_embeddings, curve, gumbel_topk, resolve_budget
 from .knn import kmeans, knn, knn_between_blocks
 
 
@@ -227,6 +229,38 @@ def coverage_weights(W, picks: np.ndarray) -> tuple[np.ndarray, int]:
     return w, int(first.sum())
 
 
+class FacilityLocationParams(SelectorParams):
+    k: int = Field(10, ge=1, description="neighbours per point in the kNN graph(s)")
+    index: Literal["auto", "flat", "ivf"] = Field("auto", description="FAISS index of a global graph")
+    graphs: Literal["partition", "global"] = Field(
+        "partition", description="partition: one exact kNN graph per k-means partition, never a global one; "
+                                 "global: one graph over the corpus")
+    partitions: int | Literal["auto"] = Field("auto", description="a count, or auto = ceil(n / partition_size)")
+    partition_size: int | Literal["auto"] = Field("auto", description="rows per partition, or auto (budget-aware)")
+    picks_per_partition: int = Field(250, ge=1, description="picks a partition gets under partition_size: auto")
+    optimizer: Literal["lazy", "stochastic"] = Field("lazy", description="exact lazy greedy or stochastic greedy")
+    eps: float = Field(0.01, gt=0, lt=1, description="stochastic greedy's epsilon")
+    merge: bool = Field(False, description="a last greedy round over the union of partition picks")
+    merge_factor: float = Field(2.0, ge=1, description="partition picks per budget pick fed to the merge round")
+    merge_probe: int = Field(6, ge=1, description="partitions searched for a point's cross edges in the merge")
+    sampling: Literal["top", "importance"] = Field(
+        "top", description="top: keep the greedy picks (our default); importance: INGENIOUS's draw in "
+                           "proportion to the gains from pool x budget picks")
+    pool: float = Field(2.0, ge=1, description="greedy picks per budget pick that importance sampling draws from")
+    kmeans_iters: int = Field(10, ge=1, description="k-means iterations per level of the partitioning")
+    allocation: Literal["gain", "proportional"] = Field(
+        "gain", description="gain: the budget goes to the largest gains across partitions (our default); "
+                            "proportional: by partition size (INGENIOUS)")
+    allocation_slack: float = Field(2.0, ge=1, description="under gain: picks a partition may take, x its share")
+
+    @field_validator("partitions", "partition_size")
+    @classmethod
+    def _at_least_one(cls, v):
+        if v != "auto" and v < 1:
+            raise ValueError(f"must be 'auto' or a whole number of at least 1, got {v}")
+        return v
+
+
 class FacilityLocation(Selector):
     """INGENIOUS facility location.
 
@@ -263,40 +297,7 @@ class FacilityLocation(Selector):
     0.981 at 5% / 10% on 50k, in 1/4 of exact's time."""
     name = "facility_location"
 
-    def __init__(self, k: int = 10, index: str = "auto", graphs: str = "partition", partitions: int | str = "auto",
-                 partition_size: int | str = "auto", picks_per_partition: int = 250,
-                 optimizer: str = "lazy", eps: float = 0.01,
-                 merge: bool = False, merge_factor: float = 2.0, merge_probe: int = 6, sampling: str = "top",
-                 pool: float = 2.0, kmeans_iters: int = 10, allocation: str = "gain",
-                 allocation_slack: float = 2.0, seed: int = 0):
-        super().__init__(seed)
-        if optimizer not in ("lazy", "stochastic"):
-            raise SelectorError(f"facility_location optimizer must be 'lazy' or 'stochastic', got {optimizer!r}")
-        if sampling not in ("top", "importance"):
-            raise SelectorError(f"facility_location sampling must be 'top' or 'importance', got {sampling!r}")
-        if graphs not in ("partition", "global"):
-            raise SelectorError(f"facility_location graphs must be 'partition' (one kNN graph per partition) or "
-                                f"'global' (one over the corpus), got {graphs!r}")
-        if allocation not in ("gain", "proportional"):
-            raise SelectorError(f"facility_location allocation must be 'gain' (budget to the largest gains across "
-                                f"partitions) or 'proportional' (by partition size), got {allocation!r}")
-        if allocation_slack < 1:
-            raise SelectorError(f"facility_location allocation_slack must be at least 1, got {allocation_slack}")
-        if k < 1:
-            raise SelectorError(f"facility_location k (neighbours) must be at least 1, got {k}")
-        if kmeans_iters < 1:
-            raise SelectorError(f"facility_location kmeans_iters must be at least 1, got {kmeans_iters}")
-        if partition_size != "auto" and (not isinstance(partition_size, int) or partition_size < 1):
-            raise SelectorError(f"facility_location partition_size must be 'auto' or a whole number of rows of at "
-                                f"least 1, got {partition_size!r}")
-        if picks_per_partition < 1:
-            raise SelectorError(f"facility_location picks_per_partition must be at least 1, got {picks_per_partition}")
-        self.k, self.index, self.graphs, self.partitions = k, index, graphs, partitions
-        self.partition_size, self.picks_per_partition = partition_size, picks_per_partition
-        self.optimizer, self.eps, self.merge, self.merge_factor = optimizer, eps, merge, merge_factor
-        self.merge_probe, self.sampling, self.pool = merge_probe, sampling, pool
-        self.kmeans_iters = kmeans_iters
-        self.allocation, self.allocation_slack = allocation, allocation_slack
+    Params = FacilityLocationParams
 
     def _greedy(self, W, k, rng, candidates=None):
         if self.optimizer == "lazy":

@@ -19,9 +19,21 @@ so picks what this one picks.
 """
 from __future__ import annotations
 
-import numpy as np
+from typing import Literal
 
-from .base import Selection, Selector, SelectorError, check_embeddings, check_target, resolve_budget, topk
+import numpy as np
+from pydantic import Field
+
+from .base import (
+    Selection,
+    Selector,
+    SelectorError,
+    SelectorParams,
+    check_embeddings,
+    check_target,
+    resolve_budget,
+    topk,
+)
 
 AGGREGATES = ("round_robin", "max", "mean")
 
@@ -86,15 +98,15 @@ def round_robin(sims: np.ndarray, idx: np.ndarray, budget: int) -> tuple[list[in
     return picks, scores, ran_out
 
 
+class TargetKNNParams(SelectorParams):
+    aggregate: Literal["round_robin", "max", "mean"] = Field(
+        "round_robin", description="round_robin: RDS+; max: best cosine to any example; mean: to the centroid")
+
+
 class TargetKNN(Selector):
     name = "target_knn"
     needs_target = True
-
-    def __init__(self, aggregate: str = "round_robin", seed: int = 0):
-        super().__init__(seed)
-        if aggregate not in AGGREGATES:
-            raise SelectorError(f"target_knn aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
-        self.aggregate = aggregate
+    Params = TargetKNNParams
 
     def select(self, X, budget, target=None) -> Selection:
         X = check_embeddings(X)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import gzip
 
 import numpy as np
+from pydantic import Field
 
-from .base import Selection, Selector, SelectorError, check_target, resolve_budget, topk
+from .base import Selection, Selector, SelectorParams, check_target, resolve_budget, topk
 
 
 def clen(data: bytes) -> int:
@@ -28,16 +29,16 @@ def alignment(texts: list[str | None], target: list[str], max_chars: int = 2000)
     return out
 
 
+class ZipFitParams(SelectorParams):
+    max_chars: int = Field(2000, ge=1, description="characters of each text compressed (bounds the cost)")
+    max_target: int = Field(32, ge=1, description="target examples compared with (a fixed-seed sample)")
+
+
 class ZipFit(Selector):
     name = "zipfit"
     input = "texts"
     needs_target = True
-
-    def __init__(self, max_chars: int = 2000, max_target: int = 32, seed: int = 0):
-        super().__init__(seed)
-        if max_chars < 1 or max_target < 1:
-            raise SelectorError("zipfit max_chars and max_target must be at least 1")
-        self.max_chars, self.max_target = max_chars, max_target
+    Params = ZipFitParams
 
     def target_sample(self, target: list[str]) -> list[str]:
         """A fixed-seed sample keeps the cost at n x max_target compressions."""

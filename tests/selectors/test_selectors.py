@@ -137,12 +137,7 @@ def domain_docs():
     return by
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param("dsir", marks=pytest.mark.xfail(strict=True, reason=(
-        "DSIR picks the short math problems whatever the target (code 0.25, review 0.0; math 0.9): with a "
-        "5-document target, add-1 smoothing over every bucket makes each n-gram the target lacks a penalty, "
-        "so long documents lose; reported to the lead, not fixed on this branch"))),
-    "zipfit"])
+@pytest.mark.parametrize("name", ["dsir", "zipfit"])
 def test_text_selectors_pick_the_target_domain(name, domain_docs):
     domains = sorted(domain_docs, key=lambda d: -len(domain_docs[d]))[:4]
     want = domains[0]
