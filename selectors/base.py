@@ -57,6 +57,7 @@ class Selector:
     # "embeddings": X is an (n, d) float matrix; "texts": X is a list of strings
     input: ClassVar[str] = "embeddings"
     needs_target: ClassVar[bool] = False
+    uses_target_tasks: ClassVar[bool] = False  # select() takes target_tasks= (each target example's task)
     Params: ClassVar[type[SelectorParams]] = SelectorParams
 
     def __init_subclass__(cls, **kwargs):
