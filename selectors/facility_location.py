@@ -206,6 +206,22 @@ def merge_ordered(picks: list[np.ndarray], gains: list[np.ndarray]):
     return (np.asarray([m[3] for m in merged], np.int64), np.asarray([-m[0] for m in merged], np.float64))
 
 
+def sample_by_gain(chosen: list[np.ndarray], gains: list[np.ndarray], shares, rng: np.random.Generator):
+    """INGENIOUS's sampling: in each partition, its share of the budget drawn from its greedy picks without
+    replacement, each with probability in proportion to its marginal gain (Gumbel top-k on log gain). The
+    draws are returned ranked by their greedy gains."""
+    picks, keys = [], []
+    for p, g, s in zip(chosen, gains, shares):
+        g = np.asarray(g, np.float64)
+        keep = np.sort(gumbel_topk(np.log(np.maximum(g, 1e-12)), int(min(s, len(p))), rng))
+        picks.append(np.asarray(p)[keep])
+        keys.append(g[keep])
+    if not picks:
+        return np.zeros(0, np.int64)
+    order = np.argsort(-np.concatenate(keys), kind="stable")
+    return np.concatenate(picks)[order]
+
+
 def replay(W, picks: np.ndarray):
     """Exact marginal gains of picks taken in this order on the full graph."""
     cover = Cover(W)
@@ -275,8 +291,11 @@ class FacilityLocation(Selector):
     lazy greedy round over the union of partition picks (merge_factor x the budget), on the partition graphs
     plus, from each point's k nearest pool picks in the `merge_probe` partitions nearest its own (by centroid),
     those at least as similar as its k-th in-partition neighbour (a lower bound of its k-th over the corpus,
-    so weaker ones cannot be kNN edges), each row keeping its k strongest. sampling: "top" keeps the greedy
-    picks; "importance" draws the budget from pool x budget picks with probability by gain. kmeans_iters:
+    so weaker ones cannot be kNN edges), each row keeping its k strongest. sampling: "top" (default, our
+    choice: the greedy picks themselves, the subset whose objective the benchmarks measure and the Spark path
+    reproduces) or "importance" (INGENIOUS's: each partition's greedy runs to pool x its proportional share, and
+    its share is drawn from those picks with probability in proportion to their marginal gains; the draw trades
+    some objective for variety across reruns with other seeds). kmeans_iters:
     k-means iterations per level of the partitioning (fewer: faster, slightly worse partitions).
     allocation: how the budget is split across partitions. "proportional" (INGENIOUS, Renduchintala et al.
     2023: each partition gets budget x its share of the rows); "gain" (default, our choice): each partition
@@ -320,25 +339,20 @@ class FacilityLocation(Selector):
         n = X.shape[0]
         b = resolve_budget(budget, n)
         rng = np.random.default_rng(self.seed)
-        want = min(n, math.ceil(self.pool * b)) if self.sampling == "importance" else b
         t0 = time.perf_counter()
         if graph is not None or self.graphs == "global":
             W = graph if graph is not None else knn_graph(X, self.k, self.index, self.seed)
             t_graph = time.perf_counter() - t0
-            picks, parts = self._partitioned(X, W, want, rng)
+            picks, parts = self._partitioned(X, W, b, rng)
             t_greedy = time.perf_counter() - t0 - t_graph
             scope = "global (precomputed)" if graph is not None else "global"
             info = {}
         else:
-            W, picks, parts, info = self._per_partition(X, want, rng)
+            W, picks, parts, info = self._per_partition(X, b, rng)
             t_graph, t_greedy = info.pop("seconds_graph"), info.pop("seconds_greedy")
             scope = "partition"
         # gains: exact marginal gains, in pick order, on the graph the greedy saw
         gains = info.pop("gains") if "gains" in info else replay(W, picks)
-        if self.sampling == "importance":
-            chosen = np.sort(gumbel_topk(np.log(np.maximum(gains, 1e-12)), b, rng))
-            picks = picks[chosen]
-            gains = replay(W, picks)
         weights, covered = coverage_weights(W, picks)
         objective = np.cumsum(gains)
         diag = {"objective": float(objective[-1]), "objective_per_doc": float(objective[-1] / n),
@@ -378,8 +392,12 @@ class FacilityLocation(Selector):
         t_graph = time.perf_counter() - t0
         share = proportional(b, sizes)
         merge = self.merge and len(members) > 1
-        by_gain = self.allocation == "gain" and not merge and len(members) > 1
-        if merge:
+        importance = self.sampling == "importance"
+        by_gain = self.allocation == "gain" and not merge and not importance and len(members) > 1
+        drawn = share
+        if importance:  # INGENIOUS: each partition's greedy runs past its share, then its share is drawn
+            share = np.minimum(sizes, np.ceil(share * self.pool).astype(int))
+        elif merge:
             share = np.minimum(sizes, np.ceil(share * self.merge_factor).astype(int))
         elif by_gain:  # room to take more than the proportional share where the gains are
             share = np.minimum(sizes, np.ceil(share * self.allocation_slack).astype(int) + 1)
@@ -390,7 +408,9 @@ class FacilityLocation(Selector):
                 local_gain.append(g)
         else:
             for c, s in enumerate(share):
-                if s == 0:
+                if s == 0:  # keep chosen aligned with the partitions
+                    chosen.append(np.zeros(0, np.int64))
+                    local_gain.append(np.zeros(0))
                     continue
                 lo, hi = bounds[c], bounds[c + 1]
                 picks, g = stochastic_greedy(Wb[lo:hi, lo:hi].tocsc(), int(s), rng, self.eps)
@@ -405,6 +425,10 @@ class FacilityLocation(Selector):
             W = strongest_per_row(W.maximum(cross), self.k)  # a stronger cross edge displaces the weakest
             t_graph += time.perf_counter() - t1
             picks, _ = lazy_greedy(W, b, candidates=union)
+            if importance:
+                picks = sample_by_gain([picks], [replay(W, picks)], [b], rng)
+        elif importance:
+            picks = sample_by_gain(chosen, local_gain, drawn, rng)
         else:
             picks, gains = merge_ordered(chosen, local_gain)  # already exact on the block graph
             if by_gain:
@@ -458,6 +482,9 @@ class FacilityLocation(Selector):
         n = X.shape[0]
         p = self.n_partitions(n, b)
         if p == 1:
+            if self.sampling == "importance":
+                picks, g = self._greedy(W, min(n, math.ceil(self.pool * b)), rng)
+                return sample_by_gain([picks], [g], [b], rng), 1
             picks, _ = self._greedy(W, b, rng)
             return picks, 1
         _, assign, _ = kmeans(X, p, seed=self.seed)
@@ -467,6 +494,8 @@ class FacilityLocation(Selector):
         share = proportional(b, sizes)
         if self.merge:
             share = np.minimum(sizes, np.ceil(share * self.merge_factor).astype(int))
+        elif self.sampling == "importance":
+            share = np.minimum(sizes, np.ceil(share * self.pool).astype(int))
         chosen, local_gain = [], []
         for m, s in zip(members, share):
             if s == 0:
@@ -475,9 +504,13 @@ class FacilityLocation(Selector):
             picks, g = self._greedy(sub, int(s), rng)
             chosen.append(m[picks])
             local_gain.append(g)
+        if self.sampling == "importance" and not self.merge:
+            return sample_by_gain(chosen, local_gain, proportional(b, sizes)[share > 0], rng), len(members)
         chosen = np.concatenate(chosen)
         if self.merge:
             picks, _ = lazy_greedy(W, b, candidates=chosen)
+            if self.sampling == "importance":
+                picks = sample_by_gain([picks], [replay(W, picks)], [b], rng)
             return picks, len(members)
         order = np.argsort(-np.concatenate(local_gain), kind="stable")
         return chosen[order], len(members)
