@@ -31,6 +31,9 @@ class Selection:
         return len(self.indices)
 
 
+SELECTORS: Registry["Selector"] = Registry("selector", "gristmill.selector_packages")
+
+
 class SelectorParams(BaseModel):
     """A selector's parameters, typed and checked as stages' configs are: a subclass per selector lists its
     own fields (with a description each); an unknown key is an error."""
@@ -72,15 +75,48 @@ class Selector:
         for key, value in self.params:
             setattr(self, key, value)
 
-    # -- the distributed path (spark_select.SparkJob); a plugin may bring its own ------------------------
+    # -- the distributed path; a plugin may bring its own ---------------------------------------------
+    # what the selection's summary reports from the written picks: "count", "mean_score" or "objective"
+    summary: ClassVar[str] = "count"
+
     def spark_ready(self) -> bool:
         """Whether `select_spark` runs these parameters as Spark jobs."""
         return False
 
     def select_spark(self, job):
-        """Select over `job`'s DataFrame as Spark jobs; returns (ranked DataFrame with SELECTION_SCHEMA,
+        """Select over a spark_select.SparkJob as Spark jobs; returns (ranked DataFrame with SELECTION_SCHEMA,
         diagnostics, a persisted DataFrame to unpersist after writing, or None)."""
         raise SelectorError(f"selector '{self.name}' has no distributed path; set `distributed: false`")
+
+
+class TextSelector(Selector):
+    """A selector that scores each document's text on its own, given a small payload the driver computes
+    (a vector of n-gram weights, a sample of target texts): the workers score, no text reaches the driver.
+    Subclasses write payload(job), score_texts(texts, payload), pick(scores, b, payload) for one process and
+    rank_spark(scored, b, payload) for the distributed top-k."""
+    input = "texts"
+
+    def payload(self, job) -> dict:
+        raise NotImplementedError
+
+    def score_texts(self, texts: list, payload: dict) -> np.ndarray:
+        raise NotImplementedError
+
+    def pick(self, scores: np.ndarray, b: int, payload: dict) -> Selection:
+        raise NotImplementedError
+
+    def rank_spark(self, scored, b: int, payload: dict):
+        raise NotImplementedError
+
+    def spark_ready(self) -> bool:
+        return True
+
+    def select_spark(self, job):
+        from .spark_select import score_texts
+        payload = self.payload(job)
+        scored = score_texts(job.df, self, payload).persist()
+        ranked, diag = self.rank_spark(scored, resolve_budget(job.budget, job.n), payload)
+        return ranked, {"n": job.n, "distributed": True, **diag}, scored
 
     def select(self, X, budget: int | float, target=None) -> Selection:
         raise NotImplementedError
@@ -136,9 +172,6 @@ def check_target(target, what: str = "target set"):
         raise SelectorError(f"this selector needs a non-empty {what} (pass --target PATH or `target:` "
                             f"in the select config: a jsonl/parquet/txt file of example documents)")
     return target
-
-
-SELECTORS: Registry["Selector"] = Registry("selector", "gristmill.selector_packages")
 
 
 def known_selectors() -> list[str]:

@@ -24,6 +24,14 @@ class D4Params(SelectorParams):
 class D4(Selector):
     name = "d4"
     Params = D4Params
+    summary = "mean_score"
+
+    def spark_ready(self) -> bool:
+        return True
+
+    def select_spark(self, job):
+        from .spark_semdedup import d4
+        return d4(job.spark, self, job.folder, job.keys, job.n, job.budget, job.sample_rows)
 
     def select(self, X, budget, target=None) -> Selection:
         X = check_embeddings(X)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from .base import Selection, Selector, SelectorParams, check_target, gumbel_topk, resolve_budget, topk
+from .base import Selection, SelectorParams, TextSelector, check_target, gumbel_topk, resolve_budget, topk
 
 DEFAULT_BUCKETS = 10_000
 WORDPUNCT = r"\w+|[^\w\s]+"  # nltk.tokenize.WordPunctTokenizer's pattern
@@ -74,9 +74,8 @@ class DSIRParams(SelectorParams):
     top_k: bool = Field(False, description="take the largest importance weights instead of Gumbel resampling")
 
 
-class DSIR(Selector):
+class DSIR(TextSelector):
     name = "dsir"
-    input = "texts"
     needs_target = True
     Params = DSIRParams
 
@@ -113,3 +112,31 @@ class DSIR(Selector):
                 "mean_log_weight_selected": float(logw[picks].mean()) if take else 0.0,
                 "mean_log_weight_candidates": float(logw[cands].mean()) if len(cands) else 0.0}
         return Selection(picks, logw[picks], np.ones(take), diag)
+
+    # -- as Spark jobs: n-gram totals summed in the workers, weights computed there, a distributed Gumbel top-k --
+    def payload(self, job) -> dict:
+        from .spark_select import column_sums
+        buckets = self.buckets
+        raw = column_sums(job.df, lambda texts: np.asarray(ngram_counts(texts, buckets).sum(axis=0)).ravel(), buckets)
+        tgt = np.asarray(ngram_counts(check_target(job.target), buckets).sum(axis=0)).ravel()
+        return {"ratio": log_ratio(tgt, raw, self.target_smoothing), "target_size": len(job.target)}
+
+    def score_texts(self, texts, payload) -> np.ndarray:
+        return self.scores(texts, payload["ratio"])
+
+    def pick(self, scores, b, payload) -> Selection:
+        return self.resample(scores, b, payload["target_size"])
+
+    def rank_spark(self, scored, b, payload):
+        from pyspark.sql import functions as F
+
+        from .spark_select import gumbel_keys, top_k
+        cands = scored.filter(F.col("score") > float("-inf"))
+        m = cands.count()
+        if self.top_k:
+            ranked = top_k(cands, b)
+        else:
+            keyed = cands.mapInArrow(gumbel_keys(self.seed), "id string, score double, key double")
+            ranked = top_k(keyed, b, key="key")
+        return ranked, {"budget": b, "target_size": payload["target_size"], "buckets": self.buckets,
+                        "candidates": m, "budget_unmet": m < b}

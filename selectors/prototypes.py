@@ -29,7 +29,8 @@ def by_difficulty(distance: np.ndarray, b: int, keep: str) -> np.ndarray:
     """The b rows to keep, in rank order: hard = farthest from its prototype first, easy = closest first;
     ties to the lower row.
 
-    >>> by_difficulty(np.array([0.1, 0.5, 0.3]), 2, "hard").tolist(), by_difficulty(np.array([0.1, 0.5, 0.3]), 2, "easy").tolist()
+    >>> d = np.array([0.1, 0.5, 0.3])
+    >>> by_difficulty(d, 2, "hard").tolist(), by_difficulty(d, 2, "easy").tolist()
     ([1, 2], [0, 2])
     """
     return topk(distance if keep == "hard" else -distance, b)
@@ -55,6 +56,14 @@ class SSLPrototypesParams(SelectorParams):
 class SSLPrototypes(Selector):
     name = "ssl_prototypes"
     Params = SSLPrototypesParams
+    summary = "mean_score"
+
+    def spark_ready(self) -> bool:
+        return True
+
+    def select_spark(self, job):
+        from .spark_semdedup import ssl_prototypes
+        return ssl_prototypes(job.spark, self, job.folder, job.keys, job.n, job.budget, job.sample_rows)
 
     def select(self, X, budget, target=None) -> Selection:
         X = check_embeddings(X)

@@ -114,6 +114,14 @@ class SemDeDupParams(SelectorParams):
 class SemDeDup(Selector):
     name = "semdedup"
     Params = SemDeDupParams
+    summary = "mean_score"
+
+    def spark_ready(self) -> bool:
+        return True
+
+    def select_spark(self, job):
+        from .spark_semdedup import semdedup
+        return semdedup(job.spark, self, job.folder, job.keys, job.n, job.budget, job.sample_rows)
 
     def select(self, X, budget=1.0, target=None) -> Selection:
         """Keeps every non-duplicate; a smaller budget keeps the most unique of them."""

@@ -9,7 +9,7 @@ import gzip
 import numpy as np
 from pydantic import Field
 
-from .base import Selection, Selector, SelectorParams, check_target, resolve_budget, topk
+from .base import Selection, SelectorParams, TextSelector, check_target, resolve_budget, topk
 
 
 def clen(data: bytes) -> int:
@@ -34,9 +34,8 @@ class ZipFitParams(SelectorParams):
     max_target: int = Field(32, ge=1, description="target examples compared with (a fixed-seed sample)")
 
 
-class ZipFit(Selector):
+class ZipFit(TextSelector):
     name = "zipfit"
-    input = "texts"
     needs_target = True
     Params = ZipFitParams
 
@@ -58,3 +57,17 @@ class ZipFit(Selector):
         diag = {"n": len(score), "budget": b, "target_size": target_size,
                 "mean_alignment_selected": float(score[picks].mean()), "mean_alignment_all": float(score.mean())}
         return Selection(picks, score[picks], np.ones(b), diag)
+
+    # -- as Spark jobs: alignments in the workers against the target sample, a distributed top-k ---------
+    def payload(self, job) -> dict:
+        return {"target": self.target_sample(job.target)}
+
+    def score_texts(self, texts, payload) -> np.ndarray:
+        return alignment(texts, payload["target"], self.max_chars)
+
+    def pick(self, scores, b, payload) -> Selection:
+        return self.rank(scores, b, len(payload["target"]))
+
+    def rank_spark(self, scored, b, payload):
+        from .spark_select import top_k
+        return top_k(scored, b), {"budget": b, "target_size": len(payload["target"])}
