@@ -26,8 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import load_now, markdown_table  # noqa: E402
 from passages import cheap_embeddings  # noqa: E402
 
-from gristmill.selectors.facility_location import (FacilityLocation, blockwise_greedy, knn_edges, knn_graph,  # noqa: E402
-                                                   lazy_greedy, replay)
+from gristmill.selectors.facility_location import (  # noqa: E402
+    FacilityLocation,
+    blockwise_greedy,
+    knn_edges,
+    knn_graph,
+    lazy_greedy,
+    replay,
+)
 from gristmill.selectors.knn import knn  # noqa: E402
 
 

@@ -41,7 +41,8 @@ def knn_edges(sims: np.ndarray, idx: np.ndarray, self_loops: bool = True):
 
 def kth_similarity(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n: int, k: int) -> np.ndarray:
     """Each point's similarity to its weakest neighbour in a kNN edge list of k neighbours per point (the
-    point itself counts as one of its k, as FAISS returns it; self-loops ignored), 0 where it has fewer. For a graph built inside a partition this is a lower bound of the point's k-th similarity
+    point itself counts as one of its k, as FAISS returns it; self-loops ignored), 0 where it has fewer. For a
+    graph built inside a partition this is a lower bound of the point's k-th similarity
     over the whole corpus: an edge weaker than it cannot be one of the point's k nearest."""
     off = rows != cols
     r, v = rows[off], vals[off]
@@ -283,37 +284,36 @@ class FacilityLocation(Selector):
     k: neighbours per point in the kNN graph(s). graphs: "partition" builds one exact kNN graph per k-means
     partition and never a global one; "global" builds one graph over the corpus with `index` (auto/flat/ivf).
     partitions: a count, or "auto" = ceil(n / partition_size). partition_size: rows per partition, or "auto"
-    (default, our choice; measured on real passages in benchmarks/results/selectors.md): large enough that
-    each partition gets about `picks_per_partition` picks (budget-aware: a 5% budget gets larger partitions
-    than a 30% one, since a partition's greedy with few picks loses the most at its boundary), within
-    [500, 4000] rows. INGENIOUS partitions by size alone; a number gives that. optimizer: "lazy" (exact greedy, Minoux) or
-    "stochastic" (best of a random sample per step, 1 - 1/e - eps). merge (off by default: see below): a last
-    lazy greedy round over the union of partition picks (merge_factor x the budget), on the partition graphs
-    plus, from each point's k nearest pool picks in the `merge_probe` partitions nearest its own (by centroid),
-    those at least as similar as its k-th in-partition neighbour (a lower bound of its k-th over the corpus,
-    so weaker ones cannot be kNN edges), each row keeping its k strongest. sampling: "top" (default, our
-    choice: the greedy picks themselves, the subset whose objective the benchmarks measure and the Spark path
-    reproduces) or "importance" (INGENIOUS's: each partition's greedy runs to pool x its proportional share, and
-    its share is drawn from those picks with probability in proportion to their marginal gains; the draw trades
-    some objective for variety across reruns with other seeds). kmeans_iters:
-    k-means iterations per level of the partitioning (fewer: faster, slightly worse partitions).
-    allocation: how the budget is split across partitions. "proportional" (INGENIOUS, Renduchintala et al.
-    2023: each partition gets budget x its share of the rows); "gain" (default, our choice): each partition
-    runs greedy for up to allocation_slack x its proportional share, and the budget goes to the largest
-    gains over all partitions, which is exactly global greedy on the union of the partition graphs whenever
-    no partition reaches its cap. Diverse regions then get more picks than dense ones, as global greedy
-    would give them; set allocation: proportional for the published behaviour.
+    (default, our choice; measured on real passages in benchmarks/results/selectors.md): large enough that each
+    partition gets about `picks_per_partition` picks (budget-aware: a 5% budget gets larger partitions than a 30%
+    one, since a partition's greedy with few picks loses the most at its boundary), within [500, 4000] rows.
+    INGENIOUS partitions by size alone; a number gives that. optimizer: "lazy" (exact greedy, Minoux) or
+    "stochastic" (best of a random sample per step, 1 - 1/e - eps). merge (off by default: see below): a last lazy
+    greedy round over the union of partition picks (merge_factor x the budget), on the partition graphs plus, from
+    each point's k nearest pool picks in the `merge_probe` partitions nearest its own (by centroid), those at least
+    as similar as its k-th in-partition neighbour (a lower bound of its k-th over the corpus, so weaker ones cannot
+    be kNN edges), each row keeping its k strongest. sampling: "top" (default, our choice: the greedy picks
+    themselves, the subset whose objective the benchmarks measure and the Spark path reproduces) or "importance"
+    (INGENIOUS's: each partition's greedy runs to pool x its proportional share, and its share is drawn from those
+    picks with probability in proportion to their marginal gains; the draw trades some objective for variety across
+    reruns with other seeds). kmeans_iters: k-means iterations per level of the partitioning (fewer: faster,
+    slightly worse partitions). allocation: how the budget is split across partitions. "proportional" (INGENIOUS,
+    Renduchintala et al. 2023: each partition gets budget x its share of the rows); "gain" (default, our choice):
+    each partition runs greedy for up to allocation_slack x its proportional share, and the budget goes to the
+    largest gains over all partitions, which is exactly global greedy on the union of the partition graphs whenever
+    no partition reaches its cap. Diverse regions then get more picks than dense ones, as global greedy would give
+    them; set allocation: proportional for the published behaviour.
 
-    Measured (60k distinct real passages, all-MiniLM-L6-v2, FAISS 1 thread, objective on the exact global
-    kNN graph, vs exact lazy greedy on it; a loaded 2-core machine): the default reaches 0.939 / 0.954 / 0.987
-    of exact at 5% / 10% / 30% budgets in 1/10 / 1/20 / 1/24 of exact's time; merge: true reaches
-    0.953 / 0.967 / 0.993 in 1/7 / 1/8 / 1/7 (merge_factor 4 on 65k: 0.960 / 0.973 / 0.995 in 1/6 / 1/5 / 1/4;
-    with the exact cross edges it would reach 0.975 / 0.984 on 50k: the pool, not the search, bounds it). Merge stays off by default: it costs 2-3x the time and the
-    distributed path (spark_select) does not run it. Where the rest is lost: at 5% only 79% of the exact
-    graph's edges fall inside a partition, and greedy on exactly those edges reaches 0.964, so both the
-    missing cross edges in the graph and picks that cover points of other partitions matter; larger
-    partitions buy objective at the graph's cost (n x partition size): partition_size 10000 gave 0.970 /
-    0.981 at 5% / 10% on 50k, in 1/4 of exact's time."""
+    Measured (60k distinct real passages, all-MiniLM-L6-v2, FAISS 1 thread, objective on the exact global kNN graph,
+    vs exact lazy greedy on it; a loaded 2-core machine): the default reaches 0.939 / 0.954 / 0.987 of exact at 5% /
+    10% / 30% budgets in 1/10 / 1/20 / 1/24 of exact's time; merge: true reaches 0.953 / 0.967 / 0.993 in 1/7 / 1/8
+    / 1/7 (merge_factor 4 on 65k: 0.960 / 0.973 / 0.995 in 1/6 / 1/5 / 1/4; with the exact cross edges it would
+    reach 0.975 / 0.984 on 50k: the pool, not the search, bounds it). Merge stays off by default: it costs 2-3x the
+    time and the distributed path (spark_select) does not run it. Where the rest is lost: at 5% only 79% of the
+    exact graph's edges fall inside a partition, and greedy on exactly those edges reaches 0.964, so both the
+    missing cross edges in the graph and picks that cover points of other partitions matter; larger partitions buy
+    objective at the graph's cost (n x partition size): partition_size 10000 gave 0.970 / 0.981 at 5% / 10% on 50k,
+    in 1/4 of exact's time."""
     name = "facility_location"
 
     Params = FacilityLocationParams
