@@ -260,6 +260,9 @@ class FacilityLocationParams(SelectorParams):
     merge: bool = Field(False, description="a last greedy round over the union of partition picks")
     merge_factor: float = Field(2.0, ge=1, description="partition picks per budget pick fed to the merge round")
     merge_probe: int = Field(6, ge=1, description="partitions searched for a point's cross edges in the merge")
+    merge_graph: Literal["cross", "global"] = Field(
+        "cross", description="the merge round's graph: cross = the partition graphs plus cross edges to the pool; "
+                             "global = one global kNN graph (`index`; GreeDi's second round)")
     sampling: Literal["top", "importance"] = Field(
         "top", description="top: keep the greedy picks (our default); importance: INGENIOUS's draw in "
                            "proportion to the gains from pool x budget picks")
@@ -366,8 +369,10 @@ class FacilityLocation(Selector):
         diag = {"objective": float(objective[-1]), "objective_per_doc": float(objective[-1] / n),
                 "coverage_curve": curve(objective / n), "points_covered": covered, "n": n, "budget": b,
                 "partitions": parts, "optimizer": self.optimizer, "k": self.k, "sampling": self.sampling,
-                "graph": scope, "global_graph_built": scope == "global" or (scope == "partition" and parts == 1),
-                "objective_graph": ("the global kNN graph" if scope != "partition" else
+                "graph": scope,
+                "global_graph_built": scope == "global" or parts == 1 or (self.merge and self.merge_graph == "global"),
+                "objective_graph": ("the global kNN graph" if scope != "partition" or
+                                    (self.merge and self.merge_graph == "global" and parts > 1) else
                                     "the union of the per-partition kNN graphs" +
                                     (" plus merge-round edges" if self.merge and parts > 1 else "")),
                 "seconds_graph": round(t_graph, 3), "seconds_greedy": round(t_greedy, 3), **info}
@@ -428,9 +433,12 @@ class FacilityLocation(Selector):
         if merge:
             union = np.concatenate(chosen)
             t1 = time.perf_counter()
-            r, c, v = self._cross_edges(X, members, centroids, union, tau)
-            cross = sparse.csc_matrix((v, (r, c)), shape=(n, n))
-            W = strongest_per_row(W.maximum(cross), self.k)  # a stronger cross edge displaces the weakest
+            if self.merge_graph == "global":  # GreeDi: the second round's gains on one global (IVF) graph
+                W = knn_graph(X, self.k, self.index, self.seed)
+            else:
+                r, c, v = self._cross_edges(X, members, centroids, union, tau)
+                cross = sparse.csc_matrix((v, (r, c)), shape=(n, n))
+                W = strongest_per_row(W.maximum(cross), self.k)  # a stronger cross edge displaces the weakest
             t_graph += time.perf_counter() - t1
             picks, _ = lazy_greedy(W, b, candidates=union)
             if importance:
