@@ -153,8 +153,8 @@ def embeddings(n: int, tokens: int = 128, quiet: bool = False) -> tuple[list[str
 
 def cheap_embeddings(n: int, dim: int = 384, quiet: bool = False) -> tuple[list[str], np.ndarray]:
     """The first n passages embedded CHEAPLY, for scale runs when a sentence encoder is out of reach on this
-    machine (MiniLM runs about 20 docs/s on 2 CPU cores): TF-IDF of hashed word unigrams + bigrams (2^18
-    buckets), reduced to `dim` by randomized TruncatedSVD (5 iterations, seed 0), rows L2-normalized. Real
+    machine (MiniLM runs about 20 docs/s on 2 CPU cores): TF-IDF of hashed word unigrams + bigrams (2^16
+    buckets), reduced to `dim` by randomized TruncatedSVD (3 iterations, seed 0), rows L2-normalized. Real
     text, a real embedding, but NOT MiniLM's: label every figure made from it. Cached."""
     texts = passages(n)
     path = CACHE / f"passages-tfidf-svd{dim}-{len(texts)}.npy"
@@ -162,9 +162,9 @@ def cheap_embeddings(n: int, dim: int = 384, quiet: bool = False) -> tuple[list[
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
         t0 = time.perf_counter()
-        counts = HashingVectorizer(n_features=2 ** 18, ngram_range=(1, 2), alternate_sign=False, norm=None,
+        counts = HashingVectorizer(n_features=2 ** 16, ngram_range=(1, 2), alternate_sign=False, norm=None,
                                    token_pattern=r"(?u)\b\w+\b").transform(texts)
-        X = TruncatedSVD(dim, n_iter=5, random_state=0).fit_transform(TfidfTransformer().fit_transform(counts))
+        X = TruncatedSVD(dim, n_iter=3, random_state=0).fit_transform(TfidfTransformer().fit_transform(counts))
         X = X.astype(np.float32)
         if not quiet:
             print(f"tf-idf + svd{dim} of {len(texts):,} passages in {time.perf_counter() - t0:.0f}s", file=sys.stderr)

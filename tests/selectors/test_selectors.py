@@ -235,3 +235,15 @@ def test_importance_sampling_draws_each_partitions_share_in_proportion_to_gain(X
     assert len(sel) == 40 and len(set(sel.indices.tolist())) == 40
     assert set(sel.indices.tolist()) != set(top.indices.tolist())  # a draw, not the greedy top
     assert sel.diagnostics["objective"] <= top.diagnostics["objective"] * 1.001
+
+
+def test_greedi_second_round_on_a_global_graph(X):
+    # GreeDi: the union of oversampled partition picks, a second greedy round with gains on one global graph
+    W = knn_graph(X, k=10)
+    exact, _ = lazy_greedy(W, 48)
+    ref = replay(W, exact).sum()
+    sel = FacilityLocation(k=10, partitions=4, merge=True, merge_graph="global", index="flat").select(X, 48)
+    d = sel.diagnostics
+    assert d["global_graph_built"] and d["objective_graph"] == "the global kNN graph"
+    assert d["objective"] == pytest.approx(replay(W, sel.indices).sum(), rel=1e-5)  # the same flat graph
+    assert d["objective"] >= 0.97 * ref
