@@ -316,7 +316,15 @@ class FacilityLocation(Selector):
     exact graph's edges fall inside a partition, and greedy on exactly those edges reaches 0.964, so both the
     missing cross edges in the graph and picks that cover points of other partitions matter; larger partitions buy
     objective at the graph's cost (n x partition size): partition_size 10000 gave 0.970 / 0.981 at 5% / 10% on 50k,
-    in 1/4 of exact's time."""
+    in 1/4 of exact's time.
+
+    merge_graph: "cross" (default) builds the merge round's graph from the partition graphs plus cross edges to the
+    pool; "global" is GreeDi's second round (Mirzasoleiman et al. 2013), its gains on one global kNN graph
+    (`index`, IVF past 30k rows). Diagnosed on 30k real passages (TF-IDF + SVD vectors,
+    benchmarks/results/selectors.md): the loss at small budgets comes from the cut edges, not the budget split
+    (each partition given exact greedy's own count: 0.939 vs 0.940 at 5%); merge_graph: global reaches
+    0.981 / 0.993 / 0.999 of exact at 5 / 10 / 30%, but the global graph costs most of exact's time at that size.
+    """
     name = "facility_location"
 
     Params = FacilityLocationParams
