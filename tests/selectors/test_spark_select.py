@@ -130,8 +130,8 @@ def test_distributed_semdedup_and_d4_pick_what_one_process_picks(spark, tmp_path
     if cached is not None:
         cached.unpersist()
     if name != "ssl_prototypes":
-        removed = diag["kept_after_dedup" if name == "semdedup" else "kept_after_semdedup"]
-        assert removed == one.diagnostics["kept_after_dedup" if name == "semdedup" else "kept_after_semdedup"] < len(X) - 400
+        key = "kept_after_dedup" if name == "semdedup" else "kept_after_semdedup"
+        assert diag[key] == one.diagnostics[key] < len(X) - 400
     assert got_ids == [ids[i] for i in one.indices]
     # scores agree to float32's last bit or two (a row's normalization depends on where it sits in memory)
     np.testing.assert_allclose(scores, one.scores, rtol=1e-5)
