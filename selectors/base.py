@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gristmill.pipeline.registry import Registry
 from gristmill.pipeline.stage import StageError
@@ -30,18 +31,92 @@ class Selection:
         return len(self.indices)
 
 
+SELECTORS: Registry["Selector"] = Registry("selector", "gristmill.selector_packages")
+
+
+class SelectorParams(BaseModel):
+    """A selector's parameters, typed and checked as stages' configs are: a subclass per selector lists its
+    own fields (with a description each); an unknown key is an error."""
+    model_config = ConfigDict(extra="forbid")
+    seed: int = 0
+
+
+def _explain(name: str, err: ValidationError) -> str:
+    """One line naming each bad key: `select.params.<key>` in a config."""
+    parts = []
+    for e in err.errors():
+        key = ".".join(str(x) for x in e["loc"]) or "params"
+        if e["type"] == "extra_forbidden":
+            parts.append(f"has no parameter '{key}'")
+        else:
+            parts.append(f"parameter '{key}': {e['msg']} (got {e.get('input')!r})")
+    return f"selector '{name}' " + "; ".join(parts)
+
+
 class Selector:
+    """Parameters go to the constructor as keywords, validated by the class's `Params` model and set as
+    attributes (`self.k`, `self.seed`, ...); `self.params` keeps the model."""
     name: ClassVar[str]
     # "embeddings": X is an (n, d) float matrix; "texts": X is a list of strings
     input: ClassVar[str] = "embeddings"
     needs_target: ClassVar[bool] = False
+    uses_target_tasks: ClassVar[bool] = False  # select() takes target_tasks= (each target example's task)
+    Params: ClassVar[type[SelectorParams]] = SelectorParams
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         SELECTORS.add(cls)
 
-    def __init__(self, seed: int = 0):
-        self.seed = seed
+    def __init__(self, **params):
+        try:
+            self.params = self.Params(**params)
+        except ValidationError as e:
+            raise SelectorError(_explain(self.name, e) + f"; it takes {sorted(self.Params.model_fields)}") from None
+        for key, value in self.params:
+            setattr(self, key, value)
+
+    # -- the distributed path; a plugin may bring its own ---------------------------------------------
+    # what the selection's summary reports from the written picks: "count", "mean_score" or "objective"
+    summary: ClassVar[str] = "count"
+
+    def spark_ready(self) -> bool:
+        """Whether `select_spark` runs these parameters as Spark jobs."""
+        return False
+
+    def select_spark(self, job):
+        """Select over a spark_select.SparkJob as Spark jobs; returns (ranked DataFrame with SELECTION_SCHEMA,
+        diagnostics, a persisted DataFrame to unpersist after writing, or None)."""
+        raise SelectorError(f"selector '{self.name}' has no distributed path; set `distributed: false`")
+
+
+class TextSelector(Selector):
+    """A selector that scores each document's text on its own, given a small payload the driver computes
+    (a vector of n-gram weights, a sample of target texts): the workers score, no text reaches the driver.
+    Subclasses write payload(job), score_texts(texts, payload), pick(scores, b, payload) for one process and
+    rank_spark(scored, b, payload) for the distributed top-k."""
+    input = "texts"
+
+    def payload(self, job) -> dict:
+        raise NotImplementedError
+
+    def score_texts(self, texts: list, payload: dict) -> np.ndarray:
+        raise NotImplementedError
+
+    def pick(self, scores: np.ndarray, b: int, payload: dict) -> Selection:
+        raise NotImplementedError
+
+    def rank_spark(self, scored, b: int, payload: dict):
+        raise NotImplementedError
+
+    def spark_ready(self) -> bool:
+        return True
+
+    def select_spark(self, job):
+        from .spark_select import score_texts
+        payload = self.payload(job)
+        scored = score_texts(job.df, self, payload).persist()
+        ranked, diag = self.rank_spark(scored, resolve_budget(job.budget, job.n), payload)
+        return ranked, {"n": job.n, "distributed": True, **diag}, scored
 
     def select(self, X, budget: int | float, target=None) -> Selection:
         raise NotImplementedError
@@ -99,9 +174,6 @@ def check_target(target, what: str = "target set"):
     return target
 
 
-SELECTORS: Registry["Selector"] = Registry("selector", "gristmill.selector_packages")
-
-
 def known_selectors() -> list[str]:
     return SELECTORS.names()
 
@@ -110,10 +182,11 @@ def get_selector(name: str, **params) -> Selector:
     cls = SELECTORS.get(name)
     if cls is None:
         raise SelectorError(f"unknown selector '{name}'; known: {', '.join(known_selectors())}{SELECTORS.problems()}")
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise SelectorError(f"selector '{name}' has no parameter(s) {unknown}; it takes {allowed}")
+    if cls.__init__ is not Selector.__init__:  # a plugin with its own constructor
+        allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        unknown = sorted(set(params) - set(allowed))
+        if unknown and not any(p.kind == p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values()):
+            raise SelectorError(f"selector '{name}' has no parameter(s) {unknown}; it takes {allowed}")
     return cls(**params)
 
 

@@ -63,8 +63,54 @@ class EmbedSettings:
         return f"{model}-t{self.max_tokens}-{self.long_docs}"
 
 
+def is_causal_lm(path: Path) -> bool:
+    """A plain Hugging Face causal-LM folder (config.json naming a *ForCausalLM architecture, no
+    sentence-transformers modules.json)."""
+    if (path / "modules.json").exists() or not (path / "config.json").exists():
+        return False
+    archs = json.loads((path / "config.json").read_text()).get("architectures") or []
+    return any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs)
+
+
+class CausalLMEncoder:
+    """A causal LM's final hidden states, pooled by position-weighted mean as RDS+ does (Ivison et al. 2025;
+    the authors' compute_influence_cosinesim.py, `--pooling weighted_mean`: token t of a sequence of L real
+    tokens weighs t / (1 + ... + L)), then L2-normalized. Right padding, so padding never shifts a weight."""
+
+    def __init__(self, path: Path, device: str, max_tokens: int):
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        self.tokenizer.padding_side = "right"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.lm = AutoModel.from_pretrained(str(path), local_files_only=True, dtype=torch.float32).to(device).eval()
+        self.device, self.max_seq_length = device, max_tokens
+        self.dim = self.lm.config.hidden_size
+
+    def half(self):
+        self.lm.half()
+
+    def encode(self, texts: list[str], batch_size: int, **_) -> np.ndarray:
+        import torch
+        order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths share a batch
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for lo in range(0, len(texts), batch_size):
+            rows = order[lo:lo + batch_size]
+            enc = self.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
+                                 max_length=self.max_seq_length, return_tensors="pt").to(self.device)
+            with torch.no_grad():
+                h = self.lm(**enc).last_hidden_state.float()
+            w = torch.arange(1, h.shape[1] + 1, device=h.device)[None, :] * enc["attention_mask"]
+            w = w / w.sum(dim=1, keepdim=True)
+            pooled = (h * w[..., None]).sum(dim=1)
+            out[rows] = torch.nn.functional.normalize(pooled, dim=1).cpu().numpy()
+        return out
+
+
 class Embedder:
-    """Loads the model once; embed(texts) returns L2-normalized float32 rows."""
+    """Loads the model once; embed(texts) returns L2-normalized float32 rows. A sentence-transformers folder
+    embeds as its modules say; a plain causal-LM folder by CausalLMEncoder (RDS+'s pooling)."""
 
     def __init__(self, settings: EmbedSettings):
         import torch
@@ -72,6 +118,12 @@ class Embedder:
         self.settings = settings
         path = resolve_model_path(settings.model_path)
         device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if is_causal_lm(path):
+            self.model = CausalLMEncoder(path, device, settings.max_tokens)
+            self.device, self.dim = device, self.model.dim
+            if device.startswith("cuda"):
+                self.model.half()
+            return
         self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
         if device.startswith("cuda"):
             self.model.half()  # fp16 halves memory and roughly doubles throughput on GPUs
@@ -131,8 +183,10 @@ def settings_tag(settings: "EmbedSettings") -> str:
     path = resolve_model_path(settings.model_path)
     files = sorted((str(f.relative_to(path)), f.stat().st_size, f.stat().st_mtime_ns)
                    for f in path.rglob("*") if f.is_file())
+    # a causal-LM folder's vectors also depend on the pooling (position-weighted mean since RDS+ as published)
+    pooling = ["weighted_mean"] if is_causal_lm(path) else []
     return hashlib.sha1(json.dumps([str(path), files, settings.max_tokens, settings.long_docs,
-                                    settings.max_windows, settings.dtype]).encode()).hexdigest()[:16]
+                                    settings.max_windows, settings.dtype, *pooling]).encode()).hexdigest()[:16]
 
 
 def shard_done(folder: Path, key: str) -> bool:

@@ -16,10 +16,12 @@ from __future__ import annotations
 import heapq
 import math
 import time
+from typing import Literal
 
 import numpy as np
+from pydantic import Field, field_validator
 
-from .base import Selection, Selector, SelectorError, check_embeddings, curve, gumbel_topk, resolve_budget
+from .base import Selection, Selector, SelectorParams, check_embeddings, curve, gumbel_topk, resolve_budget
 from .knn import kmeans, knn, knn_between_blocks
 
 
@@ -39,7 +41,8 @@ def knn_edges(sims: np.ndarray, idx: np.ndarray, self_loops: bool = True):
 
 def kth_similarity(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n: int, k: int) -> np.ndarray:
     """Each point's similarity to its weakest neighbour in a kNN edge list of k neighbours per point (the
-    point itself counts as one of its k, as FAISS returns it; self-loops ignored), 0 where it has fewer. For a graph built inside a partition this is a lower bound of the point's k-th similarity
+    point itself counts as one of its k, as FAISS returns it; self-loops ignored), 0 where it has fewer. For a
+    graph built inside a partition this is a lower bound of the point's k-th similarity
     over the whole corpus: an edge weaker than it cannot be one of the point's k nearest."""
     off = rows != cols
     r, v = rows[off], vals[off]
@@ -204,6 +207,22 @@ def merge_ordered(picks: list[np.ndarray], gains: list[np.ndarray]):
     return (np.asarray([m[3] for m in merged], np.int64), np.asarray([-m[0] for m in merged], np.float64))
 
 
+def sample_by_gain(chosen: list[np.ndarray], gains: list[np.ndarray], shares, rng: np.random.Generator):
+    """INGENIOUS's sampling: in each partition, its share of the budget drawn from its greedy picks without
+    replacement, each with probability in proportion to its marginal gain (Gumbel top-k on log gain). The
+    draws are returned ranked by their greedy gains."""
+    picks, keys = [], []
+    for p, g, s in zip(chosen, gains, shares):
+        g = np.asarray(g, np.float64)
+        keep = np.sort(gumbel_topk(np.log(np.maximum(g, 1e-12)), int(min(s, len(p))), rng))
+        picks.append(np.asarray(p)[keep])
+        keys.append(g[keep])
+    if not picks:
+        return np.zeros(0, np.int64)
+    order = np.argsort(-np.concatenate(keys), kind="stable")
+    return np.concatenate(picks)[order]
+
+
 def replay(W, picks: np.ndarray):
     """Exact marginal gains of picks taken in this order on the full graph."""
     cover = Cover(W)
@@ -227,76 +246,96 @@ def coverage_weights(W, picks: np.ndarray) -> tuple[np.ndarray, int]:
     return w, int(first.sum())
 
 
+class FacilityLocationParams(SelectorParams):
+    k: int = Field(10, ge=1, description="neighbours per point in the kNN graph(s)")
+    index: Literal["auto", "flat", "ivf"] = Field("auto", description="FAISS index of a global graph")
+    graphs: Literal["partition", "global"] = Field(
+        "partition", description="partition: one exact kNN graph per k-means partition, never a global one; "
+                                 "global: one graph over the corpus")
+    partitions: int | Literal["auto"] = Field("auto", description="a count, or auto = ceil(n / partition_size)")
+    partition_size: int | Literal["auto"] = Field("auto", description="rows per partition, or auto (budget-aware)")
+    picks_per_partition: int = Field(250, ge=1, description="picks a partition gets under partition_size: auto")
+    optimizer: Literal["lazy", "stochastic"] = Field("lazy", description="exact lazy greedy or stochastic greedy")
+    eps: float = Field(0.01, gt=0, lt=1, description="stochastic greedy's epsilon")
+    merge: bool = Field(False, description="a last greedy round over the union of partition picks")
+    merge_factor: float = Field(2.0, ge=1, description="partition picks per budget pick fed to the merge round")
+    merge_probe: int = Field(6, ge=1, description="partitions searched for a point's cross edges in the merge")
+    merge_graph: Literal["cross", "global"] = Field(
+        "cross", description="the merge round's graph: cross = the partition graphs plus cross edges to the pool; "
+                             "global = one global kNN graph (`index`; GreeDi's second round)")
+    sampling: Literal["top", "importance"] = Field(
+        "top", description="top: keep the greedy picks (our default); importance: INGENIOUS's draw in "
+                           "proportion to the gains from pool x budget picks")
+    pool: float = Field(2.0, ge=1, description="greedy picks per budget pick that importance sampling draws from")
+    kmeans_iters: int = Field(10, ge=1, description="k-means iterations per level of the partitioning")
+    allocation: Literal["gain", "proportional"] = Field(
+        "gain", description="gain: the budget goes to the largest gains across partitions (our default); "
+                            "proportional: by partition size (INGENIOUS)")
+    allocation_slack: float = Field(2.0, ge=1, description="under gain: picks a partition may take, x its share")
+
+    @field_validator("partitions", "partition_size")
+    @classmethod
+    def _at_least_one(cls, v):
+        if v != "auto" and v < 1:
+            raise ValueError(f"must be 'auto' or a whole number of at least 1, got {v}")
+        return v
+
+
 class FacilityLocation(Selector):
     """INGENIOUS facility location.
 
     k: neighbours per point in the kNN graph(s). graphs: "partition" builds one exact kNN graph per k-means
     partition and never a global one; "global" builds one graph over the corpus with `index` (auto/flat/ivf).
     partitions: a count, or "auto" = ceil(n / partition_size). partition_size: rows per partition, or "auto"
-    (default, our choice; measured on real passages in benchmarks/results/selectors.md): large enough that
-    each partition gets about `picks_per_partition` picks (budget-aware: a 5% budget gets larger partitions
-    than a 30% one, since a partition's greedy with few picks loses the most at its boundary), within
-    [500, 4000] rows. INGENIOUS partitions by size alone; a number gives that. optimizer: "lazy" (exact greedy, Minoux) or
-    "stochastic" (best of a random sample per step, 1 - 1/e - eps). merge (off by default: see below): a last
-    lazy greedy round over the union of partition picks (merge_factor x the budget), on the partition graphs
-    plus, from each point's k nearest pool picks in the `merge_probe` partitions nearest its own (by centroid),
-    those at least as similar as its k-th in-partition neighbour (a lower bound of its k-th over the corpus,
-    so weaker ones cannot be kNN edges), each row keeping its k strongest. sampling: "top" keeps the greedy
-    picks; "importance" draws the budget from pool x budget picks with probability by gain. kmeans_iters:
-    k-means iterations per level of the partitioning (fewer: faster, slightly worse partitions).
-    allocation: how the budget is split across partitions. "proportional" (INGENIOUS, Renduchintala et al.
-    2023: each partition gets budget x its share of the rows); "gain" (default, our choice): each partition
-    runs greedy for up to allocation_slack x its proportional share, and the budget goes to the largest
-    gains over all partitions, which is exactly global greedy on the union of the partition graphs whenever
-    no partition reaches its cap. Diverse regions then get more picks than dense ones, as global greedy
-    would give them; set allocation: proportional for the published behaviour.
+    (default, our choice; measured on real passages in benchmarks/results/selectors.md): large enough that each
+    partition gets about `picks_per_partition` picks (budget-aware: a 5% budget gets larger partitions than a 30%
+    one, since a partition's greedy with few picks loses the most at its boundary), within [500, 4000] rows.
+    INGENIOUS partitions by size alone; a number gives that. optimizer: "lazy" (exact greedy, Minoux) or
+    "stochastic" (best of a random sample per step, 1 - 1/e - eps). merge (off by default: see below): a last lazy
+    greedy round over the union of partition picks (merge_factor x the budget), on the partition graphs plus, from
+    each point's k nearest pool picks in the `merge_probe` partitions nearest its own (by centroid), those at least
+    as similar as its k-th in-partition neighbour (a lower bound of its k-th over the corpus, so weaker ones cannot
+    be kNN edges), each row keeping its k strongest. sampling: "top" (default, our choice: the greedy picks
+    themselves, the subset whose objective the benchmarks measure and the Spark path reproduces) or "importance"
+    (INGENIOUS's: each partition's greedy runs to pool x its proportional share, and its share is drawn from those
+    picks with probability in proportion to their marginal gains; the draw trades some objective for variety across
+    reruns with other seeds). kmeans_iters: k-means iterations per level of the partitioning (fewer: faster,
+    slightly worse partitions). allocation: how the budget is split across partitions. "proportional" (INGENIOUS,
+    Renduchintala et al. 2023: each partition gets budget x its share of the rows); "gain" (default, our choice):
+    each partition runs greedy for up to allocation_slack x its proportional share, and the budget goes to the
+    largest gains over all partitions, which is exactly global greedy on the union of the partition graphs whenever
+    no partition reaches its cap. Diverse regions then get more picks than dense ones, as global greedy would give
+    them; set allocation: proportional for the published behaviour.
 
-    Measured (60k distinct real passages, all-MiniLM-L6-v2, FAISS 1 thread, objective on the exact global
-    kNN graph, vs exact lazy greedy on it; a loaded 2-core machine): the default reaches 0.939 / 0.954 / 0.987
-    of exact at 5% / 10% / 30% budgets in 1/10 / 1/20 / 1/24 of exact's time; merge: true reaches
-    0.953 / 0.967 / 0.993 in 1/7 / 1/8 / 1/7 (merge_factor 4 on 65k: 0.960 / 0.973 / 0.995 in 1/6 / 1/5 / 1/4;
-    with the exact cross edges it would reach 0.975 / 0.984 on 50k: the pool, not the search, bounds it). Merge stays off by default: it costs 2-3x the time and the
-    distributed path (spark_select) does not run it. Where the rest is lost: at 5% only 79% of the exact
-    graph's edges fall inside a partition, and greedy on exactly those edges reaches 0.964, so both the
-    missing cross edges in the graph and picks that cover points of other partitions matter; larger
-    partitions buy objective at the graph's cost (n x partition size): partition_size 10000 gave 0.970 /
-    0.981 at 5% / 10% on 50k, in 1/4 of exact's time."""
+    Measured (60k distinct real passages, all-MiniLM-L6-v2, FAISS 1 thread, objective on the exact global kNN graph,
+    vs exact lazy greedy on it; a loaded 2-core machine): the default reaches 0.939 / 0.954 / 0.987 of exact at 5% /
+    10% / 30% budgets in 1/10 / 1/20 / 1/24 of exact's time; merge: true reaches 0.953 / 0.967 / 0.993 in 1/7 / 1/8
+    / 1/7 (merge_factor 4 on 65k: 0.960 / 0.973 / 0.995 in 1/6 / 1/5 / 1/4; with the exact cross edges it would
+    reach 0.975 / 0.984 on 50k: the pool, not the search, bounds it). Merge stays off by default: it costs 2-3x the
+    time and the distributed path (spark_select) does not run it. Where the rest is lost: at 5% only 79% of the
+    exact graph's edges fall inside a partition, and greedy on exactly those edges reaches 0.964, so both the
+    missing cross edges in the graph and picks that cover points of other partitions matter; larger partitions buy
+    objective at the graph's cost (n x partition size): partition_size 10000 gave 0.970 / 0.981 at 5% / 10% on 50k,
+    in 1/4 of exact's time.
+
+    merge_graph: "cross" (default) builds the merge round's graph from the partition graphs plus cross edges to the
+    pool; "global" is GreeDi's second round (Mirzasoleiman et al. 2013), its gains on one global kNN graph
+    (`index`, IVF past 30k rows). Diagnosed on 30k real passages (TF-IDF + SVD vectors,
+    benchmarks/results/selectors.md): the loss at small budgets comes from the cut edges, not the budget split
+    (each partition given exact greedy's own count: 0.939 vs 0.940 at 5%); merge_graph: global reaches
+    0.981 / 0.993 / 0.999 of exact at 5 / 10 / 30%, but the global graph costs most of exact's time at that size.
+    """
     name = "facility_location"
 
-    def __init__(self, k: int = 10, index: str = "auto", graphs: str = "partition", partitions: int | str = "auto",
-                 partition_size: int | str = "auto", picks_per_partition: int = 250,
-                 optimizer: str = "lazy", eps: float = 0.01,
-                 merge: bool = False, merge_factor: float = 2.0, merge_probe: int = 6, sampling: str = "top",
-                 pool: float = 2.0, kmeans_iters: int = 10, allocation: str = "gain",
-                 allocation_slack: float = 2.0, seed: int = 0):
-        super().__init__(seed)
-        if optimizer not in ("lazy", "stochastic"):
-            raise SelectorError(f"facility_location optimizer must be 'lazy' or 'stochastic', got {optimizer!r}")
-        if sampling not in ("top", "importance"):
-            raise SelectorError(f"facility_location sampling must be 'top' or 'importance', got {sampling!r}")
-        if graphs not in ("partition", "global"):
-            raise SelectorError(f"facility_location graphs must be 'partition' (one kNN graph per partition) or "
-                                f"'global' (one over the corpus), got {graphs!r}")
-        if allocation not in ("gain", "proportional"):
-            raise SelectorError(f"facility_location allocation must be 'gain' (budget to the largest gains across "
-                                f"partitions) or 'proportional' (by partition size), got {allocation!r}")
-        if allocation_slack < 1:
-            raise SelectorError(f"facility_location allocation_slack must be at least 1, got {allocation_slack}")
-        if k < 1:
-            raise SelectorError(f"facility_location k (neighbours) must be at least 1, got {k}")
-        if kmeans_iters < 1:
-            raise SelectorError(f"facility_location kmeans_iters must be at least 1, got {kmeans_iters}")
-        if partition_size != "auto" and (not isinstance(partition_size, int) or partition_size < 1):
-            raise SelectorError(f"facility_location partition_size must be 'auto' or a whole number of rows of at "
-                                f"least 1, got {partition_size!r}")
-        if picks_per_partition < 1:
-            raise SelectorError(f"facility_location picks_per_partition must be at least 1, got {picks_per_partition}")
-        self.k, self.index, self.graphs, self.partitions = k, index, graphs, partitions
-        self.partition_size, self.picks_per_partition = partition_size, picks_per_partition
-        self.optimizer, self.eps, self.merge, self.merge_factor = optimizer, eps, merge, merge_factor
-        self.merge_probe, self.sampling, self.pool = merge_probe, sampling, pool
-        self.kmeans_iters = kmeans_iters
-        self.allocation, self.allocation_slack = allocation, allocation_slack
+    Params = FacilityLocationParams
+    summary = "objective"
+
+    def spark_ready(self) -> bool:
+        return self.graphs == "partition" and not self.merge and self.sampling == "top"
+
+    def select_spark(self, job):
+        from .spark_select import facility_location
+        return facility_location(job.spark, self, job.folder, job.keys, job.n, job.budget, job.sample_rows)
 
     def _greedy(self, W, k, rng, candidates=None):
         if self.optimizer == "lazy":
@@ -319,32 +358,29 @@ class FacilityLocation(Selector):
         n = X.shape[0]
         b = resolve_budget(budget, n)
         rng = np.random.default_rng(self.seed)
-        want = min(n, math.ceil(self.pool * b)) if self.sampling == "importance" else b
         t0 = time.perf_counter()
         if graph is not None or self.graphs == "global":
             W = graph if graph is not None else knn_graph(X, self.k, self.index, self.seed)
             t_graph = time.perf_counter() - t0
-            picks, parts = self._partitioned(X, W, want, rng)
+            picks, parts = self._partitioned(X, W, b, rng)
             t_greedy = time.perf_counter() - t0 - t_graph
             scope = "global (precomputed)" if graph is not None else "global"
             info = {}
         else:
-            W, picks, parts, info = self._per_partition(X, want, rng)
+            W, picks, parts, info = self._per_partition(X, b, rng)
             t_graph, t_greedy = info.pop("seconds_graph"), info.pop("seconds_greedy")
             scope = "partition"
         # gains: exact marginal gains, in pick order, on the graph the greedy saw
         gains = info.pop("gains") if "gains" in info else replay(W, picks)
-        if self.sampling == "importance":
-            chosen = np.sort(gumbel_topk(np.log(np.maximum(gains, 1e-12)), b, rng))
-            picks = picks[chosen]
-            gains = replay(W, picks)
         weights, covered = coverage_weights(W, picks)
         objective = np.cumsum(gains)
         diag = {"objective": float(objective[-1]), "objective_per_doc": float(objective[-1] / n),
                 "coverage_curve": curve(objective / n), "points_covered": covered, "n": n, "budget": b,
                 "partitions": parts, "optimizer": self.optimizer, "k": self.k, "sampling": self.sampling,
-                "graph": scope, "global_graph_built": scope == "global" or (scope == "partition" and parts == 1),
-                "objective_graph": ("the global kNN graph" if scope != "partition" else
+                "graph": scope,
+                "global_graph_built": scope == "global" or parts == 1 or (self.merge and self.merge_graph == "global"),
+                "objective_graph": ("the global kNN graph" if scope != "partition" or
+                                    (self.merge and self.merge_graph == "global" and parts > 1) else
                                     "the union of the per-partition kNN graphs" +
                                     (" plus merge-round edges" if self.merge and parts > 1 else "")),
                 "seconds_graph": round(t_graph, 3), "seconds_greedy": round(t_greedy, 3), **info}
@@ -377,8 +413,12 @@ class FacilityLocation(Selector):
         t_graph = time.perf_counter() - t0
         share = proportional(b, sizes)
         merge = self.merge and len(members) > 1
-        by_gain = self.allocation == "gain" and not merge and len(members) > 1
-        if merge:
+        importance = self.sampling == "importance"
+        by_gain = self.allocation == "gain" and not merge and not importance and len(members) > 1
+        drawn = share
+        if importance:  # INGENIOUS: each partition's greedy runs past its share, then its share is drawn
+            share = np.minimum(sizes, np.ceil(share * self.pool).astype(int))
+        elif merge:
             share = np.minimum(sizes, np.ceil(share * self.merge_factor).astype(int))
         elif by_gain:  # room to take more than the proportional share where the gains are
             share = np.minimum(sizes, np.ceil(share * self.allocation_slack).astype(int) + 1)
@@ -389,7 +429,9 @@ class FacilityLocation(Selector):
                 local_gain.append(g)
         else:
             for c, s in enumerate(share):
-                if s == 0:
+                if s == 0:  # keep chosen aligned with the partitions
+                    chosen.append(np.zeros(0, np.int64))
+                    local_gain.append(np.zeros(0))
                     continue
                 lo, hi = bounds[c], bounds[c + 1]
                 picks, g = stochastic_greedy(Wb[lo:hi, lo:hi].tocsc(), int(s), rng, self.eps)
@@ -399,11 +441,18 @@ class FacilityLocation(Selector):
         if merge:
             union = np.concatenate(chosen)
             t1 = time.perf_counter()
-            r, c, v = self._cross_edges(X, members, centroids, union, tau)
-            cross = sparse.csc_matrix((v, (r, c)), shape=(n, n))
-            W = strongest_per_row(W.maximum(cross), self.k)  # a stronger cross edge displaces the weakest
+            if self.merge_graph == "global":  # GreeDi: the second round's gains on one global (IVF) graph
+                W = knn_graph(X, self.k, self.index, self.seed)
+            else:
+                r, c, v = self._cross_edges(X, members, centroids, union, tau)
+                cross = sparse.csc_matrix((v, (r, c)), shape=(n, n))
+                W = strongest_per_row(W.maximum(cross), self.k)  # a stronger cross edge displaces the weakest
             t_graph += time.perf_counter() - t1
             picks, _ = lazy_greedy(W, b, candidates=union)
+            if importance:
+                picks = sample_by_gain([picks], [replay(W, picks)], [b], rng)
+        elif importance:
+            picks = sample_by_gain(chosen, local_gain, drawn, rng)
         else:
             picks, gains = merge_ordered(chosen, local_gain)  # already exact on the block graph
             if by_gain:
@@ -457,6 +506,9 @@ class FacilityLocation(Selector):
         n = X.shape[0]
         p = self.n_partitions(n, b)
         if p == 1:
+            if self.sampling == "importance":
+                picks, g = self._greedy(W, min(n, math.ceil(self.pool * b)), rng)
+                return sample_by_gain([picks], [g], [b], rng), 1
             picks, _ = self._greedy(W, b, rng)
             return picks, 1
         _, assign, _ = kmeans(X, p, seed=self.seed)
@@ -466,6 +518,8 @@ class FacilityLocation(Selector):
         share = proportional(b, sizes)
         if self.merge:
             share = np.minimum(sizes, np.ceil(share * self.merge_factor).astype(int))
+        elif self.sampling == "importance":
+            share = np.minimum(sizes, np.ceil(share * self.pool).astype(int))
         chosen, local_gain = [], []
         for m, s in zip(members, share):
             if s == 0:
@@ -474,9 +528,13 @@ class FacilityLocation(Selector):
             picks, g = self._greedy(sub, int(s), rng)
             chosen.append(m[picks])
             local_gain.append(g)
+        if self.sampling == "importance" and not self.merge:
+            return sample_by_gain(chosen, local_gain, proportional(b, sizes)[share > 0], rng), len(members)
         chosen = np.concatenate(chosen)
         if self.merge:
             picks, _ = lazy_greedy(W, b, candidates=chosen)
+            if self.sampling == "importance":
+                picks = sample_by_gain([picks], [replay(W, picks)], [b], rng)
             return picks, len(members)
         order = np.argsort(-np.concatenate(local_gain), kind="stable")
         return chosen[order], len(members)

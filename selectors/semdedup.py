@@ -17,9 +17,12 @@ cluster's pairs, as in the paper).
 """
 from __future__ import annotations
 
-import numpy as np
+from typing import Literal
 
-from .base import Selection, Selector, SelectorError, check_embeddings, resolve_budget, topk
+import numpy as np
+from pydantic import Field
+
+from .base import Selection, Selector, SelectorParams, check_embeddings, resolve_budget, topk
 from .knn import kmeans
 
 BLOCK = 2048
@@ -101,17 +104,24 @@ def semdedup_mask(X: np.ndarray, eps: float, n_clusters: int, seed: int = 0, ord
     return keep, unique, assign, to_centroid
 
 
+class SemDeDupParams(SelectorParams):
+    eps: float = Field(0.05, ge=0, lt=1, description="drop an item whose cosine to an earlier one exceeds 1 - eps")
+    n_clusters: int | None = Field(None, ge=1, description="k-means clusters; default n / per_cluster")
+    per_cluster: int = Field(200, ge=1, description="rows per cluster when n_clusters is not given")
+    order: Literal["hard", "easy"] = Field("hard", description="hard: farthest from the centroid first (paper)")
+
+
 class SemDeDup(Selector):
     name = "semdedup"
+    Params = SemDeDupParams
+    summary = "mean_score"
 
-    def __init__(self, eps: float = 0.05, n_clusters: int | None = None, per_cluster: int = 200,
-                 order: str = "hard", seed: int = 0):
-        super().__init__(seed)
-        if not 0 <= eps < 1:
-            raise SelectorError(f"semdedup eps must be in [0, 1), got {eps}")
-        if order not in ("hard", "easy"):
-            raise SelectorError(f"semdedup order must be 'hard' or 'easy', got {order!r}")
-        self.eps, self.n_clusters, self.per_cluster, self.order = eps, n_clusters, per_cluster, order
+    def spark_ready(self) -> bool:
+        return True
+
+    def select_spark(self, job):
+        from .spark_semdedup import semdedup
+        return semdedup(job.spark, self, job.folder, job.keys, job.n, job.budget, job.sample_rows)
 
     def select(self, X, budget=1.0, target=None) -> Selection:
         """Keeps every non-duplicate; a smaller budget keeps the most unique of them."""

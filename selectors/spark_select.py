@@ -7,10 +7,13 @@ counts; every document's vector, score and id stays in the workers.
   partition in the workers, each partition's exact kNN graph and lazy greedy in `applyInPandas` with its
   proportional budget share, picks ranked by marginal gain across partitions (each pick's gain is exact on the
   union of the partition graphs, as in the single-process path).
-- Score selectors (random, DSIR, ZIP-FIT): scores in the workers and a distributed top-k (a sort and
-  `zipWithIndex`); never a collect of ids or scores. Random draws uniform keys from a hash of (seed, id) and DSIR
-  its Gumbel noise the same way, so picks do not depend on partitioning (they differ from the single-process
-  generator's draws, but are the same kind of draw).
+- Score selectors (random, and the text selectors DSIR and ZIP-FIT through base.TextSelector): scores in the
+  workers and a distributed top-k (a sort and `zipWithIndex`); never a collect of ids or scores. Random draws
+  uniform keys from a hash of (seed, id) and DSIR its Gumbel noise the same way, so picks do not depend on
+  partitioning (they differ from the single-process generator's draws, but are the same kind of draw).
+
+Each selector declares its own distributed path (`Selector.spark_ready`, `Selector.select_spark(job)` with a
+SparkJob); the functions here are the pieces they call, and a plugin selector can bring its own.
 
 - Target kNN: cosine scores in the workers against broadcast target vectors and a distributed top-k (max, mean);
   RDS+'s round robin takes each example's top list with a window per example and runs its turns in one executor
@@ -23,13 +26,57 @@ sampling.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
 from .base import Selection, SelectorError, check_embeddings, resolve_budget
 
 SELECTION_SCHEMA = "id string, select_rank long, select_score double, select_weight double"
+
+
+@dataclass
+class SparkJob:
+    """What a selector's distributed path gets: the documents (an `id`, `text` DataFrame), the budget, the
+    corpus size, and for embedding selectors the shards the workers wrote; target examples when it needs them
+    (`embed` turns texts into vectors with the run's embedder)."""
+    spark: Any
+    df: Any
+    budget: int | float
+    n: int
+    sample_rows: int = 200_000
+    folder: Path | None = None
+    keys: list[str] | None = None
+    target: list[str] | None = None
+    target_tasks: list | None = None
+    embed: Callable[[list[str]], np.ndarray] | None = None
+
+
+def column_sums(df, per_batch: Callable[[list], np.ndarray], width: int) -> np.ndarray:
+    """The sum over all documents of per_batch(texts) (a vector of `width`), summed in the workers: the
+    driver receives one vector per task."""
+    def fn(batches):
+        import pyarrow as pa
+        total = np.zeros(width)
+        for b in batches:
+            if b.num_rows:
+                total += per_batch(b.column("text").to_pylist())
+        yield pa.RecordBatch.from_pydict({"v": [total.tobytes()]})
+    parts = df.select("text").mapInArrow(fn, "v binary")
+    return parts.rdd.map(lambda r: np.frombuffer(r["v"])).fold(np.zeros(width), lambda a, c: a + c)
+
+
+def score_texts(df, sel, payload: dict):
+    """(id, score) for every document: sel.score_texts on each Arrow batch in the workers."""
+    def fn(batches):
+        import pyarrow as pa
+        for b in batches:
+            if b.num_rows:
+                score = np.asarray(sel.score_texts(b.column("text").to_pylist(), payload), np.float64)
+                yield pa.RecordBatch.from_arrays([b.column("id"), pa.array(score, pa.float64())], names=["id", "score"])
+    return df.select("id", "text").mapInArrow(fn, "id string, score double")
 
 
 # -- vectors as a DataFrame ------------------------------------------------------------------------
@@ -101,8 +148,8 @@ def _assign(own: dict, centroids: np.ndarray, dtype: str):
             X = check_embeddings(decode(b.column("vec").to_pylist(), dtype))
             near = np.argmax(X @ centroids.T, axis=1)
             part = [own.get(d, int(c)) for d, c in zip(ids, near)]
-            yield pa.RecordBatch.from_arrays([b.column("id"), b.column("pos"), b.column("vec"), pa.array(part, pa.int32())],
-                                             names=["id", "pos", "vec", "part"])
+            yield pa.RecordBatch.from_arrays([b.column("id"), b.column("pos"), b.column("vec"),
+                                              pa.array(part, pa.int32())], names=["id", "pos", "vec", "part"])
     return fn
 
 
@@ -222,28 +269,28 @@ def _target_scores(T, dtype: str, aggregate: str):
     return fn
 
 
-def _target_lists(T, dtype: str, depth: int):
-    """Per batch and target example: its `depth` most similar vectors of the batch (a superset of its share
-    of the global list)."""
+def _target_lists(T, task, dtype: str, depth: int):
+    """Per batch and target task: its `depth` most similar vectors of the batch by the task's max similarity
+    (a superset of its share of the global list)."""
     def fn(batches):
         import pyarrow as pa
 
-        from .target_knn import cosine, top_rows
+        from .target_knn import cosine, task_max, top_rows
         for b in batches:
             if not b.num_rows:
                 continue
-            S = cosine(check_embeddings(decode(b.column("vec").to_pylist(), dtype)), T.value)
-            rows = [top_rows(S[:, t], min(depth, len(S))) for t in range(S.shape[1])]
-            t = np.repeat(np.arange(S.shape[1]), [len(r) for r in rows])
+            G = task_max(cosine(check_embeddings(decode(b.column("vec").to_pylist(), dtype)), T.value), task)
+            rows = [top_rows(G[:, t], min(depth, len(G))) for t in range(G.shape[1])]
+            t = np.repeat(np.arange(G.shape[1]), [len(r) for r in rows])
             r = np.concatenate(rows)
             yield pa.RecordBatch.from_arrays([pa.array(t, pa.int32()), b.column("id").take(pa.array(r)),
-                                              b.column("pos").take(pa.array(r)), pa.array(S[r, t].astype(np.float64))],
+                                              b.column("pos").take(pa.array(r)), pa.array(G[r, t].astype(np.float64))],
                                              names=["t", "id", "pos", "sim"])
     return fn
 
 
 def _round_robin_task(n_targets: int, depth: int, b: int):
-    """RDS+'s round robin over the per-example lists. It is sequential by nature (each turn depends on what
+    """RDS+'s round robin over the per-task lists. It is sequential by nature (each turn depends on what
     was taken before), so it runs in one executor task over the lists (about 2 x budget rows), not on the driver."""
     def fn(pdf):
         import pandas as pd
@@ -262,11 +309,13 @@ def _round_robin_task(n_targets: int, depth: int, b: int):
     return fn
 
 
-def target_knn(spark, sel, T: np.ndarray, folder: Path, keys: list[str], n: int, budget):
+def target_knn(spark, sel, T: np.ndarray, folder: Path, keys: list[str], n: int, budget, tasks: list | None = None):
     """Target kNN (target_knn.py's RDS+ and its max/mean variants) with scores computed in the workers and the
     target vectors broadcast; returns (ranked DataFrame, diagnostics, a DataFrame to unpersist or None)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
+
+    from .target_knn import task_index
     b = resolve_budget(budget, n)
     dtype = shard_dtype(folder, keys)
     vecs = vectors_df(spark, folder, keys)
@@ -279,14 +328,17 @@ def target_knn(spark, sel, T: np.ndarray, folder: Path, keys: list[str], n: int,
                                  "id string, pos long, score double").persist()
         diag["mean_score_all"] = float(scored.agg(F.mean("score")).collect()[0][0])
         return _rank(scored, [F.col("score").desc(), F.col("pos")], "score", None, limit=b), diag, scored
+    task = task_index(tasks, len(T))
+    g = int(task.max()) + 1
+    diag["target_tasks"] = g
     Tb = spark.sparkContext.broadcast(np.ascontiguousarray(T, np.float32))
     vecs = vecs.persist()
-    depth = min(n, -(-b // len(T)) * 2 + 8)  # as the single-process path: deeper only when a list runs out
+    depth = min(n, -(-b // g) * 2 + 8)  # as the single-process path: deeper only when a list runs out
     while True:
         best = Window.partitionBy("t").orderBy(F.col("sim").desc(), F.col("pos"))
-        lists = (vecs.mapInArrow(_target_lists(Tb, dtype, depth), "t int, id string, pos long, sim double")
+        lists = (vecs.mapInArrow(_target_lists(Tb, task, dtype, depth), "t int, id string, pos long, sim double")
                  .withColumn("rn", F.row_number().over(best)).filter(F.col("rn") <= depth).withColumn("g", F.lit(0)))
-        picked = lists.groupBy("g").applyInPandas(_round_robin_task(len(T), depth, b),
+        picked = lists.groupBy("g").applyInPandas(_round_robin_task(g, depth, b),
                                                   SELECTION_SCHEMA + ", ran_out boolean").persist()
         if depth >= n or not picked.filter(F.col("ran_out")).limit(1).count():
             break

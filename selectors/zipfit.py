@@ -7,8 +7,9 @@ from __future__ import annotations
 import gzip
 
 import numpy as np
+from pydantic import Field
 
-from .base import Selection, Selector, SelectorError, check_target, resolve_budget, topk
+from .base import Selection, SelectorParams, TextSelector, check_target, resolve_budget, topk
 
 
 def clen(data: bytes) -> int:
@@ -28,16 +29,15 @@ def alignment(texts: list[str | None], target: list[str], max_chars: int = 2000)
     return out
 
 
-class ZipFit(Selector):
-    name = "zipfit"
-    input = "texts"
-    needs_target = True
+class ZipFitParams(SelectorParams):
+    max_chars: int = Field(2000, ge=1, description="characters of each text compressed (bounds the cost)")
+    max_target: int = Field(32, ge=1, description="target examples compared with (a fixed-seed sample)")
 
-    def __init__(self, max_chars: int = 2000, max_target: int = 32, seed: int = 0):
-        super().__init__(seed)
-        if max_chars < 1 or max_target < 1:
-            raise SelectorError("zipfit max_chars and max_target must be at least 1")
-        self.max_chars, self.max_target = max_chars, max_target
+
+class ZipFit(TextSelector):
+    name = "zipfit"
+    needs_target = True
+    Params = ZipFitParams
 
     def target_sample(self, target: list[str]) -> list[str]:
         """A fixed-seed sample keeps the cost at n x max_target compressions."""
@@ -57,3 +57,17 @@ class ZipFit(Selector):
         diag = {"n": len(score), "budget": b, "target_size": target_size,
                 "mean_alignment_selected": float(score[picks].mean()), "mean_alignment_all": float(score.mean())}
         return Selection(picks, score[picks], np.ones(b), diag)
+
+    # -- as Spark jobs: alignments in the workers against the target sample, a distributed top-k ---------
+    def payload(self, job) -> dict:
+        return {"target": self.target_sample(job.target)}
+
+    def score_texts(self, texts, payload) -> np.ndarray:
+        return alignment(texts, payload["target"], self.max_chars)
+
+    def pick(self, scores, b, payload) -> Selection:
+        return self.rank(scores, b, len(payload["target"]))
+
+    def rank_spark(self, scored, b, payload):
+        from .spark_select import top_k
+        return top_k(scored, b), {"budget": b, "target_size": len(payload["target"])}

@@ -137,12 +137,7 @@ def domain_docs():
     return by
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param("dsir", marks=pytest.mark.xfail(strict=True, reason=(
-        "DSIR picks the short math problems whatever the target (code 0.25, review 0.0; math 0.9): with a "
-        "5-document target, add-1 smoothing over every bucket makes each n-gram the target lacks a penalty, "
-        "so long documents lose; reported to the lead, not fixed on this branch"))),
-    "zipfit"])
+@pytest.mark.parametrize("name", ["dsir", "zipfit"])
 def test_text_selectors_pick_the_target_domain(name, domain_docs):
     domains = sorted(domain_docs, key=lambda d: -len(domain_docs[d]))[:4]
     want = domains[0]
@@ -222,3 +217,33 @@ def test_per_partition_lazy_gains_are_ranked(X):
     sel = FacilityLocation(k=5, partitions=5).select(X, 40)
     assert np.all(np.diff(sel.scores) <= 1e-6)  # merged by gain, each partition's order kept
     assert sel.diagnostics["objective"] == pytest.approx(sel.scores.sum())
+
+
+def test_importance_sampling_draws_each_partitions_share_in_proportion_to_gain(X):
+    # INGENIOUS: a partition's share is drawn from its greedy picks with probability by marginal gain
+    from gristmill.selectors.facility_location import sample_by_gain
+    rng = np.random.default_rng(0)
+    gains = np.array([8.0, 4.0, 2.0, 1.0, 1.0])
+    first = np.bincount([sample_by_gain([np.arange(5)], [gains], [1], rng)[0] for _ in range(20_000)],
+                        minlength=5) / 20_000
+    np.testing.assert_allclose(first, gains / gains.sum(), atol=0.015)
+    two = sample_by_gain([np.array([10, 11, 12]), np.array([20, 21])], [np.array([3.0, 2, 1]), np.array([5.0, 1])],
+                         [2, 1], rng)
+    assert sum(p // 10 == 1 for p in two) == 2 and sum(p // 10 == 2 for p in two) == 1
+    sel = FacilityLocation(k=10, partitions=4, sampling="importance", pool=2.0).select(X, 40)
+    top = FacilityLocation(k=10, partitions=4, allocation="proportional").select(X, 40)
+    assert len(sel) == 40 and len(set(sel.indices.tolist())) == 40
+    assert set(sel.indices.tolist()) != set(top.indices.tolist())  # a draw, not the greedy top
+    assert sel.diagnostics["objective"] <= top.diagnostics["objective"] * 1.001
+
+
+def test_greedi_second_round_on_a_global_graph(X):
+    # GreeDi: the union of oversampled partition picks, a second greedy round with gains on one global graph
+    W = knn_graph(X, k=10)
+    exact, _ = lazy_greedy(W, 48)
+    ref = replay(W, exact).sum()
+    sel = FacilityLocation(k=10, partitions=4, merge=True, merge_graph="global", index="flat").select(X, 48)
+    d = sel.diagnostics
+    assert d["global_graph_built"] and d["objective_graph"] == "the global kNN graph"
+    assert d["objective"] == pytest.approx(replay(W, sel.indices).sum(), rel=1e-5)  # the same flat graph
+    assert d["objective"] >= 0.97 * ref

@@ -41,7 +41,7 @@ def test_dsir_stage_scores_in_spark(spark, tmp_path, docs):
     # importance weights were computed in the workers and drive the Gumbel top-k draw
     assert {"c4-0", "c4-1"} & {r["id"] for r in kept}
     diag = json.loads((tmp_path / "stage-select" / "selection" / "diagnostics.json").read_text())["diagnostics"]
-    assert diag["mean_log_weight_selected"] > diag["mean_log_weight_all"]
+    assert diag["mean_log_weight_selected"] > diag["mean_log_weight_candidates"]
 
 
 def test_bad_select_configs(spark, tmp_path, docs):
