@@ -116,6 +116,7 @@ class MixtureSampler:
     def replan(self, first: int) -> None:
         """The schedule's weights changed from step `first` on (a dynamic update): redraw those steps' rows.
         Each step's draw is seeded by (seed, step), so the plan is a function of the weight history."""
+        self._last = (None,)
         if first < self.total_steps:
             self._plan_rows(max(first, self.start_step))
 
@@ -175,10 +176,13 @@ class MixtureSampler:
         if self.batch_size % n:
             raise MixtureError(f"batch_size={self.batch_size} (the global batch) does not split into {n} equal "
                                f"micro-batches (world size x gradient accumulation); make it a multiple of {n}")
-        x, y, d = self.batch(step)
+        if getattr(self, "_last", (None,))[0] != step:  # the other pieces of this step come next: keep its rows
+            self._last = (step, self.batch(step))
+        x, y, d = self._last[1]
         size = self.batch_size // n
-        order = np.random.default_rng([self.seed, 2, step]).permutation(self.batch_size)[index * size:(index + 1) * size]
-        return x[order], y[order], d[order]
+        order = np.random.default_rng([self.seed, 2, step]).permutation(self.batch_size)
+        mine = order[index * size:(index + 1) * size]
+        return x[mine], y[mine], d[mine]
 
     # -- weights that follow the loss ------------------------------------------------------------------
     @property
