@@ -138,7 +138,7 @@ class MixtureCallback(TrainerCallback):
     def on_step_end(self, args, state, control, model=None, **kwargs):
         s = self.sampler
         s.step = int(state.global_step)
-        if s.dynamic is None or not s.dynamic.due(s.step) or model is None:
+        if not s.update_due(s.step) or model is None:
             return
         new = s.report_losses(s.step, self.heldout_losses(model, args))
         log.info("mixture: dynamic weights from step %d: %s", s.step + 1, new)

@@ -193,12 +193,16 @@ class MixtureSampler:
         """Held-out loss per domain after `steps_done` steps (all-reduced over ranks already): a dynamic schedule
         updates its weights and the steps they serve are replanned. Returns the new weights, or None when the
         schedule is not dynamic or no update is due."""
-        dyn = self.dynamic
-        if dyn is None or not dyn.due(steps_done):
+        if not self.update_due(steps_done):
             return None
-        first = dyn.update(steps_done, losses)
+        first = self.dynamic.update(steps_done, losses)
         self.replan(first)
-        return dyn.weights_at(first, self.total_steps)
+        return self.dynamic.weights_at(first, self.total_steps)
+
+    def update_due(self, steps_done: int) -> bool:
+        """Whether the loop owes a dynamic schedule the held-out losses now (never when no step would use them)."""
+        dyn = self.dynamic
+        return dyn is not None and dyn.due(steps_done) and steps_done + 1 < self.total_steps
 
     def resume(self, state: dict) -> None:
         """Resume from a checkpoint's state, or start a branch built from it (start=that state): a branch's

@@ -289,7 +289,7 @@ def _loop(cfg, ranks, sampler, schedule, model, opt, held, plan, step, how, devi
                     print(f"step {step}/{cfg.steps} loss {last:.4f} lr {lr:.2e} {rec['tokens_per_s']:.0f} tok/s"
                           f"  ETA {left}", file=sys.stderr, flush=True)
             # -- eval, and a dynamic schedule's update from it
-            dyn_due = sampler.dynamic is not None and sampler.dynamic.due(step)
+            dyn_due = sampler.update_due(step)
             if step % cfg.eval_every == 0 or step == cfg.steps or dyn_due:
                 losses_now = heldout_losses(model, held, device, ranks)
                 emit({"step": step, "heldout": losses_now})

@@ -131,3 +131,34 @@ def test_mismatched_trainer_settings_are_refused(mixture, tmp_path):
     with pytest.raises(MixtureError, match="max_steps=40 optimizer steps but the sampler's schedule spans "
                                            "total_steps=20"):
         trainer.train()
+
+
+def _dynamic_train(mixture, out, resume=False, stop_at=None, workers=0):
+    from gristmill.trainer_hooks.schedules import Dynamic
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=300, n_positions=BLOCK, n_embd=16, n_layer=1, n_head=2))
+    sched = Dynamic({"web": 0.4, "code": 0.3, "math": 0.3}, {"code": 0.0, "math": 100.0, "web": 100.0}, every=5,
+                    eta=0.3)
+    sampler = MixtureSampler(mixture, batch_size=BATCH, block_size=BLOCK, total_steps=STEPS, schedule=sched, seed=7)
+    data = MixtureDataset(sampler)
+    args = TrainingArguments(output_dir=str(out), max_steps=STEPS, per_device_train_batch_size=BATCH,
+                             dataloader_num_workers=workers, save_strategy="steps", save_steps=10, logging_steps=1,
+                             report_to=[], use_cpu=True, disable_tqdm=True, learning_rate=1e-3)
+    cbs = [MixtureCallback(sampler, data)] + ([StopAt(stop_at)] if stop_at else [])
+    trainer = Recording(model=model, args=args, train_dataset=data, callbacks=cbs)
+    trainer.seen = []
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    return trainer.seen, [float(sampler.weights_at(t)[0]) for t in range(STEPS)]  # sampler.domains[0] == "code"
+
+
+def test_dynamic_weights_in_the_trainer_follow_the_loss_and_resume(mixture, tmp_path):
+    seen, code = _dynamic_train(mixture, tmp_path / "straight")
+    assert code[0] == pytest.approx(0.3) and code == sorted(code) and code[-1] > 0.5  # code lags: it gains weight
+    assert code[5] == code[0] < code[6]  # measured after 5 steps, serving from step 6 on
+    codes = [np.mean([d == 0 for d in _domains(b)]) for b in seen]  # sorted(RANGES)[0] == "code"
+    assert np.mean(codes[15:]) > np.mean(codes[:5])
+    first, _ = _dynamic_train(mixture, tmp_path / "resumed", stop_at=10)
+    rest, _ = _dynamic_train(mixture, tmp_path / "resumed", resume=True)
+    assert _by_step(first + rest, 1) == _by_step(seen, 1)
+    with pytest.raises(MixtureError, match="dataloader_num_workers=0"):
+        _dynamic_train(mixture, tmp_path / "workers", workers=2)
