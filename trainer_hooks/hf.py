@@ -120,10 +120,13 @@ class MixtureCallback(TrainerCallback):
                                "(separate processes) never see; set dataloader_num_workers=0")
         if state.global_step > 0:
             path = self._checkpoint(args, state) / STATE_FILE
-            if not path.exists():
+            if not path.exists() and s.start_step == state.global_step:
+                s.step = s.start_step  # a branch: the sampler was built from that checkpoint's state already
+            elif not path.exists():
                 raise MixtureError(f"resuming at step {state.global_step} but {path} does not exist; resume from "
                                    f"a checkpoint saved with MixtureCallback")
-            s.resume(json.loads(path.read_text()))
+            else:
+                s.resume(json.loads(path.read_text()))
             log.info("mixture: resuming at step %d from %s", s.step, path)
         else:
             s.step = s.start_step

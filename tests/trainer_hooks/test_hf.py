@@ -162,3 +162,30 @@ def test_dynamic_weights_in_the_trainer_follow_the_loss_and_resume(mixture, tmp_
     assert _by_step(first + rest, 1) == _by_step(seen, 1)
     with pytest.raises(MixtureError, match="dataloader_num_workers=0"):
         _dynamic_train(mixture, tmp_path / "workers", workers=2)
+
+
+def test_a_decay_branches_off_a_trainer_checkpoint(mixture, tmp_path):
+    """Stable phase to checkpoint-10, then a branch with 16 steps whose last quarter is the final mixture: it
+    continues the stable stream for steps 10 and 11 and then trains on its own final mixture."""
+    import json
+
+    from gristmill.trainer_hooks.schedules import EndUpsample
+    stable_w = {"web": 0.6, "code": 0.3, "math": 0.1}
+    _train(mixture, tmp_path / "stable", 0, stop_at=10)
+    state = json.loads((tmp_path / "stable" / "checkpoint-10" / STATE_FILE).read_text())
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=300, n_positions=BLOCK, n_embd=16, n_layer=1, n_head=2))
+    sampler = MixtureSampler(mixture, batch_size=BATCH, block_size=BLOCK, total_steps=16, seed=7, start=state,
+                             schedule=EndUpsample(Static(stable_w), weights=FINAL, last_fraction=0.25))
+    data = MixtureDataset(sampler)
+    args = TrainingArguments(output_dir=str(tmp_path / "branch"), max_steps=16, per_device_train_batch_size=BATCH,
+                             save_strategy="no", report_to=[], use_cpu=True, disable_tqdm=True, learning_rate=1e-3)
+    trainer = Recording(model=model, args=args, train_dataset=data, callbacks=[MixtureCallback(sampler, data)])
+    trainer.seen = []
+    trainer.train(resume_from_checkpoint=str(tmp_path / "stable" / "checkpoint-10"))
+    assert len(trainer.seen) == 6  # steps 10..15 only
+    stable = MixtureSampler(mixture, batch_size=BATCH, block_size=BLOCK, total_steps=STEPS, seed=7,
+                            schedule=Static(stable_w))
+    assert _by_step(trainer.seen[:2], 1) == [_rows(stable.batch(t)[0]) for t in (10, 11)]
+    math_share = np.mean([d == 1 for b in trainer.seen[2:] for d in _domains(b)])  # sorted(RANGES)[1] == "math"
+    assert math_share > 0.75  # FINAL gives math 0.9
