@@ -90,6 +90,12 @@ def test_hf_trainer_two_ranks_union_is_the_schedule_and_resumes(mixture, tmp_pat
     script = REPO / "tests" / "trainer_hooks" / "hf_ddp_script.py"
     _torchrun(script, mixture, tmp_path / "two", "--accum", 2, timeout=180)
     assert _seen(tmp_path / "two", 2) == want
+    import transformers
+    if int(transformers.__version__.split(".")[0]) < 5:
+        # transformers 4.57's Trainer loads its own optimizer state with map_location=args.device, which is
+        # "cpu:0" under CPU DDP and which torch cannot restore to: its resume fails before our callback runs
+        # (GPU ranks, cuda:N, are not affected). One-process resume on 4.57 is tested in test_hf.py.
+        pytest.skip("transformers 4.x cannot resume a CPU DDP Trainer (its optimizer load, map_location='cpu:0')")
     _torchrun(script, mixture, tmp_path / "killed", "--stop-at", 3, timeout=180)
     _torchrun(script, mixture, tmp_path / "killed", "--resume", timeout=180)
     assert _seen(tmp_path / "killed", 2) == want
