@@ -53,14 +53,21 @@ class Ranks:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.main = self.rank == 0
+        self.device = device
         if self.world > 1 and not dist.is_initialized():
             if device.type == "cuda":
                 torch.cuda.set_device(device)
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
     def sum(self, t: torch.Tensor) -> torch.Tensor:
+        """All-reduce (sum) in place; NCCL only reduces tensors on the GPU, so CPU tensors travel there and back."""
         if self.world > 1:
-            dist.all_reduce(t)
+            if self.device.type == "cuda" and t.device.type != "cuda":
+                g = t.to(self.device)
+                dist.all_reduce(g)
+                t.copy_(g.cpu())
+            else:
+                dist.all_reduce(t)
         return t
 
     def barrier(self) -> None:
