@@ -60,14 +60,14 @@ class StopAt(TrainerCallback):
             control.should_training_stop = True
 
 
-def _train(mixture, out, workers, resume=False, stop_at=None, accum=1):
+def _train(mixture, out, workers, resume=False, stop_at=None, accum=1, save_steps=10):
     torch.manual_seed(0)
     model = GPT2LMHeadModel(GPT2Config(vocab_size=300, n_positions=BLOCK, n_embd=16, n_layer=1, n_head=2))
     sampler = _sampler(mixture)
     data = MixtureDataset(sampler)
     args = TrainingArguments(output_dir=str(out), max_steps=STEPS, per_device_train_batch_size=BATCH // accum,
                              gradient_accumulation_steps=accum,
-                             dataloader_num_workers=workers, save_strategy="steps", save_steps=10,
+                             dataloader_num_workers=workers, save_strategy="steps", save_steps=save_steps,
                              logging_steps=5, report_to=[], use_cpu=True, disable_tqdm=True, learning_rate=1e-3)
     cbs = [MixtureCallback(sampler, data)] + ([StopAt(stop_at)] if stop_at else [])
     trainer = Recording(model=model, args=args, train_dataset=data, callbacks=cbs)
@@ -93,26 +93,28 @@ def test_trainer_sees_the_schedule_stream_and_resumes_it(mixture, tmp_path, work
     # 160 rows at p = 0.9: sd = sqrt(0.9 * 0.1 / 160) = 0.024, so 4 sd = 0.095
     assert abs(final_math["seen_share"] - 0.9) <= 4 * (0.9 * 0.1 / 160) ** 0.5
 
-    # interrupted at step 10 (checkpoint-10 holds mixture_sampler.json), then resumed by a fresh Trainer
+    # interrupted at step 6 (checkpoint-6 holds mixture_sampler.json), then resumed by a fresh Trainer. A double
+    # skip (the dataset resumes at 6 and the Trainer fast-forwards 6 more) would train on 12..19 and then, in the
+    # Trainer's next pass over the dataset, 6..9: the right count in the wrong order, caught here
     out = tmp_path / "resumed"
-    first = _train(mixture, out, workers, stop_at=10)
-    assert len(first) == 10 and (out / "checkpoint-10" / STATE_FILE).exists()
-    rest = _train(mixture, out, workers, resume=True)
-    assert len(rest) == 10  # a double skip (dataset and Trainer both fast-forwarding) would leave 0 here
+    first = _train(mixture, out, workers, stop_at=6, save_steps=6)
+    assert len(first) == 6 and (out / "checkpoint-6" / STATE_FILE).exists()
+    rest = _train(mixture, out, workers, resume=True, save_steps=6)
+    assert len(rest) == 14
     assert _by_step(first + rest, 1) == reference
 
 
 def test_gradient_accumulation_splits_each_step_and_resumes(mixture, tmp_path):
     """4 micro-batches of 4 rows per optimizer step: their union is the schedule's batch of 16 rows, straight and
-    resumed from step 10."""
+    resumed from step 7."""
     reference = [_rows(_sampler(mixture).batch(m)[0]) for m in range(STEPS)]
     seen = _train(mixture, tmp_path / "straight", 0, accum=4)
     assert len(seen) == 4 * STEPS and all(len(b) == 4 for b in seen)
     assert _by_step(seen, 4) == reference
     out = tmp_path / "resumed"
-    first = _train(mixture, out, 0, stop_at=10, accum=4)
-    rest = _train(mixture, out, 0, resume=True, accum=4)
-    assert len(first) == len(rest) == 40
+    first = _train(mixture, out, 0, stop_at=7, accum=4, save_steps=7)
+    rest = _train(mixture, out, 0, resume=True, accum=4, save_steps=7)
+    assert len(first) == 28 and len(rest) == 52
     assert _by_step(first + rest, 4) == reference
 
 
