@@ -61,6 +61,7 @@ def main(argv=None) -> int:
                              dataloader_num_workers=a.workers, save_strategy="steps",
                              save_steps=max(a.steps // 2, 1), logging_steps=max(a.steps // 10, 1),
                              learning_rate=3e-3, report_to=[], disable_tqdm=True,
+                             use_cpu=not torch.cuda.is_available(),  # on CPU this makes torchrun ranks run DDP
                              remove_unused_columns=False)  # keep `domain` for the count below
     trainer = DomainCountingTrainer(model=model, args=args, train_dataset=data,
                                     callbacks=[MixtureCallback(sampler, data)])

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,11 @@ class MixtureCallback(TrainerCallback):
         world, _ = _world(args)
         accum = int(args.gradient_accumulation_steps)
         self.dataset.micro_batch_size = args.per_device_train_batch_size
+        launched = int(os.environ.get("WORLD_SIZE", "1"))
+        if launched != world:
+            raise MixtureError(f"{launched} processes were launched (WORLD_SIZE) but the Trainer runs world_size="
+                               f"{world}, so each would train alone on the whole stream; on CPU pass use_cpu=True "
+                               f"to TrainingArguments so the Trainer runs DDP over gloo")
         if args.per_device_train_batch_size * accum * world != s.batch_size:
             raise MixtureError(
                 f"per_device_train_batch_size x gradient_accumulation_steps x world_size = "
