@@ -245,7 +245,7 @@ class MixtureSampler:
         return out
 
     def load_state_dict(self, state: dict) -> None:
-        if state.get("version") != STATE_VERSION:
+        if state.get("version") not in (2, STATE_VERSION):  # version 2: no branch point, no schedule state
             raise MixtureError(f"sampler state version {state.get('version')!r} is not {STATE_VERSION}; "
                                f"it was saved by another gristmill version and cannot be resumed")
         if state.get("mixture") != self.mixture.fingerprint():
