@@ -99,3 +99,21 @@ def test_hf_trainer_two_ranks_union_is_the_schedule_and_resumes(mixture, tmp_pat
     _torchrun(script, mixture, tmp_path / "killed", "--stop-at", 3, timeout=180)
     _torchrun(script, mixture, tmp_path / "killed", "--resume", timeout=180)
     assert _seen(tmp_path / "killed", 2) == want
+
+
+def test_dynamic_weights_with_two_ranks_all_reduce_the_heldout_loss(mixture, tmp_path):
+    """Each rank evaluates half of the held-out batches; the all-reduced losses, and so the weights, are the ones
+    one process computes (up to float summation order)."""
+    sched = {"type": "dynamic", "every": 3, "eta": 0.5, "reference": {"code": 0.5, "math": 50.0, "web": 50.0}}
+    kw = dict(steps=5, eval_batches=4, schedule=sched)
+    train(_cfg(mixture, tmp_path / "one", **kw), quiet=True)
+    _torchrun("-m", "gristmill.pipeline.cli", "train", _yaml(_cfg(mixture, tmp_path / "two", **kw),
+                                                             tmp_path / "two.yaml"), "--quiet")
+
+    def first_update(out):
+        recs = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+        held = next(r["heldout"] for r in recs if "heldout" in r)
+        return held, next(r["dynamic_weights"] for r in recs if "dynamic_weights" in r)
+    (h1, w1), (h2, w2) = first_update(tmp_path / "one"), first_update(tmp_path / "two")
+    assert h2 == pytest.approx(h1, abs=1e-4) and w2 == pytest.approx(w1, abs=1e-4)
+    assert w1["code"] > 0.5  # code lags its reference: it gained weight
