@@ -1,15 +1,18 @@
 """A Hugging Face Trainer fed by a gristmill mixture: MixtureDataset + MixtureCallback (trainer_hooks/hf.py).
 
     python examples/hf_trainer.py --mixture runs/mix-demo/mixture.json --steps 200 --out runs/hf-demo
+    torchrun --standalone --nproc_per_node 2 examples/hf_trainer.py ...   # DDP: the same stream over 2 ranks
 
 A small GPT-2 (built from a config, random init; nothing is downloaded) trains on the mixture's weights, then
 on its smallest domain upsampled 4x for the second half. Rerun with --resume after an interruption: the
 stream continues where the checkpoint left it. At the end the domains the model saw are compared with the
-schedule per window of steps, as in plain_torch_loop.py; exit 1 if a window is off.
+schedule per window of steps, as in plain_torch_loop.py; exit 1 if a window is off. `--batch` is the global
+batch of one optimizer step: each of N ranks trains on --batch / N rows per step.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import torch
@@ -49,23 +52,33 @@ def main(argv=None) -> int:
     sampler = MixtureSampler(mixture, batch_size=a.batch, block_size=a.block, total_steps=a.steps,
                              schedule=schedule, seed=0)
     data = MixtureDataset(sampler, with_domain=True)
+    world = int(os.environ.get("WORLD_SIZE", 1))
 
     torch.manual_seed(0)
     model = GPT2LMHeadModel(GPT2Config(vocab_size=mixture.vocab_size, n_positions=a.block, n_embd=32,
                                        n_layer=1, n_head=2))
-    args = TrainingArguments(output_dir=a.out, max_steps=a.steps, per_device_train_batch_size=a.batch,
+    args = TrainingArguments(output_dir=a.out, max_steps=a.steps, per_device_train_batch_size=a.batch // world,
                              dataloader_num_workers=a.workers, save_strategy="steps",
                              save_steps=max(a.steps // 2, 1), logging_steps=max(a.steps // 10, 1),
                              learning_rate=3e-3, report_to=[], disable_tqdm=True,
+                             use_cpu=not torch.cuda.is_available(),  # on CPU this makes torchrun ranks run DDP
                              remove_unused_columns=False)  # keep `domain` for the count below
     trainer = DomainCountingTrainer(model=model, args=args, train_dataset=data,
                                     callbacks=[MixtureCallback(sampler, data)])
     trainer.seen = []
     trainer.train(resume_from_checkpoint=True if a.resume else None)
 
-    first = a.steps - len(trainer.seen)  # a resumed run starts at the checkpoint's step
+    seen = trainer.seen
+    if world > 1:  # every rank saw its part of each step: gather them on rank 0
+        import torch.distributed as dist
+        parts = [None] * world
+        dist.all_gather_object(parts, seen)
+        if dist.get_rank() != 0:
+            return 0
+        seen = [sum((p[t] for p in parts), []) for t in range(len(seen))]
+    first = a.steps - len(seen)  # a resumed run starts at the checkpoint's step
     from plain_torch_loop import report
-    return report(check_shares(sampler, trainer.seen, a.window or max(a.steps // 4, 1), start=first))
+    return report(check_shares(sampler, seen, a.window or max(a.steps // 4, 1), start=first))
 
 
 if __name__ == "__main__":

@@ -33,11 +33,12 @@ class MixtureBatches(IterableDataset):
 def check_shares(sampler: MixtureSampler, seen: list, window: int, z_max: float = 4.0, start: int = 0) -> list[dict]:
     """Compare the domains a loop saw with the schedule, per window of `window` steps.
 
-    `seen[i]` is the list of domain indices of the rows of step start + i (start > 0 after a resume). In a window of n rows, the count of domain d
-    is a sum of multinomial draws with per-step probabilities p_m, whose variance sum p_m(1-p_m) is at most
-    n p(1-p) for p their mean; so z = (seen - expected) / sqrt(sum p_m(1-p_m)) is at most a binomial z-score,
-    and |z| <= 4 fails a correct loop with probability below ~1e-4 per check. A domain the schedule gives
-    probability 0 or 1 in the window must be seen exactly so. Returns one row per (window, domain)."""
+    `seen[i]` is the list of domain indices of the rows of step start + i (start > 0 after a resume). In a window
+    of n rows, the count of domain d is a sum of multinomial draws with per-step probabilities p_m, whose
+    variance sum p_m(1-p_m) is at most n p(1-p) for p their mean; so z = (seen - expected) / sqrt(sum p_m(1-p_m))
+    is at most a binomial z-score, and |z| <= 4 fails a correct loop with probability below ~1e-4 per check. A
+    domain the schedule gives probability 0 or 1 in the window must be seen exactly so. Returns one row per
+    (window, domain)."""
     out = []
     for w0 in range(0, len(seen), window):
         idx = range(w0, min(w0 + window, len(seen)))

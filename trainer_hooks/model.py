@@ -78,7 +78,11 @@ class GPT(nn.Module):
         elif isinstance(m, nn.Embedding):
             nn.init.normal_(m.weight, mean=0.0, std=0.02)
 
-    def forward(self, idx):
+    def forward(self, idx, targets=None):
+        """Logits; with `targets`, the per-sequence mean cross-entropy instead (shape (B,)), so a
+        DistributedDataParallel wrapper, which syncs gradients only through forward(), can train on it."""
+        if targets is not None:
+            return self.token_losses(idx, targets)
         T = idx.shape[1]
         if T > self.cfg.block_size:
             raise ValueError(f"sequence of {T} tokens is longer than block_size={self.cfg.block_size}")
@@ -89,7 +93,7 @@ class GPT(nn.Module):
 
     def token_losses(self, idx, targets):
         """Per-sequence mean cross-entropy, shape (B,): what per-domain logging and upweighting need."""
-        logits = self.forward(idx)
+        logits = self.forward(idx)  # no targets: logits
         loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), reduction="none")
         return loss.view(targets.shape).mean(dim=1)
 

@@ -22,3 +22,21 @@ def plot_heldout(log: Path, out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
+
+
+def plot_weights(log: Path, out: Path) -> None:
+    """The mixture weights per domain against step (they move under a dynamic schedule or an upsampling phase)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [json.loads(ln) for ln in log.read_text().splitlines() if ln.strip()]
+    recs = [r for r in rows if "weights" in r]
+    if not recs:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for dom in recs[-1]["weights"]:
+        ax.plot([r["step"] for r in recs], [r["weights"].get(dom, math.nan) for r in recs], label=dom)
+    ax.set_xlabel("step"), ax.set_ylabel("mixture weight"), ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)

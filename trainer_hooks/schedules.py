@@ -254,6 +254,81 @@ class Upweight:
         return {"type": "upweight", "target": self.target.describe(), "sampling": self.sampling.describe()}
 
 
+class Dynamic(_SampledAsIs):
+    """Weights that follow the loss: Sheared-LLaMA's dynamic batch loading (Xia et al. 2023, "Sheared LLaMA:
+    Accelerating Language Model Pre-training via Structured Pruning", Algorithm 1). Every `every` steps the loop
+    measures each domain's held-out loss l_d and reports it (`update`); with the reference loss l_ref,d
+    (the loss a target model reaches on that domain):
+
+        delta_d = max(l_d - l_ref,d, 0)
+        w_d    <- w_d * exp(eta * delta_d) / sum_e w_e * exp(eta * delta_e)
+
+    so the domains whose loss lags their reference the most gain weight. The paper's Algorithm 1 is eta = 1 and
+    no smoothing (the defaults). The authors' released code (llmshearing/callbacks/dynamic_loading_callback.py)
+    also mixes the result with the uniform distribution, w <- (1 - c) w + c / k with c = 1e-4, following DoReMi
+    (Xie et al. 2023); `smoothing: c` does that.
+
+    Where we differ, and why: in Algorithm 1 the weights computed at step t serve step t's batch; here the
+    weights computed after `t` steps serve from step t + 1 on, because a Hugging Face DataLoader has already
+    drawn step t's first micro-batch when the loss is measured (the bundled loop does the same so both give one
+    stream). The weight history is the schedule's state: saved with the sampler, a resumed run replays it.
+    """
+
+    def __init__(self, initial: Mapping[str, float], reference: Mapping[str, float], every: int, eta: float = 1.0,
+                 smoothing: float = 0.0):
+        if every < 1:
+            raise ScheduleError(f"dynamic schedule: `every` must be >= 1 step, got {every}")
+        if eta < 0 or not 0 <= smoothing < 1:
+            raise ScheduleError(f"dynamic schedule: eta must be >= 0 and smoothing in [0, 1), got {eta}, {smoothing}")
+        self.initial = normalize_weights(initial, "dynamic schedule's initial weights")
+        missing = sorted(set(self.initial) - set(reference))
+        if missing:
+            raise ScheduleError(f"dynamic schedule: `reference` has no loss for domain(s) {missing}; give one per "
+                                f"domain ({sorted(self.initial)})")
+        self.reference = {d: float(reference[d]) for d in self.initial}
+        self.every, self.eta, self.smoothing = int(every), float(eta), float(smoothing)
+        self.history: list[tuple[int, dict[str, float]]] = [(0, dict(self.initial))]
+
+    def weights_at(self, step: int, total: int) -> dict[str, float]:
+        for first, w in reversed(self.history):
+            if step >= first:
+                return dict(w)
+        return dict(self.initial)
+
+    def due(self, steps_done: int) -> bool:
+        """Whether the loop should measure the held-out loss and call `update` after `steps_done` steps."""
+        return steps_done > 0 and steps_done % self.every == 0
+
+    def update(self, steps_done: int, losses: Mapping[str, float]) -> int:
+        """New weights from the held-out losses measured after `steps_done` steps; they serve from the returned
+        step on (the sampler replans from there). A domain without a loss keeps its delta at 0."""
+        w = self.weights_at(steps_done, 0)
+        delta = {d: max(float(losses.get(d, self.reference[d])) - self.reference[d], 0.0) for d in w}
+        top = max(self.eta * v for v in delta.values())  # subtracting the max keeps exp() finite
+        new = normalize_weights({d: w[d] * math.exp(self.eta * delta[d] - top) for d in w}, warn=False)
+        if self.smoothing:
+            new = {d: (1 - self.smoothing) * v + self.smoothing / len(new) for d, v in new.items()}
+        first = steps_done + 1
+        self.history = [h for h in self.history if h[0] < first] + [(first, new)]
+        return first
+
+    def state_dict(self) -> dict:
+        return {"history": [[first, w] for first, w in self.history]}
+
+    def load_state_dict(self, state: dict) -> None:
+        hist = state.get("history")
+        self.history = [(int(f), dict(w)) for f, w in hist] if hist else [(0, dict(self.initial))]
+
+    def describe(self) -> dict:
+        return {"type": "dynamic", "initial": dict(self.initial), "reference": dict(self.reference),
+                "every": self.every, "eta": self.eta, "smoothing": self.smoothing}
+
+
+def find_dynamic(schedule) -> Dynamic | None:
+    """The Dynamic schedule a loop must report losses to, if `schedule` is one."""
+    return schedule if isinstance(schedule, Dynamic) else None
+
+
 # -- learning rate: multipliers of the peak lr ------------------------------------------------------
 def cosine_lr(step: int, total: int, warmup: int = 0, min_ratio: float = 0.1) -> float:
     """Linear warmup, then cosine from 1 down to min_ratio at `total`.

@@ -7,17 +7,27 @@ Schedule keys (`schedule:` in the training YAML):
   upsample:          {domains, factor | weights, last_fraction}: end-of-training upsampling on top of any type
   mode: upweight     sample by `sampling` (default: natural, by tokens) and scale each domain's loss towards the
                      schedule above ("Upsample or Upweight?", 2024); any schedule can be the target
+  type: dynamic      every, eta, reference ({domain: loss} or a JSON/YAML file of it), smoothing, weights (the
+                     initial ones; default the mixture's): Sheared-LLaMA's dynamic batch loading, see
+                     schedules.Dynamic. The loop measures held-out loss every `every` steps and reports it.
 A key that the chosen type does not read is an error, never silently ignored.
+
+Branching a decay off a stable checkpoint: `init_from: CHECKPOINT` (a ckpt.pt or the out_dir holding it) with
+a new `steps`, lr decay and schedule; the run starts at the checkpoint's step with its model, optimizer and every
+domain's read position, and plans only the remaining steps.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .mixture import Mixture
 from .schedules import (
     WSD_DECAYS,
+    Dynamic,
     EndUpsample,
     Phase,
     Phases,
@@ -86,9 +96,31 @@ class PhaseSpec(BaseScheduleSpec):
     end: float = Field(..., ge=0, le=1, description="fraction where it ends (exclusive; the last includes 1)")
 
 
+_DYNAMIC_KEYS = ("every", "eta", "reference", "smoothing")
+
+
+def read_reference(ref: dict | str) -> dict[str, float]:
+    """Reference losses: a {domain: loss} mapping, or the path of a JSON/YAML file holding one."""
+    if isinstance(ref, dict):
+        return {str(k): float(v) for k, v in ref.items()}
+    path = Path(ref)
+    if not path.exists():
+        raise ValueError(f"schedule.reference: file {path} does not exist; give {{domain: loss}} or a JSON/YAML "
+                         f"file of it")
+    raw = yaml.safe_load(path.read_text())
+    if not isinstance(raw, dict) or not all(isinstance(v, (int, float)) for v in raw.values()):
+        raise ValueError(f"schedule.reference: {path} must hold a mapping of domain to loss")
+    return {str(k): float(v) for k, v in raw.items()}
+
+
 class ScheduleSpec(BaseScheduleSpec):
-    type: Literal["static", "temperature", "phases"] = "static"
+    type: Literal["static", "temperature", "phases", "dynamic"] = "static"
     phases: list[PhaseSpec] | None = None
+    every: int | None = Field(None, ge=1, description="dynamic only: steps between weight updates")
+    eta: float | None = Field(None, ge=0, description="dynamic only: step size (default 1.0, the paper's)")
+    reference: dict[str, float] | str | None = Field(
+        None, description="dynamic only: reference held-out loss per domain, or a JSON/YAML file of it")
+    smoothing: float | None = Field(None, ge=0, lt=1, description="dynamic only: mix with uniform (default 0)")
     upsample: UpsampleSpec | None = None
     mode: Literal["sample", "upweight"] = Field(
         "sample", description="upweight: sample by `sampling`, scale losses towards this schedule")
@@ -98,6 +130,14 @@ class ScheduleSpec(BaseScheduleSpec):
 
     @model_validator(mode="after")
     def _phases_and_modes(self):
+        dyn = sorted(k for k in _DYNAMIC_KEYS if getattr(self, k) is not None)
+        if self.type == "dynamic":
+            if self.every is None or self.reference is None:
+                raise ValueError("type: dynamic needs `every` (steps) and `reference` ({domain: loss} or a file)")
+            if self.upsample is not None or self.mode != "sample":
+                raise ValueError("type: dynamic sets the weights from the loss; it takes no `upsample` or `mode`")
+        elif dyn:
+            raise ValueError(f"type: {self.type} does not read {dyn}; remove them or use type: dynamic")
         if self.type == "phases":
             if not self.phases:
                 raise ValueError("type: phases needs `phases: [{start, end, type, ...}, ...]`")
@@ -120,6 +160,9 @@ class ScheduleSpec(BaseScheduleSpec):
         return Phases([Phase(p.start, p.end, p.build(mixture)) for p in self.phases])
 
     def build(self, mixture: Mixture):
+        if self.type == "dynamic":
+            return Dynamic(self.weights or mixture.weights, read_reference(self.reference), self.every,
+                           _or(self.eta, 1.0), _or(self.smoothing, 0.0))
         base = self._base(mixture)
         full = base
         if self.upsample is not None:
@@ -141,7 +184,8 @@ class TrainConfig(_Strict):
     out_dir: str = Field("runs/train", description="where log.jsonl, ckpt.pt and loss.png go")
     seed: int = 0
     steps: int = Field(500, ge=1)
-    batch_size: int = Field(16, ge=1)
+    batch_size: int = Field(16, ge=1, description="the global batch of one optimizer step (all ranks together)")
+    grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step on each rank")
     block_size: int = Field(128, ge=8)
     model: ModelSpec = Field(default_factory=ModelSpec)
     lr: float = Field(3e-3, gt=0)
@@ -166,6 +210,8 @@ class TrainConfig(_Strict):
     stop_at: int | None = Field(None, ge=1, description="checkpoint and stop at this step (time-sliced jobs); "
                                                          "rerun without it to finish")
     resume: bool = True
+    init_from: str | None = Field(None, description="branch: start from this checkpoint (ckpt.pt or its folder) "
+                                                    "with this config's steps, lr decay and schedule")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compile: bool = Field(True, description="torch.compile on CUDA (never on CPU)")
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import yaml
@@ -9,7 +10,8 @@ from pydantic import ValidationError
 
 from gristmill.pipeline.config import ConfigError, format_validation
 
-HELP = "train a small GPT on a mixture.json with a mixture schedule (per-domain held-out loss in log.jsonl)"
+HELP = ("train a small GPT on a mixture.json with a mixture schedule (per-domain held-out loss in log.jsonl); "
+        "under torchrun it runs DDP")
 
 
 def add_arguments(p):
@@ -46,5 +48,6 @@ def main(args) -> int:
         summary = train(cfg, quiet=args.quiet)
     except (MixtureError, ScheduleError) as e:
         raise ConfigError(f"{args.config}: {e}") from None
-    print(json.dumps(summary, indent=2))
+    if os.environ.get("RANK", "0") == "0":  # under torchrun every rank returns the same summary: print it once
+        print(json.dumps(summary, indent=2))
     return 0

@@ -183,3 +183,18 @@ def test_state_carries_cursors_and_epochs_and_a_tampered_state_is_refused(tmp_pa
     st["cursors"]["count"]["position"] = 0
     with pytest.raises(MixtureError, match="saved domain cursors"):
         MixtureSampler(path, batch_size=16, block_size=block, total_steps=10, seed=1).load_state_dict(st)
+
+
+def test_micro_batches_partition_each_step_whatever_the_split(mixture_path):
+    s = MixtureSampler(mixture_path, batch_size=24, block_size=8, total_steps=4, seed=2)
+    for step in range(4):
+        x, y, d = s.batch(step)
+        whole = sorted(map(tuple, np.concatenate([x, d[:, None]], axis=1).tolist()))
+        for n in (1, 2, 3, 4, 6, 8):  # world size x gradient accumulation
+            parts = [s.micro_batch(step, i, n) for i in range(n)]
+            assert all(len(p[0]) == 24 // n for p in parts)
+            got = sorted(map(tuple, np.concatenate([np.concatenate([p[0], p[2][:, None]], axis=1) for p in parts]
+                                                   ).tolist()))
+            assert got == whole
+    with pytest.raises(MixtureError, match="does not split into 5 equal micro-batches"):
+        s.micro_batch(0, 0, 5)
