@@ -42,8 +42,9 @@ def _rows_of(path: Path | str, name: str) -> list[dict]:
                                  "`question`, `answer` and optional `passage`, `id`") from None
             if not isinstance(r, dict) or not isinstance(r.get("question", ""), str) or (
                     not r.get("question") and not r.get("answer")):
+                got = sorted(r) if isinstance(r, dict) else r
                 raise ValueError(f"{path}:{line_no}: benchmark '{name}' rows need a string `question` and/or "
-                                 f"`answer` (optional `passage`, `id`); got keys {sorted(r) if isinstance(r, dict) else r}")
+                                 f"`answer` (optional `passage`, `id`); got keys {got}")
             rows.append({"id": str(r.get("id", line_no)), "question": r.get("question") or "",
                          "answer": str(r.get("answer") or ""), "passage": r.get("passage") or ""})
     return rows
