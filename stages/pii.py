@@ -1,18 +1,18 @@
 """pii: find e-mail addresses, public IP addresses, phone numbers, payment card numbers, IBANs and US social
 security numbers; replace them with a typed placeholder (`<EMAIL>`), mask them, only tag them, or drop the document.
 
-Every detector is a candidate pattern followed by the check its definition gives, never a bare regex:
-e-mail: RFC 5321 lengths (local part <= 64, address <= 254), no empty dot-atoms, a letter TLD that is not an
-image extension (`icon@2x.png`); IP: `ipaddress` parses it (RFC 791 / RFC 4291) and `is_global` (IANA special-
-purpose registries) holds when `public_ips_only`, and a dotted quad after "version", "v" or "build" is a version
-number; cards: 13-19 digits, an issuer prefix (ISO/IEC 7812 IINs of Visa, Mastercard, Amex, Discover, JCB, Diners,
-UnionPay, Maestro) with its length, and the Luhn checksum; IBAN: ISO 13616 country length and the ISO 7064
-mod-97 check (remainder 1); US SSN: AAA-GG-SSSS with area not 000, 666 or 900-999, group not 00, serial not 0000
-(SSA), bare nine digits only after "SSN"/"social security"; phone: E.164 (`+` and 8-15 digits) or a North
-American number (NANP: area and exchange codes start with 2-9, area not N11) written in a phone layout, or any
-other 10-11 digit national number only after a word such as "phone", "tel" or "call"; date layouts and
-ISBNs are never phones. This is the rule-based tier of Presidio's and Dolma's PII taggers (datatrove's
-PIIFormatter covers e-mail and IP only).
+Every detector is a candidate pattern followed by the check its definition gives, never a bare regex: e-mail: RFC
+5321 lengths (local part <= 64, address <= 254), no empty dot-atoms, a letter TLD that is not an image extension
+(`icon@2x.png`); IP: `ipaddress` parses it (RFC 791 / RFC 4291) and `is_global` (IANA special-purpose registries)
+holds when `public_ips_only`, and a dotted quad after "version", "v" or "build" is a version number, and an IPv6
+address needs three groups and six hex digits (`a[1::2]` is a slice); cards: 13-19 digits, an issuer prefix (ISO/IEC
+7812 IINs of Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro) with its length, and the Luhn
+checksum; IBAN: ISO 13616 country length and the ISO 7064 mod-97 check (remainder 1); US SSN: AAA-GG-SSSS with area
+not 000, 666 or 900-999, group not 00, serial not 0000 (SSA), bare nine digits only after "SSN"/"social security";
+phone: E.164 (`+` and 8-15 digits) or a North American number (NANP: area and exchange codes start with 2-9, area
+not N11) written in a phone layout, or any other 10-11 digit national number only after a word such as "phone",
+"tel" or "call"; date layouts and ISBNs are never phones. This is the rule-based tier of Presidio's and Dolma's PII
+taggers (datatrove's PIIFormatter covers e-mail and IP only).
 
 Columns: one count per type (`pii_email`, `pii_ip_address`, `pii_phone_number`, `pii_credit_card`, `pii_iban`,
 `pii_us_ssn`) and `pii_spans` (type, start, end): for `replace` and `mask` the characters of the new text that
@@ -116,6 +116,8 @@ def _email(text, m) -> bool:
 
 def _ip(text, m, public_only: bool) -> bool:
     s = m.group()
+    if ":" in s and (sum(1 for g in s.split(":") if g) < 3 or sum(c.isalnum() for c in s) < 6):
+        return False  # `a[1::2]`, `x[1::]`: slices, not addresses
     try:
         ip = ipaddress.ip_address(s)
     except ValueError:

@@ -64,6 +64,7 @@ HARD_NEGATIVES = [
     "Ticket 666-12-3456 and 123-00-4567 are not SSNs.",    # never-issued SSN ranges
     "Retina image icon@2x.png is loaded lazily.",          # not an e-mail address
     "The population grew from 1,234,567 to 1,345,678.",
+    "Python slices prog[1::] and prog[1::2] are not IPv6.",
 ]
 
 
