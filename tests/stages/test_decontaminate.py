@@ -123,3 +123,33 @@ def test_bad_custom_file_names_the_row(tmp_path):
     path.write_text('{"question": "fine", "answer": "ok"}\n{"text": "no question"}\n')
     with pytest.raises(StageError, match=r"bad.jsonl:2"):
         Decontaminate(DecontaminateConfig(custom={"bad": str(path)})).preflight()
+
+
+def test_example_config_run_inspect_and_report(spark, tmp_path, capsys):
+    """configs/decontaminate.yaml on the committed domain sample: its 45 GSM8K test problems (rows copied from
+    openai/grade-school-math test.jsonl) are all found, nothing else is; inspect and the report show it."""
+    import yaml
+    from helpers import REPO
+
+    from gristmill.pipeline.cli import main as cli
+    from gristmill.pipeline.config import parse_config
+    from gristmill.pipeline.report.build import build_report
+    from gristmill.pipeline.runner import Runner
+    raw = yaml.safe_load((REPO / "configs" / "decontaminate.yaml").read_text())
+    raw["input"]["path"] = str(REPO / raw["input"]["path"])
+    cfg, stages = parse_config(raw)
+    run = Runner(config=cfg, stages=stages, raw_config=raw, runs_dir=tmp_path, quiet=True).run()
+    with gzip.open(REPO / raw["input"]["path"], "rt") as f:
+        math = {r["id"] for r in map(json.loads, f) if "grade-school-math" in r["source"]}
+    step = json.loads((run / "manifest.json").read_text())["stages"][2]
+    assert step["rejected"] == len(math) == 45
+    assert step["stats"]["contamination"]["gsm8k"] == {"items": 1319, "items_indexed": 1319, "items_found": 45,
+                                                      "docs_affected": 45}
+    capsys.readouterr()
+    assert cli(["inspect", str(run), "contamination"]) == 0
+    out = capsys.readouterr().out
+    assert "gsm8k" in out and "most matched items" in out
+    assert cli(["inspect", str(run), "sql", "SELECT id FROM decontaminate_rejected", "--format", "json"]) == 0
+    assert {r["id"] for r in json.loads(capsys.readouterr().out)} == math
+    html = build_report(run, tmp_path / "report.html").read_text()
+    assert "Benchmark contamination" in html and "documents affected per benchmark" in html
