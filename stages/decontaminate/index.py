@@ -73,12 +73,16 @@ class Index:
     items: list[tuple[str, str]]  # (benchmark, item id)
     lengths: list[int]  # n-gram lengths to compute on documents: n and the lengths of short items
     stats: dict = field(default_factory=dict)
+    # hash -> the other items that have it (items identical after normalization, shared boilerplate): rare
+    shared: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
     def without(self, drop: np.ndarray) -> "Index":
         """The index less some hashes (n-grams frequent in reference text)."""
         keep = ~np.isin(self.hashes, np.asarray(drop, dtype=np.uint64))
+        gone = set(self.hashes[~keep].tolist())
         return Index(self.n, self.hashes[keep], self.owners[keep], self.items, self.lengths,
-                     {**self.stats, "ngrams_ignored_frequent": int((~keep).sum())})
+                     {**self.stats, "ngrams_ignored_frequent": int((~keep).sum())},
+                     {h: o for h, o in self.shared.items() if h not in gone})
 
     def lookup(self, h: np.ndarray) -> np.ndarray:
         """Owner item of each hash, -1 where the hash is not in the index."""
@@ -112,8 +116,17 @@ def build_index(benchmarks: dict[str, list[dict]], n: int = 13, min_item_words: 
         per[name] = {"items": len(rows), "indexed": indexed, "short_full_match": short, "too_short_skipped": skipped}
     allh = np.concatenate(chunks) if chunks else np.empty(0, np.uint64)
     allo = np.concatenate(owners) if owners else np.empty(0, np.int32)
-    uniq, first = np.unique(allh, return_index=True)  # sorted; first occurrence keeps its owner
-    return Index(n, uniq, allo[first], items, sorted(lengths), {"benchmarks": per, "ngrams": int(len(uniq))})
+    order = np.argsort(allh, kind="stable")  # equal hashes together, in item order
+    sh, so = allh[order], allo[order]
+    first = np.ones(len(sh), dtype=bool)
+    first[1:] = sh[1:] != sh[:-1]
+    uniq, owner = sh[first], so[first]
+    shared: dict[int, tuple[int, ...]] = {}
+    for i in np.nonzero(~first & (so != np.concatenate([[-1], so[:-1]])))[0]:  # a second item with that hash
+        h = int(sh[i])
+        if int(so[i]) != int(owner[np.searchsorted(uniq, sh[i])]) and int(so[i]) not in shared.get(h, ()):
+            shared[h] = shared.get(h, ()) + (int(so[i]),)
+    return Index(n, uniq, owner, items, sorted(lengths), {"benchmarks": per, "ngrams": int(len(uniq))}, shared)
 
 
 def match_batch(index: Index, texts: list[str | None], hasher: TokenHasher) -> list[list[tuple[int, int, int]]]:
@@ -131,12 +144,15 @@ def match_batch(index: Index, texts: list[str | None], hasher: TokenHasher) -> l
     ends = starts + sizes
     doc_of = np.repeat(np.arange(len(texts)), sizes)
     for k in index.lengths:
-        owner = index.lookup(ngram_hashes(th, k))
+        h = ngram_hashes(th, k)
+        owner = index.lookup(h)
         hit = np.nonzero(owner >= 0)[0]
         hit = hit[hit + k <= ends[doc_of[hit]]]  # inside one document
         for p in hit:
             d = doc_of[p]
-            out[d].append((int(owner[p]), int(p - starts[d]), int(p - starts[d] + k)))
+            s = int(p - starts[d])
+            for o in (int(owner[p]),) + index.shared.get(int(h[p]), ()):
+                out[d].append((o, s, s + k))
     return out
 
 

@@ -65,14 +65,15 @@ class TokenHasher:
 
     def __call__(self, toks: list[str]) -> np.ndarray:
         cache = self.cache
-        out = []
-        for t in toks:
-            h = cache.get(t)
-            if h is None:
-                h = xxhash.xxh64_intdigest(normalize_token(t))
-                if len(cache) < _CACHE_MAX:
-                    cache[t] = h
-            out.append(h)
+        get = cache.get
+        out = [get(t) for t in toks]  # the common case: every token seen before, one C-level pass
+        if None in out:
+            for i, t in enumerate(toks):
+                if out[i] is None:
+                    h = xxhash.xxh64_intdigest(normalize_token(t))
+                    if len(cache) < _CACHE_MAX:
+                        cache[t] = h
+                    out[i] = h
         return np.array(out, dtype=np.uint64)
 
 

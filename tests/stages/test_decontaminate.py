@@ -153,3 +153,14 @@ def test_example_config_run_inspect_and_report(spark, tmp_path, capsys):
     assert {r["id"] for r in json.loads(capsys.readouterr().out)} == math
     html = build_report(run, tmp_path / "report.html").read_text()
     assert "Benchmark contamination" in html and "documents affected per benchmark" in html
+
+
+def test_items_identical_after_normalization_are_both_reported():
+    # HumanEval/56 and /61 differ only in their bracket characters, which normalization drops
+    from gristmill.stages.decontaminate.index import build_index, match_batch, merge_spans
+    from gristmill.stages.decontaminate.normalization import TokenHasher
+    he = {r["id"]: r for r in load_bundled("humaneval")}
+    index = build_index({"humaneval": list(he.values())})
+    text = he["HumanEval/61"]["question"] + he["HumanEval/61"]["answer"]
+    found = {index.items[i][1] for i, _, _ in merge_spans(match_batch(index, [text], TokenHasher())[0])}
+    assert {"HumanEval/56", "HumanEval/61"} <= found
