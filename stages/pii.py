@@ -49,10 +49,13 @@ IMAGE_TLDS = {"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "tif", "
 EMAIL = re.compile(r"(?<![\w.+%-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
                    r"[A-Za-z]{2,24}(?![\w-])")
 IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)(?![\w])")
-IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:.])")
-CARD = re.compile(r"(?<![\d.,-])\d(?:[ -]?\d){12,18}(?![\d-]|[.,]\d)")
+IPV6 = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{1,4}:[0-9A-Fa-f:]{2,40}(?![\w:])")  # ipaddress decides
+# not inside URLs, ids or a longer run of digit groups (an IBAN's BBAN)
+CARD = re.compile(r"(?<![\w.,/=-])(?<!\d[ -])\d(?:[ -]?\d){12,18}(?![\w-]|[.,]\d|[ -]\d)")
 IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
-SSN = re.compile(r"(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d-])|(?<![\d-])(\d{9})(?![\d-])")
+SSN = re.compile(r"(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d-])")
+SSN_BARE = re.compile(r"(?<![\d-])(\d{9})(?![\d-])")
+SSN_WORDS = re.compile(r"ssn|social security", re.I)
 PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,5}(?![\w])"
                    r"|(?<![\w])\+\d{8,15}(?![\w])")
 VERSION_BEFORE = re.compile(r"(?:version|ver\.?|release|build|v)\s*$", re.I)
@@ -139,8 +142,8 @@ def _card(text, m) -> bool:
 
 
 def _ssn(text, m) -> bool:
-    if m.group(5):
-        d = m.group(5)
+    if m.re is SSN_BARE:
+        d = m.group(1)
         return bool(SSN_CONTEXT.search(text[max(0, m.start() - 30):m.start()])) and ssn_ok(d[:3], d[3:5], d[5:])
     return ssn_ok(m.group(1), m.group(3), m.group(4))
 
@@ -175,6 +178,9 @@ def find_pii(text: str, types=TYPES, public_ips_only: bool = True) -> list[tuple
             continue
         if kind == "ip_address":
             cands = [(m, lambda t, m: _ip(t, m, public_ips_only)) for rx in (IPV4, IPV6) for m in rx.finditer(text)]
+        elif kind == "us_ssn":
+            rxs = (SSN, SSN_BARE) if SSN_WORDS.search(text) else (SSN,)
+            cands = [(m, _ssn) for rx in rxs for m in rx.finditer(text)]
         else:
             rx, ok = checks[kind]
             cands = [(m, ok) for m in rx.finditer(text)] if kind != "email" or "@" in text else []

@@ -61,6 +61,7 @@ HARD_NEGATIVES = [
     "ISBN 978-3-16-148410-0 and ISBN 9780306406157.",      # ISBN-13s
     "Meeting on 2023-04-05, then 05.04.2023 at 10:30.",    # dates and times
     "Bank reference GB82 WEST 1234 5698 7654 33.",         # IBAN with a wrong check digit
+    "Account ES89 3057 8636 9725 5278 4156 is closed.",    # bad IBAN whose first 16 digits pass Luhn
     "Ticket 666-12-3456 and 123-00-4567 are not SSNs.",    # never-issued SSN ranges
     "Retina image icon@2x.png is loaded lazily.",          # not an e-mail address
     "The population grew from 1,234,567 to 1,345,678.",
