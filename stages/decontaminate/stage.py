@@ -212,6 +212,15 @@ class Decontaminate(FitStage):
             cols.update({"text": "string", "decon_cuts": CUT_TYPE})
         return cols
 
+    def files(self) -> list[str]:
+        """Custom items, the reference text and the shipped test sets used: their bytes enter the stage hash."""
+        from importlib import resources
+
+        from .index import DATA
+        ref = self.config.reference
+        shipped = [str(resources.files(DATA) / "data" / bundled()[b]["file"]) for b in self.config.benchmarks]
+        return super().files() + shipped + ([ref] if ref and ref != "input" else [])
+
     def preflight(self) -> None:
         build(self.config)  # a bad custom file fails before Spark starts
 

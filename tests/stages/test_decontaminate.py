@@ -164,3 +164,19 @@ def test_items_identical_after_normalization_are_both_reported():
     text = he["HumanEval/61"]["question"] + he["HumanEval/61"]["answer"]
     found = {index.items[i][1] for i, _, _ in merge_spans(match_batch(index, [text], TokenHasher())[0])}
     assert {"HumanEval/56", "HumanEval/61"} <= found
+
+
+def test_reference_file_counts_frequent_ngrams_and_enters_the_hash(spark, tmp_path):
+    from gristmill.pipeline.config import stage_hashes
+    from gristmill.stages.decontaminate.stage import Decontaminate, DecontaminateConfig
+    quote = JANET["question"]
+    ref = tmp_path / "reference.jsonl"
+    ref.write_text("".join(json.dumps({"text": f"page {i}: {quote}"}) + "\n" for i in range(3)))
+    rows = [{"id": "d", "text": f"{INTRO} {quote} {OUTRO}"}]
+    params = {"reference": str(ref), "max_ngram_docs": 2}
+    kept, rejected, stats = run_stage(spark, "decontaminate", params, rows, tmp_path)
+    assert not rejected and stats["ngrams_ignored_frequent"] > 0
+    cfg = DecontaminateConfig.model_validate(params)
+    before = stage_hashes("in", [(Decontaminate, cfg)])
+    ref.write_text(json.dumps({"text": "something else"}) + "\n")
+    assert stage_hashes("in", [(Decontaminate, cfg)]) != before
