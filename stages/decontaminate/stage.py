@@ -139,9 +139,10 @@ def cut_text(text: str, spans: list[tuple[int, int]], margin: int, min_piece: in
     split), drop the pieces left shorter than `min_piece`, and join the rest with a blank line.
     Returns (new text, what was removed as {start, end, text} in the original, number of pieces cut apart).
 
-    >>> t = "a" * 30 + " KEEP " + "x" * 10 + " TEST ITEM " + "y" * 10 + " KEEP " + "b" * 30
-    >>> cut_text(t, [(t.index("TEST"), t.index("ITEM") + 4)], margin=3, min_piece=5)[0] == t[:36] + "\\n\\n" + t[-36:]
-    True
+    >>> t = "a" * 8 + " KEEP " + "x" * 5 + " TEST ITEM " + "y" * 5 + " KEEP " + "b" * 8
+    >>> new, removed, pieces = cut_text(t, [(t.index("TEST"), t.index("ITEM") + 4)], margin=3, min_piece=5)
+    >>> new, [r["text"] for r in removed], pieces
+    ('aaaaaaaa KEEP\\n\\nKEEP bbbbbbbb', ['xxxxx TEST ITEM yyyyy'], 2)
     """
     cuts: list[list[int]] = []
     for s, e in sorted(spans):

@@ -180,3 +180,11 @@ def test_reference_file_counts_frequent_ngrams_and_enters_the_hash(spark, tmp_pa
     before = stage_hashes("in", [(Decontaminate, cfg)])
     ref.write_text(json.dumps({"text": "something else"}) + "\n")
     assert stage_hashes("in", [(Decontaminate, cfg)]) != before
+
+
+def test_doctests():
+    import doctest
+
+    from gristmill.stages.decontaminate import index, normalization, stage
+    for m in (index, normalization, stage):
+        assert doctest.testmod(m).failed == 0, m.__name__

@@ -114,3 +114,11 @@ def test_private_ips_count_when_asked():
     assert find_pii("gateway 192.168.1.1", ["ip_address"]) == []
     assert find_pii("gateway 192.168.1.1", ["ip_address"], public_ips_only=False) == [("ip_address", 8, 19)]
     assert find_pii("dns 2001:4860:4860::8888 and fe80::1", ["ip_address"]) == [("ip_address", 4, 24)]
+
+
+def test_doctests():
+    import doctest
+
+    from gristmill.stages import pii
+    result = doctest.testmod(pii)
+    assert result.failed == 0 and result.attempted >= 4
