@@ -1,4 +1,4 @@
-"""gristmill inspect RUN [summary|accounting|reasons|dist|sample|show|dups|sql|diff] ..."""
+"""gristmill inspect RUN [summary|accounting|reasons|dist|sample|show|dups|sql|diff|contamination] ..."""
 from __future__ import annotations
 
 HELP = "what happened to my data: counts, drop reasons, distributions, documents, SQL (DuckDB, no Spark)"
@@ -55,6 +55,10 @@ def add_arguments(p):
     q.add_argument("--format", choices=["table", "csv", "json"], default="table")
     q.add_argument("--max-rows", type=int, default=200, help="rows printed in table format")
 
+    k = sub.add_parser("contamination", help="decontaminate stages: per benchmark the items found and documents "
+                                            "affected, and the most matched items")
+    k.add_argument("--top", type=int, default=10, help="most matched items shown")
+
     f = sub.add_parser("diff", help="documents one run kept and the other dropped (gristmill inspect A diff B)")
     f.add_argument("other", metavar="RUN_B", help="the run to compare with")
     f.add_argument("--examples", type=int, default=3, help="example ids per row")
@@ -84,6 +88,8 @@ def main(args) -> int:
         docs.dups(run, args.key, args.chars, args.limit)
     elif action == "sql":
         c.sql(run, args.query, args.format, args.max_rows)
+    elif action == "contamination":
+        c.contamination(run, args.top)
     elif action == "diff":
         docs.diff(run, Run(args.other), args.examples)
     return 0

@@ -170,3 +170,44 @@ def sql(run: Run, query: str, fmt: str = "table", max_rows: int = 200) -> None:
     print(render(names, shown, fmt, limit=100))
     if len(shown) < len(rows):
         print(f"({len(rows) - len(shown):,} more rows; use --format csv or json for all of them)")
+
+
+# --- contamination -----------------------------------------------------------------------------------
+def contamination_data(run: Run, top: int = 10) -> list[dict]:
+    """Per finished decontaminate stage: its per-benchmark stats (stats.json) and the most matched items
+    (from the stage's kept and rejected rows, whatever the action)."""
+    out = []
+    for s in run.done():
+        if "contamination" not in s.stats:
+            continue
+        parts = [p for p in ("kept", "rejected") if run.has_view(f"{s.view}_{p}")
+                 and "decon_matches" in run.columns(f"{s.view}_{p}")]
+        items = []
+        if parts:
+            rel = " UNION ALL ".join(f"SELECT id, drop_reason, decon_matches FROM {qident(s.view + '_' + p)} "
+                                     "WHERE decon_matches IS NOT NULL" for p in parts)
+            _, items = run.query(
+                f"SELECT m.benchmark, m.item, count(DISTINCT id), arg_min(id, id), "
+                f"sum(m.\"end\" - m.start) FROM (SELECT id, unnest(decon_matches) AS m FROM ({rel})) "
+                f"GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT {int(top)}")
+        out.append({"stage": s.dir, "stats": s.stats, "top_items": items})
+    return out
+
+
+def contamination(run: Run, top: int = 10) -> None:
+    data = contamination_data(run, top)
+    if not data:
+        raise StageError(f"run {run.path} has no finished decontaminate stage; stages: {run.states()}")
+    for d in data:
+        st = d["stats"]
+        print(f"{d['stage']}: action {st.get('action')}, {st.get('ngram')}-grams, {st.get('index_ngrams', 0):,} "
+              f"n-grams indexed ({st.get('ngrams_ignored_frequent', 0):,} ignored as frequent), "
+              f"{st.get('docs_contaminated', 0):,} of {st.get('in') or 0:,} documents contaminated")
+        rows = [[b, c.get("items"), c.get("items_indexed"), c.get("items_found"), c.get("docs_affected")]
+                for b, c in st["contamination"].items()]
+        from .fmt import table
+        print(table(["benchmark", "items", "indexed", "items found", "documents affected"], rows))
+        if d["top_items"]:
+            print("most matched items:")
+            print(table(["benchmark", "item", "documents", "e.g. document", "matched chars"],
+                        [list(r) for r in d["top_items"]]))

@@ -18,9 +18,11 @@ from .page import page, table
 
 
 def build_report(run_dir: str | Path, out: str | Path) -> Path:
+    from .extras import contamination_section
     run = Run(run_dir)
     sections = [s for s in (_state(run), _funnel(run), _reasons(run), _category(run, "lang", "Languages"),
-                            _category(run, "domain", "Domains"), _quality(run), _clusters(run), rephrase_section(run),
+                            _category(run, "domain", "Domains"), _quality(run), _clusters(run),
+                            contamination_section(run), rephrase_section(run),
                             selection_section(run), mixture_section(run), training_section(run),
                             experiment_section(run), _config(run))
                 if s]

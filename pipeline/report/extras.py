@@ -191,3 +191,25 @@ def experiment_section(run):
     for arm, why in (data.get("skipped") or {}).items():
         extra += f'<p class="note">{escape(arm)} skipped: {escape(why)}</p>'
     return ("Experiment: does curation pay?", body + svg + extra, "")
+
+
+def contamination_section(run):
+    """decontaminate stages: per benchmark the items found and documents affected, and the most matched items."""
+    from ..inspection.queries import contamination_data
+    data = contamination_data(run)
+    if not data:
+        return None
+    body = []
+    for d in data:
+        st = d["stats"]
+        body.append(f"<p>{escape(d['stage'])}: action <b>{escape(str(st.get('action')))}</b>, {st.get('ngram')}-grams, "
+                    f"{st.get('docs_contaminated', 0):,} of {st.get('in') or 0:,} documents contaminated.</p>")
+        rows = [[b, c.get("items"), c.get("items_found"), c.get("docs_affected")]
+                for b, c in st["contamination"].items()]
+        body.append(plots.hbar([r[0] for r in rows], [r[3] or 0 for r in rows], "documents affected per benchmark"))
+        body.append(table(["benchmark", "items", "items found", "documents affected"], rows))
+        if d["top_items"]:
+            body.append("<h3>Most matched items</h3>" + table(
+                ["benchmark", "item", "documents", "e.g. document", "matched chars"],
+                [list(r) for r in d["top_items"]]))
+    return ("Benchmark contamination", "".join(body), "")
