@@ -12,6 +12,8 @@ from typing import Any, Callable, ClassVar, Iterator
 
 from pydantic import BaseModel, ConfigDict
 
+from . import storage
+from .errors import StageError
 from .registry import Registry
 
 DROP_REASON = "drop_reason"
@@ -37,10 +39,6 @@ class StageContext:
     extra: dict = field(default_factory=dict)
 
 
-class StageError(Exception):
-    """A problem the user can fix; the CLI prints it without a traceback."""
-
-
 STAGES: Registry["Stage"] = Registry("stage", "gristmill.stage_packages")
 
 
@@ -57,11 +55,13 @@ def get_stage(name: str) -> type["Stage"]:
 
 class Stage:
     name: ClassVar[str]
-    version: ClassVar[str] = "1"
     Config: ClassVar[type[StageConfig]] = StageConfig
     requires: ClassVar[tuple[str, ...]] = ("id", "text")
     # name -> Spark SQL type string (e.g. "string", "float", "array<string>")
     produces: ClassVar[dict[str, str]] = {}
+    # True: transform() returns its input unchanged (its product is a file, e.g. embed, mix); the runner then
+    # keeps the previous stage's kept/ (a KEPT_FROM pointer, rundir.py) instead of copying the corpus
+    passes_through: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -117,15 +117,16 @@ class Stage:
         """Extra numbers for stats.json, computed inside Spark (never a collect of documents)."""
         return {}
 
-    def apply(self, df):
-        """transform, then split: returns (kept, rejected, stats)."""
-        from pyspark.sql import functions as F
-        out = self.transform(df)
-        if DROP_REASON not in out.columns:
-            out = out.withColumn(DROP_REASON, F.lit(None).cast("string"))
-        kept = out.filter(F.col(DROP_REASON).isNull())
-        rejected = out.filter(F.col(DROP_REASON).isNotNull())
-        return kept, rejected, self.stats()
+    # -- files a stage publishes outside its folder (RUN/mixture.json) -----------------------------------
+    @classmethod
+    def publish(cls, run, stage_dir) -> None:
+        """Called by the runner after the stage committed (and when it is skipped as up to date): copy what
+        the stage wrote inside its own folder to where users look for it. Nothing by default."""
+
+    @classmethod
+    def unpublish(cls, run) -> None:
+        """Called before the stage runs: remove what an earlier attempt published, so a killed attempt never
+        leaves a published file pointing at its uncommitted work. Nothing by default."""
 
 
 # -- per-document stages over Arrow batches ---------------------------------------------------------
@@ -212,8 +213,7 @@ BROADCAST_BYTES = 64 << 20
 
 
 def folder_bytes(path: str | Path) -> int:
-    from .storage import path as as_path  # a local folder or a URI (s3a://...)
-    return sum(f.stat().st_size for f in as_path(path).rglob("*.parquet"))
+    return sum(f.stat().st_size for f in storage.path(path).rglob("*.parquet"))
 
 
 class FitStage(Stage):

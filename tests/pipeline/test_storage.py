@@ -266,7 +266,7 @@ def test_read_input_files_from_the_store(root, fmt, spec):
 def test_read_input_in_spark_workers_from_the_store(root, spark):
     """Spark's Python workers open the files themselves (pyarrow), so reading needs no Hadoop connector."""
     from gristmill.pipeline.config import InputConfig
-    from gristmill.pipeline.inputs.readers import read_input
+    from gristmill.pipeline.inputs.sources import read_input
     docs = _write_inputs(storage.path(root))
     cfg = InputConfig(format="jsonl", path=f"{root}/jsonl", on_error="reject")
     got = read_input(spark, cfg).select("id", "drop_reason", "src_file").collect()
