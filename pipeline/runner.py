@@ -75,7 +75,7 @@ class Runner:
         if config_path and not base.is_absolute() and runs_dir is None:
             base = Path.cwd() / base
         self.run_dir = run_path(base, self.name)
-        self.run = RunDir(self.run_dir)
+        self.rundir = RunDir(self.run_dir)
         self.quiet = quiet
 
     # ------------------------------------------------------------------------------------------------
@@ -126,7 +126,7 @@ class Runner:
                                   f"(NFS, a FUSE mount of the bucket) for this pipeline")
         clean_stale_tmp(self.run_dir)
         manifest = self._manifest(plan)
-        self.run.write_manifest(manifest)
+        self.rundir.write_manifest(manifest)
 
         spark = None
         forcing = force
@@ -136,19 +136,19 @@ class Runner:
             if from_stage in (step["name"], step["dir"]):
                 forcing = True
             cls = self.stages[i - 1][0] if i else None
-            if not forcing and self.run.is_finished(step["dir"], step["hash"]):
-                stats = self.run.stats(step["dir"])
-                self.run.mark(manifest, i, "skipped", **{k: stats.get(k) for k in COUNTS})
+            if not forcing and self.rundir.is_finished(step["dir"], step["hash"]):
+                stats = self.rundir.stats(step["dir"])
+                self.rundir.mark(manifest, i, "skipped", **{k: stats.get(k) for k in COUNTS})
                 _say(self.quiet, f"[{step['dir']}] up to date, skipped "
                                  f"(kept {stats.get('kept'):,}, rejected {stats.get('rejected'):,})")
                 prev_dir = step["dir"]
                 if cls is not None:
-                    cls.publish(self.run, self.run.stage(step["dir"]))  # heals a publish a kill interrupted
+                    cls.publish(self.rundir, self.rundir.stage(step["dir"]))  # heals a publish a kill interrupted
                 continue
             forcing = True  # everything downstream of a rerun stage reruns too
             if cls is not None:
-                cls.unpublish(self.run)  # what it published before must not outlive the stage it came from
-            self.run.mark(manifest, i, "running", started=time.strftime("%Y-%m-%dT%H:%M:%S"))
+                cls.unpublish(self.rundir)  # what it published before must not outlive the stage it came from
+            self.rundir.mark(manifest, i, "running", started=time.strftime("%Y-%m-%dT%H:%M:%S"))
             t0 = time.time()
             try:
                 if spark is None:
@@ -160,19 +160,19 @@ class Runner:
             entry = manifest["stages"][i]
             entry["stats"] = {k: v for k, v in stats.items() if k not in (*COUNTS, "hash")}
             commit_stage(self._work, self.run_dir / step["dir"], stats)
-            self.run.mark(manifest, i, "done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            self.rundir.mark(manifest, i, "done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
                           **{k: stats.get(k) for k in COUNTS})
             if cls is not None:
-                cls.publish(self.run, self.run.stage(step["dir"]))
+                cls.publish(self.rundir, self.rundir.stage(step["dir"]))
             _say(self.quiet, f"[{step['dir']}] in {stats['in']:,}  kept {stats['kept']:,}  "
                              f"rejected {stats['rejected']:,}  {stats['seconds']:.1f}s")
             prev_dir = step["dir"]
-        broken = self.run.stats(plan[0]["dir"]).get("broken_files") or []
+        broken = self.rundir.stats(plan[0]["dir"]).get("broken_files") or []
         for msg in broken:
             _say(self.quiet, f"warning: {msg}")
         manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         manifest["seconds"] = round(time.time() - t_run, 3)
-        self.run.write_manifest(manifest)
+        self.rundir.write_manifest(manifest)
         return self.run_dir
 
     def _spark(self):
@@ -234,14 +234,14 @@ class Runner:
                     counts = {"in": kept + rejected, "kept": kept, "rejected": rejected}
                 else:
                     cls, params = self.stages[i - 1]
-                    src_kept = self.run.kept(prev)
+                    src_kept = self.rundir.kept(prev)
                     n_in = parquet_rows(src_kept)
                     ctx = StageContext(spark=spark, run_dir=self.run_dir, work_dir=work,
                                        stage_dir=self.run_dir / step["dir"], index=i, name=cls.name,
                                        extra={"rows_acc": acc, "input_rows": n_in})
                     counts, extra = execute_stage(cls(params, ctx), spark.read.parquet(str(src_kept)), work,
                                                   label=step["dir"], n_in=n_in,
-                                                  kept_from=self.run.kept_source(prev))
+                                                  kept_from=self.rundir.kept_source(prev))
         except BaseException:
             storage.rmtree(work)
             raise
@@ -278,7 +278,8 @@ def execute_stage(stage: Stage, src, work, label: str | None = None, n_in: int |
 
     A stage that passes its documents through (Stage.passes_through) writes no kept/: `kept_from` names the
     stage folder whose kept/ it keeps (work/KEPT_FROM, resolved by RunDir.kept); without one (a test's
-    in-memory input) its rows are written as any stage's. Returns ({in, kept, rejected}, the stage's stats)."""
+    in-memory input) its rows are written as any stage's. Returns ({in, kept, rejected} and the base class's
+    counters, the stage's own stats())."""
     from pyspark.sql import functions as F
     label = label or stage.name
     src = src.drop(DROP_REASON) if DROP_REASON in src.columns else src
@@ -303,7 +304,8 @@ def execute_stage(stage: Stage, src, work, label: str | None = None, n_in: int |
     added = int(extra.get("added") or 0)  # rows a stage writes itself (rephrase's synthetic rows)
     check_balance(label, n_in + added, kept, rejected)
     check_identity(label, src, work, added)
-    return {"in": n_in, "kept": kept, "rejected": rejected}, extra
+    counters = stage.counters(src.sparkSession.read.parquet(str(work / "rejected")))
+    return {"in": n_in, "kept": kept, "rejected": rejected, **counters}, extra
 
 
 def check_identity(label: str, src, work, added: int = 0) -> None:
