@@ -4,8 +4,9 @@ A stage's hash (stage_hashes) chains: the hash upstream, the stage's name and pa
 digest of the stage's code (code_digest), and the content digest of every file it reads (Stage.files: config
 fields marked FILE). The read stage's hash covers the input files' content digests (input_digests).
 
-What the digest cache trusts (file_digest). Hashing every input byte on every run costs about 1 s per GB
-(sha256; measured in docs/architecture.md), too much to repeat for a large corpus, so a file's digest is cached
+What the digest cache trusts (file_digest). Hashing every input byte on every run costs 2 to 8 s per GB
+(sha256, 131-217 MiB/s measured on a shared 2-core machine; blake2b and md5 were slower there), too much to
+repeat for a large corpus, while a cache hit costs one stat (~25 us per file). So a file's digest is cached
 under a key of its path, inode, size, mtime_ns and ctime_ns. `touch -r` and most copy tools can set mtime back,
 but no user-level call sets ctime: any write or metadata change (including the `touch -r` itself) moves it to
 "now", so a file rewritten at the same size with its mtime restored gets a new key and is hashed again. What
@@ -145,6 +146,11 @@ def code_digest(cls: type, memo: dict | None = None) -> str:
     except TypeError:  # a class defined in __main__ or a notebook: no file to hash
         return "no-source"
     return _closure_digest(tuple(_own_modules(cls)), {} if memo is None else memo)
+
+
+def read_code_digest() -> str:
+    """The read stage's code: the readers and everything they import (inputs/, config, storage ...)."""
+    return _closure_digest(("gristmill.pipeline.inputs.readstage", "gristmill.pipeline.inputs.sources"), {})
 
 
 def stage_hashes(input_hash: str, stages: list, digest_cache: dict | None = None) -> list[str]:

@@ -296,7 +296,17 @@ class RunDir:
         for d in reversed(names):
             if (self.stage(d) / SELECTION).is_dir():
                 return self.stage(d) / SELECTION
-        return self.path / SELECTION if (self.path / SELECTION).is_dir() else None
+        return self.command_selection if self.command_selection.is_dir() else None
+
+    @property
+    def command_selection(self):
+        """RUN/selection/: where `gristmill select` (outside a pipeline) writes its selection."""
+        return self.path / SELECTION
+
+    @staticmethod
+    def stage_selection(stage_dir):
+        """<stage>/selection/: where the select stage writes its selection, inside its own folder."""
+        return stage_dir / SELECTION
 
     @property
     def mixture(self):

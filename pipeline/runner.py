@@ -8,7 +8,7 @@ from pathlib import Path
 from . import storage
 from .config import ConfigError, PipelineConfig, digest, load_config
 from .errors import explain
-from .fingerprint import input_digests, stage_hashes
+from .fingerprint import gristmill_version, input_digests, read_code_digest, stage_hashes
 from .inputs.readers import input_fingerprint
 from .inputs.readstage import run_read_stage
 from .inputs.sources import resolve_input
@@ -85,7 +85,8 @@ class Runner:
         self.input_cfg = resolve_input(self.cfg.input, self.run_dir)
         cache = read_json(self.run_dir / DIGESTS) or {}
         input_hash = digest({"input": self.input_cfg.model_dump(mode="json"), "version": 3,
-                             "files": input_digests(input_fingerprint(self.input_cfg), cache)})
+                             "files": input_digests(input_fingerprint(self.input_cfg), cache),
+                             "gristmill": gristmill_version(), "code": read_code_digest()})
         hashes = [input_hash] + stage_hashes(input_hash, self.stages, cache)
         write_json_atomic(self.run_dir / DIGESTS, cache)
         names = [READ_STAGE] + [cls.name for cls, _ in self.stages]
@@ -210,7 +211,7 @@ class Runner:
         if not storage.is_uri(self.run_dir):
             (self.run_dir / RESERVE).unlink(missing_ok=True)  # frees the room kept for this write
         try:
-            write_json_atomic(self.run_dir / "manifest.json", manifest)
+            self.rundir.write_manifest(manifest)
         except OSError:
             pass  # a disk full beyond the reserve refuses even this; the message below still names the cause
         if isinstance(e, KeyboardInterrupt) or msg is None:
@@ -251,7 +252,7 @@ class Runner:
         return stats
 
     def _manifest(self, plan: list[dict]) -> dict:
-        old = read_json(self.run_dir / "manifest.json") or {}
+        old = self.rundir.manifest(missing_ok=True)
         ours = {p["dir"] for p in plan}
         # folders of stages this pipeline no longer has: listed as stale so nothing reads them as current
         stale = [{"index": int(d[:2]), "name": d[3:], "dir": d, "status": "stale",

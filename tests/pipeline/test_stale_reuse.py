@@ -16,8 +16,8 @@ import pytest
 
 from gristmill.pipeline.config import parse_config
 from gristmill.pipeline.fingerprint import stage_hashes
-from gristmill.pipeline.runner import AccountingError, Runner
-from gristmill.pipeline.stage import FitStage
+from gristmill.pipeline.runner import Runner
+from gristmill.pipeline.stage import FitStage, StageError
 
 TEXTS = ["The bakery on the corner opens at seven and sells rye bread until noon on weekdays.",
          "Volunteers cleared the river trail after the storm brought down a dozen old oaks.",
@@ -133,7 +133,7 @@ class SwapsARow(FitStage):
 @pytest.mark.parametrize("stage, said", [("test_renames_an_id", "'d1' entered 1 time(s), left 0"),
                                          ("test_swaps_a_row", "'d0' entered 1 time(s), left 2")])
 def test_accounting_by_identity_stops_a_stage_that_balances_by_count(spark, tmp_path, stage, said):
-    with pytest.raises(AccountingError, match="does not account for its documents by id") as e:
+    with pytest.raises(StageError, match="does not account for its documents by id") as e:
         make_runner(tmp_path, [{stage: {}}]).run()
     assert said in str(e.value) or "'d2' entered 1 time(s), left 0" in str(e.value)
     run = tmp_path / "runs" / "r"
