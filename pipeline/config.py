@@ -187,19 +187,3 @@ def parse_config(raw: dict, where: str = "<config>", base_dir: Path | None = Non
 
 def digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def stage_hashes(input_hash: str, stages: list, digest_cache: dict | None = None) -> list[str]:
-    """Hash per stage: its own params and version, the content of the files it reads (Stage.files: size,
-    mtime and sha256, cached by size+mtime in digest_cache), plus everything upstream (chained)."""
-    from .rundir import file_digest
-    cache = {} if digest_cache is None else digest_cache
-    out, prev = [], input_hash
-    for cls, params in stages:
-        files = [file_digest(f, cache) for f in cls(params).files()]
-        body = {"up": prev, "stage": cls.name, "version": cls.version, "params": params.model_dump(mode="json")}
-        if files:  # stages that read no files keep the hash they always had
-            body["files"] = [{k: v for k, v in f.items() if k != "mtime_ns"} for f in files]
-        prev = digest(body)
-        out.append(prev)
-    return out

@@ -18,6 +18,10 @@ _JVM_GONE = ("Py4JNetworkError", "Answer from Java side is empty", "Connection r
 _RESUME = "Rerun the same command to resume from the last finished stage."
 
 
+class StageError(Exception):
+    """A problem the user can fix; the CLI prints it without a traceback."""
+
+
 def _chain(e: BaseException):
     seen = set()
     while e is not None and id(e) not in seen:

@@ -1,15 +1,22 @@
-"""The run directory: stage folders, atomic writes, stats.json, _SUCCESS and manifest.json."""
+"""The run folder and every file in it has one owner: this module.
+
+`RunDir` answers every question about a run folder: its manifest (read, validated, stages marked), whether a
+stage is finished (one answer for the runner, inspection, the CLI and experiments), a stage's kept/ and
+rejected/ (a pass-through stage's kept/ is its input's, see KEPT_FROM), the selection folder, the published
+mixture.json and the embeddings folder. The functions below it are the mechanics: stage folders, atomic commit,
+the kept/rejected split. Locking lives in lock.py, small atomic files in storage.py.
+"""
 from __future__ import annotations
 
-import json
-import os
 import re
 import time
 import uuid
 from pathlib import Path
 
 from . import storage
-from .storage import RemotePath, has_rename
+from .errors import StageError
+from .lock import LOCK
+from .storage import RemotePath, has_rename, read_json, write_json_atomic
 
 FORMAT_VERSION = 1
 # On filesystems without a folder rename (object stores) a stage is written to NN-name.attempt-<time>-<id>
@@ -20,26 +27,6 @@ _ATTEMPT_RE = re.compile(r"^(\d\d-[A-Za-z0-9_]+)\.attempt-([0-9a-f]{16})-([0-9a-
 
 def stage_dirname(index: int, name: str) -> str:
     return f"{index:02d}-{name}"
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    if isinstance(path, RemotePath):
-        storage.write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode())
-        return
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a half-written temporary file must not fill the disk further
-        raise
-
-
-def read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def is_complete(stage_dir: Path, expected_hash: str) -> bool:
@@ -173,7 +160,6 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 def run_path(runs_dir: Path, name: str) -> Path:
     """runs_dir/name, refusing names that would write anywhere else (../victim, /abs, a/b)."""
-    from .stage import StageError
     if not _SAFE_NAME.match(name or "") or name in (".", ".."):
         raise StageError(f"run name {name!r} is not allowed: use one folder name of letters, digits, '.', '_' "
                          f"and '-' (the run lives in {runs_dir}/<name>; choose where with runs_dir/--runs-dir)")
@@ -190,139 +176,11 @@ def run_path(runs_dir: Path, name: str) -> Path:
         # `gristmill experiment` writes its configs into RUN/experiment/ before the run's first stage
         own = {LOCK, "_input", "_file_digests.json", "spark.log", "_checkpoints", "_cache", "experiment",
                ".space_reserve"}
-        if any(p.name not in own for p in path.iterdir()) and not (isinstance(manifest, dict) and "format_version" in manifest
-                                        and isinstance(manifest.get("stages"), list)):
+        ours = isinstance(manifest, dict) and "format_version" in manifest and isinstance(manifest.get("stages"), list)
+        if any(p.name not in own for p in path.iterdir()) and not ours:
             raise StageError(f"{path} exists and is not a gristmill run (no gristmill manifest.json); refusing to "
                              f"write into it: pick another run name or runs_dir")
     return path
-
-
-# -- one run at a time per folder --------------------------------------------------------------------
-LOCK = "_LOCK"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def acquire_lock(run_dir: Path, warn=print) -> Path:
-    """Create run_dir/_LOCK with our pid, host and start time; a live holder stops us at once, naming it;
-    a lock left by a dead process on this host is taken over with a warning. On object stores: see
-    _acquire_object_lock."""
-    import socket
-
-    from .stage import StageError
-    if isinstance(run_dir, RemotePath):
-        return _acquire_object_lock(run_dir, warn)
-    lock = run_dir / LOCK
-    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    for _ in range(3):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            held = read_json(lock) or {}
-            pid, host = held.get("pid"), held.get("host")
-            if isinstance(pid, int) and host == me["host"] and not _pid_alive(pid):
-                warn(f"warning: taking over the lock of {run_dir}: its holder (pid {pid}, started "
-                     f"{held.get('started')}) is no longer running")
-                lock.unlink(missing_ok=True)
-                continue
-            if not held:  # being written this instant, or left empty by a crash
-                time.sleep(0.2)
-                held = read_json(lock)
-                if held is None:
-                    lock.unlink(missing_ok=True)
-                    continue
-            raise StageError(f"run {run_dir} is in use by pid {pid} on {host} (since {held.get('started')}). "
-                             f"Wait for it, use another --name, or if that process is gone, delete {lock}")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(me, fh)
-        return lock
-    raise StageError(f"could not take the lock {lock}; delete it if no run is using {run_dir}")
-
-
-def release_lock(lock: Path) -> None:
-    if isinstance(lock, RemotePath):
-        _release_object_lock(lock)
-        return
-    held = read_json(lock) or {}
-    if held.get("pid") == os.getpid():
-        lock.unlink(missing_ok=True)
-
-
-# -- the lock on object stores ----------------------------------------------------------------------
-LOCK_SETTLE_S = 2.0  # wait between writing the lock and reading it back
-LOCK_STALE_S = 600.0  # a lock whose heartbeat is older than this is taken over
-_HEARTBEATS: dict[str, tuple] = {}
-
-
-def _acquire_object_lock(run_dir: RemotePath, warn=print, settle: float | None = None,
-                         stale_after: float | None = None) -> RemotePath:
-    """An advisory lock for stores without an atomic create-if-absent (pyarrow offers none for S3): the
-    lock object names its owner (host, pid, a random token) and a heartbeat time that a thread renews every
-    stale_after/4 seconds; we write it, wait `settle` seconds, and read it back: the token must still be
-    ours. A lock whose heartbeat is older than stale_after (or left by a dead pid on this host) is taken over.
-
-    What it does not guarantee: two runs that both read "no lock" and write theirs more than `settle`
-    seconds apart (e.g. one paused between the read and the write) can both proceed; a holder paused
-    longer than stale_after (or cut off from the store) loses the lock without knowing it. It keeps two
-    people from starting the same run by mistake; it is not a mutex for concurrent writers."""
-    import socket
-    import threading
-
-    from .stage import StageError
-    settle = LOCK_SETTLE_S if settle is None else settle
-    stale_after = LOCK_STALE_S if stale_after is None else stale_after
-    lock = run_dir / LOCK
-    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-          "token": uuid.uuid4().hex, "heartbeat": time.time()}
-    held = read_json(lock)
-    if isinstance(held, dict) and held:
-        age = time.time() - float(held.get("heartbeat") or 0)
-        dead = held.get("host") == me["host"] and isinstance(held.get("pid"), int) and not _pid_alive(held["pid"])
-        if age < stale_after and not dead:
-            raise StageError(f"run {run_dir.uri} is in use by pid {held.get('pid')} on {held.get('host')} (since "
-                             f"{held.get('started')}, last heartbeat {age:.0f}s ago). Wait for it, use another "
-                             f"--name, or if that process is gone, delete {lock.uri}")
-        warn(f"warning: taking over the lock of {run_dir.uri}: its holder (pid {held.get('pid')} on "
-             f"{held.get('host')}) {'is no longer running' if dead else f'has not renewed it for {age:.0f}s'}")
-    write_json_atomic(lock, me)
-    time.sleep(settle)
-    back = read_json(lock) or {}
-    if back.get("token") != me["token"]:
-        raise StageError(f"run {run_dir.uri} was locked by pid {back.get('pid')} on {back.get('host')} at the "
-                         f"same moment; only one run may use it. Try again when that run is done")
-    stop = threading.Event()
-
-    def beat():
-        while not stop.wait(stale_after / 4):
-            now = read_json(lock) or {}
-            if now.get("token") != me["token"]:
-                warn(f"warning: the lock of {run_dir.uri} was taken over by pid {now.get('pid')} on "
-                     f"{now.get('host')}; this run's writes may now collide with that one's")
-                return
-            write_json_atomic(lock, {**me, "heartbeat": time.time()})
-
-    t = threading.Thread(target=beat, name="gristmill-lock-heartbeat", daemon=True)
-    t.start()
-    _HEARTBEATS[str(lock)] = (stop, t, me["token"])
-    return lock
-
-
-def _release_object_lock(lock: RemotePath) -> None:
-    stop, t, token = _HEARTBEATS.pop(str(lock), (None, None, None))
-    if stop is None:
-        return
-    stop.set()
-    t.join(timeout=30)
-    if (read_json(lock) or {}).get("token") == token:
-        lock.unlink(missing_ok=True)
 
 
 def stage_folders(run_dir: Path) -> list[str]:
@@ -332,25 +190,144 @@ def stage_folders(run_dir: Path) -> list[str]:
     return sorted(p.name for p in run_dir.iterdir() if p.is_dir() and re.match(r"^\d\d-[A-Za-z0-9_]+$", p.name))
 
 
-# -- the files a stage reads -------------------------------------------------------------------------
-def file_digest(path: str | Path, cache: dict) -> dict:
-    """size, mtime and a streamed sha256 of a file (or of every file under a folder); the digest is reused
-    while size and mtime stay the same, so a 2 GB model is hashed once, not per run."""
-    import hashlib
-    p = Path(path).expanduser()
-    if not p.exists():
-        return {"path": str(path), "missing": True}
-    files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
-    h, total, newest = hashlib.sha256(), 0, 0
-    for f in files:
-        st = f.stat()
-        key = f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-        if key not in cache:
-            d = hashlib.sha256()
-            with open(f, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    d.update(block)
-            cache[key] = d.hexdigest()
-        h.update(f"{f.relative_to(p) if p.is_dir() else f.name}\0{cache[key]}\0".encode())
-        total, newest = total + st.st_size, max(newest, st.st_mtime_ns)
-    return {"path": str(path), "size": total, "mtime_ns": newest, "sha256": h.hexdigest()}
+# -- the run folder as one object --------------------------------------------------------------------
+MANIFEST = "manifest.json"
+MIXTURE = "mixture.json"
+SELECTION = "selection"
+EMBEDDINGS = "embeddings"
+# A stage that passes its documents through (Stage.passes_through: embed, mix) writes no kept/ of its own:
+# this file in its folder names the stage folder whose kept/ it kept, and RunDir.kept() follows it.
+KEPT_FROM = "KEPT_FROM"
+
+
+class RunDir:
+    """One run folder: the only code that knows its file names. Works for local paths and storage URIs."""
+
+    def __init__(self, path):
+        self.path = storage.path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({self.path})"
+
+    # -- manifest.json ----------------------------------------------------------------------------
+    @property
+    def manifest_path(self):
+        return self.path / MANIFEST
+
+    def manifest(self, missing_ok: bool = False) -> dict:
+        """The validated manifest; a clear StageError when it is missing, not JSON or from a newer gristmill."""
+        run, mpath = self.path, self.manifest_path
+        if not run.is_dir():
+            raise StageError(f"{run} does not exist or is not a folder; pass a run folder such as runs/<name>")
+        if not mpath.exists():
+            if missing_ok:
+                return {}
+            raise StageError(f"{run} is not a gristmill run (no manifest.json); runs live under runs/<name>/")
+        try:
+            import json
+            manifest = json.loads(mpath.read_text())
+        except ValueError as e:
+            raise StageError(f"{mpath} is not valid JSON ({e}); the run may have been written by another tool") \
+                from None
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("stages", []), list):
+            raise StageError(f"{mpath} does not look like a gristmill manifest (no 'stages' list)")
+        version = manifest.get("format_version", 0)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise StageError(f"{run} was written by a newer gristmill (format {version} > {FORMAT_VERSION}); "
+                             f"upgrade gristmill to read it")
+        return manifest
+
+    def write_manifest(self, manifest: dict) -> None:
+        write_json_atomic(self.manifest_path, manifest)
+
+    def mark(self, manifest: dict, index: int, status: str, **fields) -> None:
+        """Set a stage entry's status (pending, running, skipped, done, failed, interrupted) and save."""
+        manifest["stages"][index].update(status=status, **fields)
+        self.write_manifest(manifest)
+
+    def entries(self, manifest: dict | None = None) -> list[dict]:
+        """The manifest's stage entries, stale ones (from an earlier config) left out."""
+        m = self.manifest() if manifest is None else manifest
+        return [e for e in m.get("stages", []) if isinstance(e, dict) and "dir" in e and e.get("status") != "stale"]
+
+    # -- stage folders ----------------------------------------------------------------------------
+    def stage(self, dirname: str):
+        """The folder readers use for a stage (on object stores: its newest committed attempt)."""
+        return stage_location(self.path, dirname)
+
+    def stats(self, dirname: str) -> dict:
+        return read_json(self.stage(dirname) / "stats.json") or {}
+
+    def is_finished(self, dirname: str, expected_hash: str | None) -> bool:
+        """The one answer to "is this stage finished": committed (_SUCCESS) with the hash the plan expects.
+        expected_hash None (a hand-made manifest without hashes) accepts any committed folder."""
+        folder = self.stage(dirname)
+        if expected_hash is None:
+            return (folder / "_SUCCESS").exists()
+        return is_complete(folder, expected_hash)
+
+    def finished(self, manifest: dict | None = None) -> list[dict]:
+        """Manifest entries whose stage folder is finished for the hash the manifest records."""
+        return [e for e in self.entries(manifest) if self.is_finished(e["dir"], e.get("hash"))]
+
+    def kept(self, dirname: str):
+        """A stage's kept/ folder; for a pass-through stage, the kept/ of the stage it took its rows from."""
+        folder = self.stage(dirname)
+        for _ in range(100):
+            src = folder / KEPT_FROM
+            if not src.exists():
+                return folder / "kept"
+            folder = self.stage(src.read_text().strip())
+        raise StageError(f"{self.path}: the {KEPT_FROM} pointers from {dirname} form a loop; rerun that stage")
+
+    def rejected(self, dirname: str):
+        return self.stage(dirname) / "rejected"
+
+    def kept_source(self, dirname: str) -> str:
+        """The stage folder name that owns the kept/ rows of `dirname` (itself unless it passes through)."""
+        kept = self.kept(dirname)
+        return kept.parent.name.split(ATTEMPT)[0]
+
+    # -- what later steps publish ------------------------------------------------------------------
+    def selection(self, stages: list[str] | None = None):
+        """The select stage's selection/ (the last of `stages`, default every finished stage, that has one),
+        else RUN/selection/ (written by `gristmill select`); None when there is none."""
+        names = [e["dir"] for e in self.finished()] if stages is None else stages
+        for d in reversed(names):
+            if (self.stage(d) / SELECTION).is_dir():
+                return self.stage(d) / SELECTION
+        return self.command_selection if self.command_selection.is_dir() else None
+
+    @property
+    def command_selection(self):
+        """RUN/selection/: where `gristmill select` (outside a pipeline) writes its selection."""
+        return self.path / SELECTION
+
+    @staticmethod
+    def stage_selection(stage_dir):
+        """<stage>/selection/: where the select stage writes its selection, inside its own folder."""
+        return stage_dir / SELECTION
+
+    @property
+    def mixture(self):
+        """RUN/mixture.json: written by the runner only after the mix stage committed (stages/mix.py)."""
+        return self.path / MIXTURE
+
+    def publish_mixture(self, stage_dir) -> None:
+        """Copy a committed mix stage's mixture.json to RUN/mixture.json, shard paths made relative to RUN."""
+        from ..trainer_hooks.mixture import MixtureSpec, save_mixture
+        src = stage_dir / MIXTURE
+        spec = MixtureSpec.from_json(read_json(src) or {}, str(src))
+        rel = stage_dir.name
+        tok = spec.tokenizer.get("path")
+        if tok and not Path(tok).is_absolute():
+            spec.tokenizer = {**spec.tokenizer, "path": f"{rel}/{tok}"}
+        for e in spec.domains.values():
+            e.files = [f"{rel}/{f}" for f in e.files]
+            e.heldout_files = [f"{rel}/{f}" for f in e.heldout_files]
+        save_mixture(spec, self.mixture)
+
+    def embeddings(self, name: str | None = None):
+        """RUN/embeddings/[name]: the embedding cache, keyed by ids, texts and settings (selectors/embed.py);
+        an embed stage's committed shards.json names the shards that hold its documents."""
+        return self.path / EMBEDDINGS / name if name else self.path / EMBEDDINGS

@@ -6,34 +6,36 @@ import time
 from pathlib import Path
 
 from . import storage
-from .config import ConfigError, PipelineConfig, digest, load_config, stage_hashes
+from .config import ConfigError, PipelineConfig, digest, load_config
 from .errors import explain
-from .inputs.readers import input_fingerprint, resolve_input
+from .fingerprint import gristmill_version, input_digests, read_code_digest, stage_hashes
+from .inputs.readers import input_fingerprint
 from .inputs.readstage import run_read_stage
+from .inputs.sources import resolve_input
+from .lock import acquire_lock, release_lock
 from .rundir import (
     FORMAT_VERSION,
-    acquire_lock,
+    KEPT_FROM,
+    RunDir,
     clean_stale_tmp,
     commit_stage,
-    is_complete,
     new_work_dir,
     package_versions,
     parquet_rows,
     read_json,
-    release_lock,
     run_path,
     stage_dirname,
     stage_folders,
-    stage_location,
     write_json_atomic,
     write_split,
 )
-from .stage import DROP_REASON, StageContext, StageError
+from .stage import DROP_REASON, Stage, StageContext, StageError
 
 READ_STAGE = "read"
-DIGESTS = "_file_digests.json"  # content digests of the files stages read, cached by size+mtime
+DIGESTS = "_file_digests.json"  # content digests of the files stages read (cache key: fingerprint.py)
 
 
+COUNTS = ("in", "kept", "rejected", "seconds")
 RESERVE = ".space_reserve"
 # stages whose Python code writes into the stage folder with local file calls (token shards, embedding shards,
 # the selection, the generation cache): they need a run folder on a local or mounted disk
@@ -73,6 +75,7 @@ class Runner:
         if config_path and not base.is_absolute() and runs_dir is None:
             base = Path.cwd() / base
         self.run_dir = run_path(base, self.name)
+        self.rundir = RunDir(self.run_dir)
         self.quiet = quiet
 
     # ------------------------------------------------------------------------------------------------
@@ -80,9 +83,10 @@ class Runner:
         """Stage names, folders and hashes, without starting Spark."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.input_cfg = resolve_input(self.cfg.input, self.run_dir)
-        input_hash = digest({"input": self.input_cfg.model_dump(mode="json"),
-                             "files": input_fingerprint(self.input_cfg), "version": 2})
         cache = read_json(self.run_dir / DIGESTS) or {}
+        input_hash = digest({"input": self.input_cfg.model_dump(mode="json"), "version": 3,
+                             "files": input_digests(input_fingerprint(self.input_cfg), cache),
+                             "gristmill": gristmill_version(), "code": read_code_digest()})
         hashes = [input_hash] + stage_hashes(input_hash, self.stages, cache)
         write_json_atomic(self.run_dir / DIGESTS, cache)
         names = [READ_STAGE] + [cls.name for cls, _ in self.stages]
@@ -123,7 +127,7 @@ class Runner:
                                   f"(NFS, a FUSE mount of the bucket) for this pipeline")
         clean_stale_tmp(self.run_dir)
         manifest = self._manifest(plan)
-        write_json_atomic(self.run_dir / "manifest.json", manifest)
+        self.rundir.write_manifest(manifest)
 
         spark = None
         forcing = force
@@ -132,53 +136,57 @@ class Runner:
         for i, step in enumerate(plan):
             if from_stage in (step["name"], step["dir"]):
                 forcing = True
-            final = self.run_dir / step["dir"]
-            done = stage_location(self.run_dir, step["dir"])  # final, or on object stores its committed attempt
-            entry = manifest["stages"][i]
-            if not forcing and is_complete(done, step["hash"]):
-                stats = read_json(done / "stats.json")
-                entry.update(status="skipped", **{k: stats.get(k) for k in ("in", "kept", "rejected", "seconds")})
+            cls = self.stages[i - 1][0] if i else None
+            if not forcing and self.rundir.is_finished(step["dir"], step["hash"]):
+                stats = self.rundir.stats(step["dir"])
+                self.rundir.mark(manifest, i, "skipped", **{k: stats.get(k) for k in COUNTS})
                 _say(self.quiet, f"[{step['dir']}] up to date, skipped "
                                  f"(kept {stats.get('kept'):,}, rejected {stats.get('rejected'):,})")
-                prev_dir = done
-                write_json_atomic(self.run_dir / "manifest.json", manifest)
+                prev_dir = step["dir"]
+                if cls is not None:
+                    cls.publish(self.rundir, self.rundir.stage(step["dir"]))  # heals a publish a kill interrupted
                 continue
             forcing = True  # everything downstream of a rerun stage reruns too
-            entry.update(status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"))
-            write_json_atomic(self.run_dir / "manifest.json", manifest)
+            if cls is not None:
+                cls.unpublish(self.rundir)  # what it published before must not outlive the stage it came from
+            self.rundir.mark(manifest, i, "running", started=time.strftime("%Y-%m-%dT%H:%M:%S"))
             t0 = time.time()
             try:
                 if spark is None:
-                    from .spark import get_spark
-                    remote = storage.is_uri(self.run_dir)
-                    spark = get_spark(self._spark_config(),
-                                      checkpoint_dir=None if remote else self.run_dir / "_checkpoints",
-                                      log_file=self._spark_log() if self.quiet else None)
-                    if remote:  # ask whether Spark has the store's connector before anything is written
-                        problem = storage.spark_filesystem_problem(spark, self.run_dir)
-                        if problem:
-                            raise StageError(problem)
-                        spark.sparkContext.setCheckpointDir(str(self.run_dir / "_checkpoints"))
+                    spark = self._spark()
                 stats = self._run_step(spark, i, step, prev_dir)
             except BaseException as e:
-                self._failed(manifest, entry, step, e)
+                self._failed(manifest, manifest["stages"][i], step, e)
             stats["seconds"] = round(time.time() - t0, 3)
-            entry.update(status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                         **{k: stats.get(k) for k in ("in", "kept", "rejected", "seconds")})
-            entry["stats"] = {k: v for k, v in stats.items() if k not in ("in", "kept", "rejected", "seconds", "hash")}
-            commit_stage(self._work, final, stats)
-            write_json_atomic(self.run_dir / "manifest.json", manifest)
+            entry = manifest["stages"][i]
+            entry["stats"] = {k: v for k, v in stats.items() if k not in (*COUNTS, "hash")}
+            commit_stage(self._work, self.run_dir / step["dir"], stats)
+            self.rundir.mark(manifest, i, "done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                          **{k: stats.get(k) for k in COUNTS})
+            if cls is not None:
+                cls.publish(self.rundir, self.rundir.stage(step["dir"]))
             _say(self.quiet, f"[{step['dir']}] in {stats['in']:,}  kept {stats['kept']:,}  "
                              f"rejected {stats['rejected']:,}  {stats['seconds']:.1f}s")
-            prev_dir = stage_location(self.run_dir, step["dir"])
-        first = stage_location(self.run_dir, plan[0]["dir"])
-        broken = (read_json(first / "stats.json") or {}).get("broken_files") or []
+            prev_dir = step["dir"]
+        broken = self.rundir.stats(plan[0]["dir"]).get("broken_files") or []
         for msg in broken:
             _say(self.quiet, f"warning: {msg}")
         manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         manifest["seconds"] = round(time.time() - t_run, 3)
-        write_json_atomic(self.run_dir / "manifest.json", manifest)
+        self.rundir.write_manifest(manifest)
         return self.run_dir
+
+    def _spark(self):
+        from .spark import get_spark
+        remote = storage.is_uri(self.run_dir)
+        spark = get_spark(self._spark_config(), checkpoint_dir=None if remote else self.run_dir / "_checkpoints",
+                          log_file=self._spark_log() if self.quiet else None)
+        if remote:  # ask whether Spark has the store's connector before anything is written
+            problem = storage.spark_filesystem_problem(spark, self.run_dir)
+            if problem:
+                raise StageError(problem)
+            spark.sparkContext.setCheckpointDir(str(self.run_dir / "_checkpoints"))
+        return spark
 
     def _spark_config(self):
         """The spark settings, plus Hadoop's S3A endpoint when storage.s3 names one (what Spark needs to
@@ -203,7 +211,7 @@ class Runner:
         if not storage.is_uri(self.run_dir):
             (self.run_dir / RESERVE).unlink(missing_ok=True)  # frees the room kept for this write
         try:
-            write_json_atomic(self.run_dir / "manifest.json", manifest)
+            self.rundir.write_manifest(manifest)
         except OSError:
             pass  # a disk full beyond the reserve refuses even this; the message below still names the cause
         if isinstance(e, KeyboardInterrupt) or msg is None:
@@ -211,7 +219,7 @@ class Runner:
             raise e
         raise RunFailed(msg) from e
 
-    def _run_step(self, spark, i: int, step: dict, prev_dir: Path | None) -> dict:
+    def _run_step(self, spark, i: int, step: dict, prev: str | None) -> dict:
         from .progress import Progress
         acc = spark.sparkContext.accumulator(0)
         self._work = work = new_work_dir(self.run_dir, step["dir"])
@@ -220,40 +228,31 @@ class Runner:
             # Progress covers transform() too: global stages do their heavy fit() work there.
             with Progress(spark, label, acc, self.quiet):
                 if i == 0:  # the workers write kept/ and rejected/ themselves (inputs/readstage.py)
-                    n_in, stage = None, None
                     extra = {"repeated_ids": run_read_stage(spark, self.input_cfg, work, rows_acc=acc),
                              "duplicate_ids": self.input_cfg.duplicate_ids,
                              "broken_files": broken_files(work / "rejected")}
+                    kept, rejected = parquet_rows(work / "kept"), parquet_rows(work / "rejected")
+                    counts = {"in": kept + rejected, "kept": kept, "rejected": rejected}
                 else:
                     cls, params = self.stages[i - 1]
-                    src = spark.read.parquet(str(prev_dir / "kept"))
-                    src = src.drop(DROP_REASON) if DROP_REASON in src.columns else src
-                    n_in = parquet_rows(prev_dir / "kept")
+                    src_kept = self.rundir.kept(prev)
+                    n_in = parquet_rows(src_kept)
                     ctx = StageContext(spark=spark, run_dir=self.run_dir, work_dir=work,
                                        stage_dir=self.run_dir / step["dir"], index=i, name=cls.name,
                                        extra={"rows_acc": acc, "input_rows": n_in})
-                    stage = cls(params, ctx)
-                    stage.check_columns(src.columns)
-                    df = stage.transform(src)
-                    if DROP_REASON not in df.columns:
-                        from pyspark.sql import functions as F
-                        df = df.withColumn(DROP_REASON, F.lit(None).cast("string"))
-                    write_split(df, work)
-                    extra = stage.stats()
-            kept, rejected = parquet_rows(work / "kept"), parquet_rows(work / "rejected")
-            n_in = n_in if n_in is not None else kept + rejected
-            added = int((extra or {}).get("added") or 0)  # rows a stage writes itself (rephrase's synthetic rows)
-            check_balance(step["dir"], n_in + added, kept, rejected)
+                    counts, extra = execute_stage(cls(params, ctx), spark.read.parquet(str(src_kept)), work,
+                                                  label=step["dir"], n_in=n_in,
+                                                  kept_from=self.rundir.kept_source(prev))
         except BaseException:
             storage.rmtree(work)
             raise
-        stats = {"stage": step["name"], "hash": step["hash"], "in": n_in, "kept": kept, "rejected": rejected,
-                 "balanced": kept + rejected == n_in + added}
-        stats.update(extra or {})
+        stats = {"stage": step["name"], "hash": step["hash"], **counts,
+                 "balanced": counts["kept"] + counts["rejected"] == counts["in"] + int(extra.get("added") or 0)}
+        stats.update(extra)
         return stats
 
     def _manifest(self, plan: list[dict]) -> dict:
-        old = read_json(self.run_dir / "manifest.json") or {}
+        old = self.rundir.manifest(missing_ok=True)
         ours = {p["dir"] for p in plan}
         # folders of stages this pipeline no longer has: listed as stale so nothing reads them as current
         stale = [{"index": int(d[:2]), "name": d[3:], "dir": d, "status": "stale",
@@ -271,6 +270,74 @@ class Runner:
             "stages": [{"index": p["index"], "name": p["name"], "dir": p["dir"], "hash": p["hash"],
                         "status": "pending"} for p in plan] + stale,
         }
+
+
+def execute_stage(stage: Stage, src, work, label: str | None = None, n_in: int | None = None,
+                  kept_from: str | None = None) -> tuple[dict, dict]:
+    """The one way a stage runs, for the runner and for tests (tests/helpers.py): check its columns, transform,
+    split kept from rejected into work/, then check the accounting by count and by identity.
+
+    A stage that passes its documents through (Stage.passes_through) writes no kept/: `kept_from` names the
+    stage folder whose kept/ it keeps (work/KEPT_FROM, resolved by RunDir.kept); without one (a test's
+    in-memory input) its rows are written as any stage's. Returns ({in, kept, rejected} and the base class's
+    counters, the stage's own stats())."""
+    from pyspark.sql import functions as F
+    label = label or stage.name
+    src = src.drop(DROP_REASON) if DROP_REASON in src.columns else src
+    stage.check_columns(src.columns)
+    df = stage.transform(src)
+    if stage.passes_through:
+        if df.columns != src.columns:
+            raise StageError(f"stage {label} declares passes_through but changed the columns "
+                             f"({src.columns} -> {df.columns}); drop passes_through or return its input")
+        if kept_from is not None:
+            n = n_in if n_in is not None else src.count()
+            write_split(src.withColumn(DROP_REASON, F.lit(None).cast("string")).limit(0), work)
+            storage.rmtree(work / "kept")
+            storage.write_bytes_atomic(work / KEPT_FROM, f"{kept_from}\n".encode())
+            return {"in": n, "kept": n, "rejected": 0}, stage.stats() or {}
+    if DROP_REASON not in df.columns:
+        df = df.withColumn(DROP_REASON, F.lit(None).cast("string"))
+    write_split(df, work)
+    extra = stage.stats() or {}
+    kept, rejected = parquet_rows(work / "kept"), parquet_rows(work / "rejected")
+    n_in = n_in if n_in is not None else src.count()
+    added = int(extra.get("added") or 0)  # rows a stage writes itself (rephrase's synthetic rows)
+    check_balance(label, n_in + added, kept, rejected)
+    check_identity(label, src, work, added)
+    counters = stage.counters(src.sparkSession.read.parquet(str(work / "rejected")))
+    return {"in": n_in, "kept": kept, "rejected": rejected, **counters}, extra
+
+
+def check_identity(label: str, src, work, added: int = 0) -> None:
+    """The ids that leave a stage (kept ∪ rejected) are the ids that entered, each as many times, plus exactly
+    `added` new ids (rephrase's synthetic rows). Two small Spark jobs over the ids; only up to 5 example ids
+    come back to the driver."""
+    from pyspark.sql import functions as F
+    spark = src.sparkSession
+    out = spark.read.parquet(str(work / "kept")).select("id").unionByName(
+        spark.read.parquet(str(work / "rejected")).select("id"))
+    n_in = src.groupBy("id").agg(F.count(F.lit(1)).alias("n_in"))
+    n_out = out.groupBy("id").agg(F.count(F.lit(1)).alias("n_out"))
+    diff = n_in.join(n_out, "id", "full_outer").where(
+        F.coalesce(F.col("n_in"), F.lit(0)) != F.coalesce(F.col("n_out"), F.lit(0))).cache()
+    try:
+        changed = diff.where(F.col("n_in").isNotNull()).limit(5).collect()
+        new = diff.where(F.col("n_in").isNull()).agg(F.coalesce(F.sum("n_out"), F.lit(0)).alias("rows"),
+                                                      F.max("n_out").alias("most")).first()
+        examples = [] if changed else diff.where(F.col("n_in").isNull()).limit(5).collect()
+    finally:
+        diff.unpersist()
+    if changed:
+        said = "; ".join(f"id {r['id']!r} entered {r['n_in']} time(s), left {r['n_out'] or 0}" for r in changed)
+        raise AccountingError(f"stage {label} does not account for its documents by id: {said}. A row was lost, "
+                              f"duplicated or had its id changed; the stage was not committed; please report this "
+                              f"with the run's manifest.json")
+    if new["rows"] != added or (new["most"] or 0) > 1:
+        said = ", ".join(repr(r["id"]) for r in examples) or "none"
+        raise AccountingError(f"stage {label} wrote {new['rows']:,} row(s) with ids that did not enter it (e.g. "
+                              f"{said}) but reports {added:,} added; a stage that makes rows must count them in "
+                              f"stats()['added'] and give each a new unique id")
 
 
 def broken_files(rejected: Path, limit: int = 50) -> list[str]:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .spark_cds import java_options
+
 _LOG4J = Path(__file__).with_name("log4j2.properties")
 
 
@@ -83,7 +85,6 @@ def _driver_java_options(cfg: SparkConfig, launches_jvm: bool) -> list[str]:
     """gristmill's log4j file, the class archive when one fits, then the user's own options (later ones win)."""
     opts = [f"-Dlog4j.configurationFile=file:{_LOG4J}"]
     if launches_jvm and cfg.class_archive:
-        from .spark_cds import java_options
         opts += java_options()
     if cfg.conf.get("spark.driver.extraJavaOptions"):
         opts.append(cfg.conf["spark.driver.extraJavaOptions"])

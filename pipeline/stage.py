@@ -12,6 +12,8 @@ from typing import Any, Callable, ClassVar, Iterator
 
 from pydantic import BaseModel, ConfigDict
 
+from . import storage
+from .errors import StageError
 from .registry import Registry
 
 DROP_REASON = "drop_reason"
@@ -37,10 +39,6 @@ class StageContext:
     extra: dict = field(default_factory=dict)
 
 
-class StageError(Exception):
-    """A problem the user can fix; the CLI prints it without a traceback."""
-
-
 STAGES: Registry["Stage"] = Registry("stage", "gristmill.stage_packages")
 
 
@@ -57,11 +55,13 @@ def get_stage(name: str) -> type["Stage"]:
 
 class Stage:
     name: ClassVar[str]
-    version: ClassVar[str] = "1"
     Config: ClassVar[type[StageConfig]] = StageConfig
     requires: ClassVar[tuple[str, ...]] = ("id", "text")
     # name -> Spark SQL type string (e.g. "string", "float", "array<string>")
     produces: ClassVar[dict[str, str]] = {}
+    # True: transform() returns its input unchanged (its product is a file, e.g. embed, mix); the runner then
+    # keeps the previous stage's kept/ (a KEPT_FROM pointer, rundir.py) instead of copying the corpus
+    passes_through: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -117,15 +117,23 @@ class Stage:
         """Extra numbers for stats.json, computed inside Spark (never a collect of documents)."""
         return {}
 
-    def apply(self, df):
-        """transform, then split: returns (kept, rejected, stats)."""
+    def counters(self, rejected) -> dict:
+        """The counters every stage keeps (as datatrove's BaseFilter does): rejected rows per drop reason,
+        one small Spark aggregate over the rejected rows the runner wrote, so retried tasks never count twice."""
         from pyspark.sql import functions as F
-        out = self.transform(df)
-        if DROP_REASON not in out.columns:
-            out = out.withColumn(DROP_REASON, F.lit(None).cast("string"))
-        kept = out.filter(F.col(DROP_REASON).isNull())
-        rejected = out.filter(F.col(DROP_REASON).isNotNull())
-        return kept, rejected, self.stats()
+        rows = rejected.groupBy(DROP_REASON).agg(F.count(F.lit(1)).alias("n")).collect()
+        return {"drop_reasons": {r[DROP_REASON]: int(r["n"]) for r in sorted(rows, key=lambda r: -r["n"])}}
+
+    # -- files a stage publishes outside its folder (RUN/mixture.json) -----------------------------------
+    @classmethod
+    def publish(cls, run, stage_dir) -> None:
+        """Called by the runner after the stage committed (and when it is skipped as up to date): copy what
+        the stage wrote inside its own folder to where users look for it. Nothing by default."""
+
+    @classmethod
+    def unpublish(cls, run) -> None:
+        """Called before the stage runs: remove what an earlier attempt published, so a killed attempt never
+        leaves a published file pointing at its uncommitted work. Nothing by default."""
 
 
 # -- per-document stages over Arrow batches ---------------------------------------------------------
@@ -169,8 +177,38 @@ class BatchStage(Stage):
     def setup(self) -> None:
         """Heavy imports and model loading; runs once per Python worker."""
 
-    def process_batch(self, batch):  # pa.RecordBatch -> pa.RecordBatch
+    def process_batch(self, batch):  # pa.RecordBatch -> pa.RecordBatch; build the result with emit()
         raise NotImplementedError
+
+    def emit(self, batch, new: dict):
+        """The one way a per-document stage builds its output batch (as output_schema() declares it).
+
+        `new` maps column -> values (an Arrow array, or a list typed from produced_columns()). A column the
+        input has is replaced in place; the others are appended in the order produced_columns() declares, then
+        drop_reason. A drop_reason in `new` is merged with the one the batch carries (an earlier reason wins);
+        without one the batch's is kept, or a null column added."""
+        import pyarrow as pa
+        declared = {**self.produced_columns(), DROP_REASON: "string"}
+        new = dict(new)
+        if DROP_REASON in batch.schema.names and DROP_REASON in new:
+            old = batch.column(DROP_REASON).to_pylist()
+            mine = new[DROP_REASON]
+            mine = mine.to_pylist() if hasattr(mine, "to_pylist") else mine
+            new[DROP_REASON] = [o if o is not None else r for o, r in zip(old, mine)]
+        elif DROP_REASON not in batch.schema.names and DROP_REASON not in new:
+            new[DROP_REASON] = pa.nulls(batch.num_rows, pa.string())
+
+        def arrow(name, values):
+            if isinstance(values, (pa.Array, pa.ChunkedArray)):
+                return values
+            return pa.array(values, _ARROW_TYPES.get(declared.get(name, "string")))
+
+        names = list(batch.schema.names)
+        order = [n for n in declared if n in new and n not in names] + [n for n in new if n not in names
+                                                                          and n not in declared]
+        order = [n for n in order if n != DROP_REASON] + ([DROP_REASON] if DROP_REASON in order else [])
+        cols = [arrow(n, new[n]) if n in new else batch.column(n) for n in names]
+        return pa.RecordBatch.from_arrays(cols + [arrow(n, new[n]) for n in order], names=names + order)
 
     def output_schema(self, input_schema):
         from pyspark.sql.types import StructField, StructType, _parse_datatype_string
@@ -194,6 +232,25 @@ class BatchStage(Stage):
         return df.mapInArrow(lambda it: _run_batches(cls, cfg, it, acc, fk), schema)
 
 
+def _arrow_types() -> dict:
+    import pyarrow as pa
+    return {"string": pa.string(), "float": pa.float32(), "double": pa.float64(), "int": pa.int32(),
+            "bigint": pa.int64(), "long": pa.int64(), "boolean": pa.bool_(), "array<string>": pa.list_(pa.string()),
+            "map<string,float>": pa.map_(pa.string(), pa.float32())}
+
+
+class _LazyTypes(dict):
+    """Spark SQL type strings -> Arrow types, built on first use (pyarrow is imported on the workers)."""
+
+    def get(self, key, default=None):
+        if not self:
+            self.update(_arrow_types())
+        return super().get(key.replace(" ", ""), default)
+
+
+_ARROW_TYPES = _LazyTypes()
+
+
 def _files_key(paths: list[str]) -> str:
     out = []
     for p in paths:
@@ -212,8 +269,7 @@ BROADCAST_BYTES = 64 << 20
 
 
 def folder_bytes(path: str | Path) -> int:
-    from .storage import path as as_path  # a local folder or a URI (s3a://...)
-    return sum(f.stat().st_size for f in as_path(path).rglob("*.parquet"))
+    return sum(f.stat().st_size for f in storage.path(path).rglob("*.parquet"))
 
 
 class FitStage(Stage):
@@ -246,12 +302,3 @@ class FitStage(Stage):
     def transform(self, df):
         self.fit(df)
         return self.tag(df)
-
-
-def set_drop(batch_cols: dict, reasons: list) -> None:
-    """Helper for process_batch: merge new reasons into an existing drop_reason list (first wins)."""
-    old = batch_cols.get(DROP_REASON)
-    if old is None:
-        batch_cols[DROP_REASON] = reasons
-    else:
-        batch_cols[DROP_REASON] = [o if o is not None else r for o, r in zip(old, reasons)]

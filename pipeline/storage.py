@@ -26,7 +26,7 @@ import threading
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-from .stage import StageError
+from .errors import StageError
 
 # Hadoop's names for the same stores (what Spark is given); pyarrow's names (what Python uses)
 _SPARK_SCHEME = {"s3": "s3a", "s3n": "s3a"}
@@ -342,6 +342,21 @@ def write_bytes_atomic(p, data: bytes, tmp_name: str | None = None) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)  # a half-written temporary file must not fill the disk further
         raise
+
+
+def write_json_atomic(p, obj) -> None:
+    """A small JSON file (manifest, stats, markers) written whole or not at all."""
+    import json
+    write_bytes_atomic(p, (json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode())
+
+
+def read_json(p):
+    """A small JSON file, or None when it is missing or unreadable."""
+    import json
+    try:
+        return json.loads(path(p).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def arrow_files(folder, suffix: str = ".parquet"):

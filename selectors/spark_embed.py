@@ -18,7 +18,8 @@ from .embed import EmbedSettings, load_embeddings, resolve_model_path, settings_
 
 
 def embeddings_folder(run_dir: Path, settings: EmbedSettings) -> Path:
-    return Path(run_dir) / "embeddings" / settings.folder_name()
+    from ..pipeline.rundir import RunDir  # the run folder's layout has one owner
+    return RunDir(run_dir).embeddings(settings.folder_name())
 
 
 def _embed_partition(settings_dict: dict, folder: str, threads: int, tag: str):

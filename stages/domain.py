@@ -13,7 +13,7 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import ConfigDict, Field, model_validator
 
-from gristmill.pipeline.stage import FILE, BatchStage, StageConfig, set_drop
+from gristmill.pipeline.stage import DROP_REASON, FILE, BatchStage, StageConfig
 
 from .fasttext_model import load_fasttext, predict
 
@@ -93,12 +93,5 @@ class Domain(BatchStage):
         if c.drop_unlabelled:
             reasons = ["domain:unlabelled" if lab is None else None for lab in labels]
         labels = [lab if lab is not None else c.default for lab in labels]
-        cols = {n: batch.column(n) for n in batch.schema.names}
-        cols["domain"] = pa.array(labels, pa.string())
-        cols["domain_score"] = pa.array(scores, pa.float32())
-        existing = cols["drop_reason"].to_pylist() if "drop_reason" in cols else None
-        if existing is not None:
-            cols["drop_reason"] = existing
-        set_drop(cols, reasons)
-        cols["drop_reason"] = pa.array(cols["drop_reason"], pa.string())
-        return pa.RecordBatch.from_pydict(cols)
+        return self.emit(batch, {"domain": pa.array(labels, pa.string()),
+                                 "domain_score": pa.array(scores, pa.float32()), DROP_REASON: reasons})

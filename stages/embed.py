@@ -1,16 +1,21 @@
 """embed: write sentence embeddings of every document to RUN/embeddings/<model>-t<tokens>-<mode>/.
 
-Rows pass through untouched; the shards are the product. A rerun skips shards already on disk."""
+Rows pass through untouched (passes_through: the runner keeps the previous kept/); the shards are the product.
+RUN/embeddings/ is a cache shared by runs of the stage and `gristmill embed`: each shard is written whole
+(temporary file renamed) under a key of its ids, texts and settings, so a killed stage leaves only complete,
+correct shards, which a rerun reuses. What the stage committed is its shards.json (inside its own folder):
+the shards that hold its documents, which is what `select` reads."""
 from __future__ import annotations
 
 import json
 
 from pydantic import Field
 
+from gristmill.pipeline.rundir import RunDir
 from gristmill.pipeline.stage import FitStage, StageConfig
 
 from ..selectors.embed import EmbedSettings, resolve_model_path
-from ..selectors.spark_embed import embed_df, embeddings_folder
+from ..selectors.spark_embed import embed_df
 
 
 class EmbedConfig(StageConfig):
@@ -29,13 +34,14 @@ class EmbedConfig(StageConfig):
 class Embed(FitStage):
     name = "embed"
     Config = EmbedConfig
+    passes_through = True
 
     def preflight(self) -> None:
         resolve_model_path(self.config.model_path)
 
     def fit(self, df) -> None:
         settings = self.config.settings()
-        self.folder = embeddings_folder(self.ctx.run_dir, settings)
+        self.folder = RunDir(self.ctx.run_dir).embeddings(settings.folder_name())
         self.result = embed_df(self.ctx.spark, df, self.folder, settings)
         # which shards hold this stage's documents: `gristmill select` loads exactly these
         (self.ctx.work_dir / "shards.json").write_text(

@@ -1,4 +1,8 @@
-"""mix: tokenize each domain into packed token shards and write RUN/mixture.json.
+"""mix: tokenize each domain into packed token shards and write mixture.json (published as RUN/mixture.json).
+
+The stage writes mixture.json beside its shards, inside its own folder, so it commits with them; the runner
+publishes RUN/mixture.json from it only after the stage committed and removes the old one before mix reruns
+(Stage.publish/unpublish, RunDir.publish_mixture): a killed mix never leaves a mixture naming uncommitted shards.
 
 Spark workers tokenize their own partitions and each writes its own shard file per (split, mixture domain), so
 no document passes the driver; only per-file token counts come back. Weights: explicit, natural (by tokens),
@@ -267,6 +271,15 @@ def repeated_past(epochs: dict[str, float], limit: float) -> dict[str, float]:
 class Mix(FitStage):
     name = "mix"
     Config = MixConfig
+    passes_through = True  # its product is the shards and mixture.json; the documents go on unchanged
+
+    @classmethod
+    def publish(cls, run, stage_dir) -> None:
+        run.publish_mixture(stage_dir)
+
+    @classmethod
+    def unpublish(cls, run) -> None:
+        run.mixture.unlink(missing_ok=True)
 
     def required_columns(self):
         return ("id", "text", self.config.domain_column)
@@ -308,16 +321,14 @@ class Mix(FitStage):
         fn = _shard_writer(str(tok_path), dtype, str(work / "shards"), cols, cfg.heldout_fraction)
         files = df.select("id", "text", *cols.values()).mapInArrow(fn, SCHEMA).collect()
 
-        # shard paths as the run will see them once the work folder is renamed to the stage folder (computed
-        # here because pipeline/rundir.py has no helper for a path relative to the run)
-        rel_stage = Path(ctx.stage_dir).resolve().relative_to(Path(ctx.run_dir).resolve())
+        # shard paths relative to this stage's folder, where mixture.json is written (RunDir rebases the copy)
         entries: dict[str, DomainEntry] = {}
         cells: dict[str, dict] = {}
         for r in sorted(files, key=lambda r: r.file):
             e = entries.setdefault(r.cell, DomainEntry(files=[], tokens=0, weight=0.0, group=r.domain,
                                                        origin=r.origin, style=r.style))
             cells[r.cell] = {"domain": r.domain, "origin": r.origin, "style": r.style}
-            rel = str(rel_stage / Path(r.file).relative_to(work))
+            rel = str(Path(r.file).relative_to(work))
             if r.split == "train":
                 e.files.append(rel)
                 e.tokens += r.tokens
@@ -351,12 +362,12 @@ class Mix(FitStage):
             e.weight, e.epochs = weights[c], epochs[c]
             if e.origin == "real" and e.group == c:
                 e.group = None  # a real cell is its own domain
-        tok_rel = str(rel_stage / "tokenizer.json") if not cfg.tokenizer else str(tok_path)
+        tok_rel = "tokenizer.json" if not cfg.tokenizer else str(tok_path)
         spec = MixtureSpec(dtype=dtype, tokenizer={"path": tok_rel, "vocab_size": vocab, "eos_id": eos_id(tok)},
                            budget_tokens=budget, domains=entries, max_epochs=cfg.max_epochs,
                            weights_method=cfg.weights if isinstance(cfg.weights, str) else "explicit",
                            origin_ratio=ratio, style_weights=style_w)
-        save_mixture(spec, Path(ctx.run_dir) / "mixture.json")
+        save_mixture(spec, work / "mixture.json")
         self._stats = {"tokens": tokens, "weights": {d: round(w, 6) for d, w in weights.items()},
                        "epochs": {d: round(e, 4) for d, e in epochs.items()}, "budget_tokens": budget,
                        "repeated_past_4": repeated, "origin_ratio": ratio, "style_weights": style_w}

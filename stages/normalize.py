@@ -85,7 +85,6 @@ def normalize_text(text: str | None, cfg: NormalizeConfig = NormalizeConfig()) -
 
 class Normalize(BatchStage):
     name = "normalize"
-    version = "2"  # safe defaults: indentation, tabs and joiners kept
     Config = NormalizeConfig
 
     def produced_columns(self):

@@ -4,6 +4,7 @@ fit() embeds (or scores) the documents and writes selection/ under the stage fol
 chosen ids back to the documents inside Spark."""
 from __future__ import annotations
 
+from gristmill.pipeline.rundir import RunDir
 from gristmill.pipeline.stage import FitStage
 
 from ..selectors.run_select import SelectConfig, preflight, run_selection
@@ -18,7 +19,7 @@ class Select(FitStage):
         preflight(self.config)
 
     def fit(self, df) -> None:
-        self.out = self.ctx.work_dir / "selection"
+        self.out = RunDir.stage_selection(self.ctx.work_dir)
         self.selection, self.info = run_selection(self.ctx.spark, df, self.config, self.ctx.run_dir, self.out)
 
     def tag(self, df):
@@ -33,6 +34,6 @@ class Select(FitStage):
         diag = self.selection.diagnostics
         keep = ("objective", "objective_per_doc", "removed_fraction", "kept_after_dedup", "budget_unmet")
         return {"selector": self.config.selector, "selected": diag.get("selected", len(self.selection)),
-                "selection": str(self.ctx.stage_dir / "selection"),
+                "selection": str(RunDir.stage_selection(self.ctx.stage_dir)),
                 **{k: diag[k] for k in keep if k in diag},
                 **({"embeddings": self.info["embeddings"]} if "embeddings" in self.info else {})}

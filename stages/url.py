@@ -149,12 +149,7 @@ class Urls(BatchStage):
             h = urlsplit(n).hostname if n else None
             d, t = domain_parts(h, self.extract)
             norm.append(n), host.append(h), dom.append(d), tld.append(t)
-        new = {"url_normalized": norm, "url_host": host, "url_domain": dom, "url_tld": tld}
-        names = [n for n in batch.schema.names if n not in new and n != DROP_REASON]
-        arrays = [batch.column(n) for n in names] + [pa.array(v, pa.string()) for v in new.values()]
-        arrays.append(batch.column(DROP_REASON) if DROP_REASON in batch.schema.names
-                      else pa.nulls(batch.num_rows, pa.string()))
-        return pa.RecordBatch.from_arrays(arrays, names=names + list(new) + [DROP_REASON])
+        return self.emit(batch, {"url_normalized": norm, "url_host": host, "url_domain": dom, "url_tld": tld})
 
 
 class DedupUrlConfig(StageConfig):

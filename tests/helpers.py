@@ -31,20 +31,36 @@ def _arrow_type(rows, col):
 
 
 def run_stage(spark, name: str, params: dict, rows_or_df, tmp_path: Path | None = None):
-    """Apply one registered stage as the runner does; returns (kept, rejected, stats) as lists of dicts."""
+    """Run one registered stage through the runner's own path (runner.execute_stage: columns checked, split
+    into kept/ and rejected/ Parquet, accounting by count and by id); returns (kept, rejected, stats), the rows
+    as lists of dicts read back from the Parquet the runner wrote, in the order Spark wrote them."""
+    import shutil
+
+    from gristmill.pipeline.runner import execute_stage
     from gristmill.pipeline.stage import StageContext, get_stage
     cls = get_stage(name)
     df = rows_or_df if hasattr(rows_or_df, "schema") else docs_df(spark, rows_or_df)
-    work = Path(tmp_path or "/tmp") / f"stage-{name}"
+    work = Path(tmp_path or "/tmp") / f"stage-{name}"  # the stage's folder: artifacts, kept/, rejected/
     work.mkdir(parents=True, exist_ok=True)
+    for old in ("kept", "rejected", "_parts"):
+        shutil.rmtree(work / old, ignore_errors=True)
     ctx = StageContext(spark=spark, run_dir=work, work_dir=work, stage_dir=work, index=1, name=name,
                        extra={"input_rows": None})
     stage = cls(cls.Config.model_validate(params), ctx)
-    stage.check_columns(df.columns)
-    kept, rejected, _ = stage.apply(df)
-    kept_rows = [r.asDict() for r in kept.collect()]
-    rej_rows = [r.asDict() for r in rejected.collect()]
-    return kept_rows, rej_rows, stage.stats()
+    _, extra = execute_stage(stage, df, work)
+    return _rows(work / "kept"), _rows(work / "rejected"), extra
+
+
+def _rows(folder: Path) -> list[dict]:
+    """Parquet rows as Spark's Row.asDict() gives them (maps as dicts), files in the order Spark named them."""
+    import pyarrow.parquet as pq
+    out = []
+    for f in sorted(folder.glob("*.parquet")):
+        table = pq.read_table(f)
+        maps = [fld.name for fld in table.schema if str(fld.type).startswith("map<")]
+        for r in table.to_pylist():
+            out.append({k: (dict(v) if k in maps and v is not None else v) for k, v in r.items()})
+    return out
 
 
 def free_port() -> int:

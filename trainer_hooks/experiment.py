@@ -34,6 +34,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..pipeline.rundir import RunDir
+from .mixture import MixtureSpec, load_mixture, save_mixture
+
 ARMS = ("raw", "clean", "clean+fl", "clean+random", "clean+rephrased", "clean+upsample")
 DEFAULT_CLEAN = [{"normalize": {}}, {"length": {"min_chars": 200, "min_words": 30}},
                  {"langid": {"languages": ["en"], "min_score": 0.5}}, {"dedup_exact": {"scope": "global"}},
@@ -175,12 +178,18 @@ def _run_pipeline(cfg_path: Path) -> Path:
 
 
 def _stages(run_dir: Path) -> list[dict]:
-    return json.loads((run_dir / "manifest.json").read_text())["stages"]
+    """The run's finished stages (committed with the hash the manifest records), as RunDir answers it."""
+    return RunDir(run_dir).finished()
 
 
-def _last_stage_dir(run_dir: Path, before: str | None = None) -> Path:
+def _last_kept(run_dir: Path, before: str | None = None) -> Path:
     names = [s for s in _stages(run_dir) if s["name"] != before]
-    return run_dir / names[-1]["dir"]
+    return RunDir(run_dir).kept(names[-1]["dir"])
+
+
+def _mixture_json(path: Path) -> dict:
+    """A mixture through the one validating reader (trainer_hooks/mixture.py), as its JSON fields."""
+    return load_mixture(path).spec.to_json()
 
 
 def _read_json(path: Path):
@@ -207,7 +216,8 @@ def split(cfg: ExperimentConfig, run_dir: Path, exp: Path, quiet: bool) -> tuple
     _say(quiet, "split: labelling domains and duplicate groups")
     _run_pipeline(_write_yaml(exp / "configs" / "split.yaml", conf))
     stages = _stages(run_dir)
-    st = {s["name"]: run_dir / s["dir"] for s in stages}
+    rd = RunDir(run_dir)
+    st = {s["name"]: s["dir"] for s in stages}
     data = exp / "data"
     key = {"stages": [s["hash"] for s in stages], "fraction": cfg.heldout.fraction, "version": 1}
     done = _read_json(data / "split.json")
@@ -215,11 +225,11 @@ def split(cfg: ExperimentConfig, run_dir: Path, exp: Path, quiet: bool) -> tuple
         return data / "train", data / "heldout", done["info"]
     spark = get_spark(SparkConfig.model_validate(cfg.spark))
     read = spark.read.parquet
-    docs = read(str(st["domain"] / "kept")).select("id", "text", "source", "url", "domain")
-    mh = read(str(st["dedup_minhash"] / "kept")).select("id", "minhash_cluster")
-    mh_rej = read(str(st["dedup_minhash"] / "rejected")).select("id", "minhash_cluster")
+    docs = read(str(rd.kept(st["domain"]))).select("id", "text", "source", "url", "domain")
+    mh = read(str(rd.kept(st["dedup_minhash"]))).select("id", "minhash_cluster")
+    mh_rej = read(str(rd.rejected(st["dedup_minhash"]))).select("id", "minhash_cluster")
     group = mh.unionByName(mh_rej).select("id", F.coalesce("minhash_cluster", "id").alias("group"))
-    exact = read(str(st["dedup_exact"] / "rejected")).select("id", "duplicate_of")
+    exact = read(str(rd.rejected(st["dedup_exact"]))).select("id", "duplicate_of")
     exact_groups = (exact.join(group.withColumnRenamed("id", "duplicate_of"), "duplicate_of")
                          .select("id", "group"))
     groups = group.unionByName(exact_groups)
@@ -274,13 +284,13 @@ def build_arms(cfg: ExperimentConfig, exp: Path, train_dir: Path, held_dir: Path
     wanted, runs, skipped = set(cfg.arms), {}, {}
     _say(quiet, "arm raw: everything on the training side, as read (trains the shared tokenizer)")
     runs["raw"] = _run_pipeline(_arm_config(cfg, exp, "raw", _parquet_input(train_dir), [], None))
-    mixture = json.loads((runs["raw"] / "mixture.json").read_text())
+    mixture = _mixture_json(RunDir(runs["raw"]).mixture)
     tok = str((runs["raw"] / mixture["tokenizer"]["path"]).resolve())
     held = _run_pipeline(_arm_config(cfg, exp, "heldout", _parquet_input(held_dir), [], tok))
     if wanted & {"clean", "clean+fl", "clean+random", "clean+rephrased", "clean+upsample"}:
         _say(quiet, "arm clean: " + ", ".join(next(iter(s)) for s in cfg.clean))
         runs["clean"] = _run_pipeline(_arm_config(cfg, exp, "clean", _parquet_input(train_dir), cfg.clean, tok))
-        clean_kept = _last_stage_dir(runs["clean"], before="mix") / "kept"
+        clean_kept = _last_kept(runs["clean"], before="mix")
         sel = cfg.select
         budget = int(sel.budget) if sel.budget > 1 else sel.budget
         for arm, selector, params in (("clean+fl", sel.selector, sel.params), ("clean+random", "random", {})):
@@ -306,8 +316,8 @@ def eval_mixtures(runs: dict[str, Path], held: Path, block_size: int) -> dict[st
     held-out windows, drawn per domain in sorted order, are the same for every arm). A domain with fewer training
     tokens than one window (e.g. one short rephrasing) gets weight 0, the others share its weight: the trainer
     cannot draw from it."""
-    held_m = json.loads((held / "mixture.json").read_text())
-    arms = {a: json.loads((r / "mixture.json").read_text()) for a, r in runs.items()}
+    held_m = _mixture_json(RunDir(held).mixture)
+    arms = {a: _mixture_json(RunDir(r).mixture) for a, r in runs.items()}
     domains = sorted(set(held_m["domains"]).union(*(m["domains"] for m in arms.values())))
     out = {}
     for arm, m in arms.items():
@@ -325,7 +335,7 @@ def eval_mixtures(runs: dict[str, Path], held: Path, block_size: int) -> dict[st
             for d, e in new["domains"].items():
                 e["weight"] = 0.0 if d in short else (e.get("weight") or 0.0) / left
         path = base / "mixture.eval.json"
-        path.write_text(json.dumps(new, indent=2))
+        save_mixture(MixtureSpec.from_json(new, str(path)), path)
         out[arm] = path
     return out
 
@@ -333,7 +343,7 @@ def eval_mixtures(runs: dict[str, Path], held: Path, block_size: int) -> dict[st
 # -- 3. training -------------------------------------------------------------------------------------
 def pick_upsample_domain(cfg: ExperimentConfig, clean_mix: Path) -> tuple[str | None, str | None]:
     """(domain, None), or (None, why the clean+upsample arm is skipped)."""
-    m = json.loads(clean_mix.read_text())["domains"]
+    m = _mixture_json(clean_mix)["domains"]
     up = cfg.upsample
     if up.domain:
         if up.domain not in m or not m[up.domain]["tokens"]:
@@ -437,7 +447,7 @@ def summarize(cfg: ExperimentConfig, runs: dict[str, Path], mixtures: dict[str, 
     arms = {}
     eval_domains = None
     for arm, paths in logs.items():
-        m = json.loads(mixtures["clean" if arm == "clean+upsample" else arm].read_text())["domains"]
+        m = _mixture_json(mixtures["clean" if arm == "clean+upsample" else arm])["domains"]
         parsed = [read_log(p, t.batch_size, t.block_size) for p in paths]
         doms = sorted(parsed[0]["evals"][-1][1])
         eval_domains = eval_domains or doms
@@ -493,7 +503,7 @@ def clean_rejections(run: Path) -> dict[str, dict[str, list[int]]]:
     import duckdb
     out: dict[str, dict[str, list[int]]] = {}
     for st in _stages(run):
-        folder = run / st["dir"] / "rejected"
+        folder = RunDir(run).rejected(st["dir"])
         if st["name"] == "mix" or not any(folder.rglob("*.parquet")):
             continue
         q = (f"SELECT coalesce(domain, '?'), drop_reason, count(*), sum(length(text)) "
@@ -508,7 +518,7 @@ def rephrased_share(run: Path) -> dict:
     (characters; the arm's tokens are not split by origin). Aggregates in DuckDB, nothing per document."""
     import duckdb
     st = next(s for s in _stages(run) if s["name"] == "rephrase")
-    folder = run / st["dir"]
+    folder = RunDir(run).stage(st["dir"])
 
     def agg(part: str) -> dict:
         if not any((folder / part).rglob("*.parquet")):

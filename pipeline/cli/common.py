@@ -3,17 +3,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gristmill.pipeline.rundir import read_json
+from gristmill.pipeline.rundir import RunDir
 from gristmill.pipeline.stage import StageError
 
 
 def stage_kept(run: str, stage: str | None) -> tuple[Path, Path, dict]:
     """(run dir, the stage's kept/ folder, manifest) for the named stage, or the last finished one."""
-    run_dir = Path(run)
-    manifest = read_json(run_dir / "manifest.json")
-    if manifest is None:
-        raise StageError(f"{run_dir} is not a gristmill run (no readable manifest.json); pass runs/<name>")
-    done = [s for s in manifest.get("stages", []) if (run_dir / s["dir"] / "_SUCCESS").exists()]
+    rd = RunDir(run)
+    run_dir = rd.path
+    manifest = rd.manifest()
+    done = rd.finished(manifest)
     if not done:
         raise StageError(f"{run_dir} has no finished stage yet; run `gristmill run CONFIG` first")
     if stage is None:
@@ -24,7 +23,7 @@ def stage_kept(run: str, stage: str | None) -> tuple[Path, Path, dict]:
             raise StageError(f"stage {stage!r} is not a finished stage of {run_dir}; finished: "
                              f"{', '.join(s['dir'] for s in done)}")
         chosen = match[-1]
-    return run_dir, run_dir / chosen["dir"] / "kept", manifest
+    return run_dir, rd.kept(chosen["dir"]), manifest
 
 
 def spark_for(manifest: dict):

@@ -30,8 +30,8 @@ def main(args) -> int:
                     name=args.name, runs_dir=args.runs_dir, quiet=args.quiet)
     run_dir = runner.run(from_stage=args.from_stage, force=args.force)
     if args.quiet:
-        from ..rundir import read_json
-        stages = (read_json(run_dir / "manifest.json") or {}).get("stages", [])
+        from ..rundir import RunDir
+        stages = RunDir(run_dir).entries()
         live = [s for s in stages if s.get("status") in ("done", "skipped")]
         if live:
             rejected = sum(s.get("rejected") or 0 for s in live)

@@ -46,6 +46,7 @@ def main(args) -> int:
 
     from ...selectors.base import SelectorError
     from ...selectors.run_select import SelectConfig, preflight, run_selection
+    from ..rundir import RunDir
     from .common import spark_for, stage_kept
     run_dir, kept, manifest = stage_kept(args.run, args.stage)
     try:
@@ -56,7 +57,7 @@ def main(args) -> int:
         raise SelectorError(format_validation(e, "gristmill select")) from None
     preflight(cfg)
     spark = spark_for(manifest)
-    out = run_dir / "selection"
+    out = RunDir(run_dir).command_selection
     selection, _ = run_selection(spark, spark.read.parquet(str(kept)), cfg, run_dir, out)
     if not args.quiet:
         d = selection.diagnostics

@@ -1,6 +1,6 @@
 """Readers: files -> Arrow batches of documents (id, text, source, url, ...), run inside Spark tasks.
 
-The per-file code is plain Python so it is testable without Spark; `read_input` spreads files (and byte
+The per-file code is plain Python so it is testable without Spark; `read_input` (sources.py) spreads files (and byte
 ranges of large plain jsonl files) over Spark tasks with mapInArrow, so no document passes the driver. The
 runner's read stage does the same but has the tasks write their rows themselves (readstage.py).
 """
@@ -496,34 +496,3 @@ def _spark_read_fn(cfg_json: str, rows_acc=None):
                     rows_acc.add(out.num_rows)
                 yield out
     return fn
-
-
-def resolve_input(cfg: InputConfig, run_dir: Path) -> InputConfig:
-    """Turn generated inputs into files (python_env is dumped once per run dir) and check paths exist."""
-    if cfg.format in ("python_env", "hf_dataset") and storage.is_uri(run_dir):
-        raise ReadError(f"input.format {cfg.format} writes its files into the run folder, which must then be "
-                        f"local; with runs_dir {run_dir} write the input to files first (jsonl or Parquet) and "
-                        f"read those")
-    if cfg.format == "python_env":
-        from .pkgcorpus import dump_python_env
-        target = Path(run_dir) / "_input" / "python_env.jsonl.gz"
-        dump_python_env(target)
-        cfg = cfg.model_copy(update={"path": [str(target)], "format": "jsonl", "id_field": "id",
-                                     "url_field": "url", "source_field": "source",
-                                     "keep_fields": cfg.keep_fields or ["package"]})
-    elif cfg.format == "hf_dataset":
-        from .hf_dataset import materialize
-        cfg = materialize(cfg, Path(run_dir))
-    list_files(cfg)  # raises a clear error for a missing path before Spark starts
-    return cfg
-
-
-def read_input(spark, cfg: InputConfig, rows_acc=None):
-    """A DataFrame of documents with the reader's columns; bad rows carry drop_reason read:*."""
-    if cfg.format in WEB_FORMATS:  # web formats carry extra columns (inputs/warc.py)
-        from .warc import read_web
-        return read_web(spark, cfg, rows_acc)
-    tasks = plan_tasks(cfg)
-    rdd = spark.sparkContext.parallelize(tasks, max(1, min(len(tasks), 4096)))
-    tdf = spark.createDataFrame(rdd, "path string, rel string, start bigint, end bigint")
-    return tdf.mapInArrow(_spark_read_fn(cfg.model_dump_json(), rows_acc), spark_schema(cfg))

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 
-from .run import Run, parquet_files
+from .files import parquet_files
+from .run import Run
 
 
 def footer_rows(run: Run, folder) -> int:
-    return sum(pq.read_metadata(f).num_rows for f in parquet_files(folder, run.warn))
+    return sum(pq.read_metadata(f).num_rows
+               for f in parquet_files(folder, lambda m: run.warn(f"warning: skipping {m}")))
 
 
 def balance(run: Run) -> list[dict]:
     rows, prev_kept = [], None
     for s in run.done():
-        kept, rejected = footer_rows(run, s.path / "kept"), footer_rows(run, s.path / "rejected")
+        kept, rejected = footer_rows(run, s.kept), footer_rows(run, s.rejected)
         added = int(s.stats.get("added") or 0)  # rows the stage wrote itself (rephrase's synthetic rows)
         n_in = kept + rejected - added if prev_kept is None else prev_kept
         rows.append({"stage": s.dir, "in": n_in, "added": added, "kept": kept, "rejected": rejected,

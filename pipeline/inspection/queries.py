@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from ..stage import StageError
+from .files import sql_str
 from .fmt import bars, cell, clip, indent, num, render
-from .run import Run, sql_str
+from .run import Run
 
 # Columns every run can be asked about even though no stage wrote them.
 PSEUDO_COLUMNS = {

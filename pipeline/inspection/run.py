@@ -6,11 +6,13 @@ the manifest are read; the rest are listed with their state so the user knows wh
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..rundir import RunDir
 from ..stage import StageError
+from .files import parquet_files, sql_str  # noqa: F401  (re-exported: older imports name them here)
+from .views import register_views
 
 # Tokens are not counted with a tokenizer here (that would need Spark-sized work); UTF-8 bytes / 4 is the
 # usual rough figure for English BPE vocabularies and is labelled as an estimate wherever it is shown.
@@ -19,45 +21,9 @@ TOKEN_LABEL = "~tokens (bytes/4)"
 
 
 def open_run(run_dir: str | Path) -> tuple[Path, dict]:
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise StageError(f"{run} does not exist or is not a folder; pass a run folder such as runs/<name>")
-    mpath = run / "manifest.json"
-    if not mpath.exists():
-        raise StageError(f"{run} is not a gristmill run (no manifest.json); runs live under runs/<name>/")
-    try:
-        manifest = json.loads(mpath.read_text())
-    except ValueError as e:
-        raise StageError(f"{mpath} is not valid JSON ({e}); the run may have been written by another tool") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("stages", []), list):
-        raise StageError(f"{mpath} does not look like a gristmill manifest (no 'stages' list)")
-    from ..rundir import FORMAT_VERSION
-    version = manifest.get("format_version", 0)
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise StageError(f"{run} was written by a newer gristmill (format {version} > "
-                         f"{FORMAT_VERSION}); upgrade gristmill to inspect it")
-    return run, manifest
-
-
-def parquet_files(folder: Path, warn=None) -> list[Path]:
-    """The Parquet files of a folder whose footer reads; a damaged one is named (warn) and left out, so
-    one truncated file does not take the healthy stages down with it."""
-    import pyarrow.parquet as pq
-    good = []
-    for f in sorted(folder.glob("*.parquet")) if folder.exists() else []:
-        try:
-            pq.read_metadata(f)
-        except Exception as e:  # pyarrow raises ArrowInvalid / OSError for cut or foreign files
-            if warn is not None:
-                warn(f"warning: skipping {f}: not a readable Parquet file ({str(e).splitlines()[0][:120]}); "
-                     f"its rows are missing from what follows. Rerun that stage (--from-stage) to rewrite it")
-            continue
-        good.append(f)
-    return good
-
-
-def sql_str(s: str) -> str:
-    return "'" + str(s).replace("'", "''") + "'"
+    """(run folder, its validated manifest); RunDir owns both."""
+    rd = RunDir(run_dir)
+    return Path(rd.path), rd.manifest()
 
 
 @dataclass
@@ -66,31 +32,44 @@ class StageInfo:
     name: str
     dir: str
     view: str  # base of the view names: <view>_kept, <view>_rejected
-    path: Path
-    status: str  # done | running | crashed | stale | pending
+    path: Path  # the stage's folder
+    status: str  # done | damaged | running | crashed | stale | failed | interrupted | pending
     stats: dict = field(default_factory=dict)
+    kept: Path | None = None  # its kept/ (a pass-through stage's is the one it kept, RunDir.kept)
+    rejected: Path | None = None
+    files: dict = field(default_factory=dict)  # part -> readable Parquet files
+    damaged: list = field(default_factory=list)  # "file: why" for each unreadable file
 
     @property
     def done(self) -> bool:
         return self.status == "done"
 
 
-def _status(run: Path, entry: dict, stats: dict | None) -> str:
-    d = run / entry["dir"]
+def _status(rd: RunDir, entry: dict) -> str:
     if entry.get("status") in ("stale", "failed", "interrupted"):
         return entry["status"]
-    if (d / "_SUCCESS").exists():
-        # a finished folder from an earlier config is not this run's output
-        if entry.get("hash") and stats and stats.get("hash") and stats["hash"] != entry["hash"]:
-            return "stale"
+    if rd.is_finished(entry["dir"], entry.get("hash")):
         return "done"
-    if any(run.glob(f".{entry['dir']}.tmp-*")):
+    if (rd.stage(entry["dir"]) / "_SUCCESS").exists():
+        return "stale"  # a finished folder from an earlier config is not this run's output
+    if any(rd.path.glob(f".{entry['dir']}.tmp-*")):
         return "running" if entry.get("status") == "running" else "crashed"
     return "crashed" if entry.get("status") == "running" else "pending"
 
 
+def _check_files(rd: RunDir, info: StageInfo) -> None:
+    """Read every Parquet footer of a finished stage; one unreadable file makes the stage `damaged`: it gets no
+    views, and nothing later reads another stage in its place (see views.py)."""
+    info.kept, info.rejected = rd.kept(info.dir), rd.rejected(info.dir)
+    bad: list[str] = []
+    for part, folder in (("kept", info.kept), ("rejected", info.rejected)):
+        info.files[part] = parquet_files(folder, bad.append)
+    if bad:
+        info.damaged, info.status = bad, "damaged"
+
+
 def stage_infos(run: Path, manifest: dict) -> list[StageInfo]:
-    from ..rundir import read_json
+    rd = RunDir(run)
     entries = [e for e in manifest.get("stages", []) if isinstance(e, dict) and "dir" in e]
     counts: dict[str, int] = {}
     for e in entries:
@@ -99,10 +78,12 @@ def stage_infos(run: Path, manifest: dict) -> list[StageInfo]:
     out = []
     for e in entries:
         name = e.get("name") or e["dir"].split("-", 1)[-1]
-        stats = read_json(run / e["dir"] / "stats.json") or {}
         view = name if counts.get(name, 0) <= 1 and e.get("status") != "stale" else f"{name}_{e.get('index', 0)}"
-        out.append(StageInfo(index=e.get("index", len(out)), name=name, dir=e["dir"], view=view,
-                             path=run / e["dir"], status=_status(run, e, stats), stats=stats))
+        info = StageInfo(index=e.get("index", len(out)), name=name, dir=e["dir"], view=view,
+                         path=rd.stage(e["dir"]), status=_status(rd, e), stats=rd.stats(e["dir"]))
+        if info.done:
+            _check_files(rd, info)
+        out.append(info)
     return out
 
 
@@ -111,9 +92,13 @@ class Run:
 
     def __init__(self, run_dir: str | Path):
         self.path, self.manifest = open_run(run_dir)
-        self.stages = stage_infos(self.path, self.manifest)
         self._con = None
         self.warnings: list[str] = []
+        self.stages = stage_infos(self.path, self.manifest)
+        for s in self.stages:
+            for msg in s.damaged:
+                self.warn(f"warning: skipping {msg}; stage {s.dir} is damaged: it has no views, and `final` "
+                          f"is not another stage's rows. Rerun it: gristmill run CONFIG --from-stage {s.name}")
 
     def warn(self, msg: str) -> None:
         import sys
@@ -166,18 +151,20 @@ class Run:
     def con(self):
         if self._con is None:
             import duckdb
-
-            from .views import register_views
             self._con = duckdb.connect()
             register_views(self._con, self)
         return self._con
 
     def stage(self, key: str | None) -> StageInfo:
-        """A finished stage by name, folder, index or view name; None means the last finished one."""
+        """A finished stage by name, folder, index or view name; None means the last finished one (an error
+        when a later committed stage is damaged: its rows are not the earlier stage's)."""
         done = self.done()
         if not done:
             raise StageError(f"run {self.path} has no finished stage yet; states: {self.states()}")
         if key is None:
+            last = self.last_committed()
+            if last is not None and not last.done:
+                raise StageError(self.damage_note(last))
             return done[-1]
         for s in self.stages:
             if key in (s.name, s.dir, s.view, str(s.index)):
@@ -189,6 +176,15 @@ class Run:
                                      f"{', '.join(x.view for x in self.stages if x.name == key)}")
                 return s
         raise StageError(f"unknown stage {key!r}; stages of this run: {', '.join(s.view for s in self.stages)}")
+
+    def last_committed(self) -> StageInfo | None:
+        """The last stage whose folder is finished for this run, damaged or not."""
+        return next((s for s in reversed(self.stages) if s.status in ("done", "damaged")), None)
+
+    def damage_note(self, s: StageInfo) -> str:
+        return (f"stage {s.dir} is damaged ({len(s.damaged)} unreadable Parquet file(s), e.g. "
+                f"{s.damaged[0].split(': ')[0]}), so the run's final rows cannot be read; rerun it: "
+                f"gristmill run CONFIG --from-stage {s.name}")
 
     def states(self) -> str:
         return ", ".join(f"{s.dir} {s.status}" for s in self.stages) or "(no stages in manifest)"
@@ -213,7 +209,9 @@ class Run:
             cols = [d[0] for d in cur.description] if cur.description else []
             return cols, cur.fetchall()
         except duckdb.Error as e:
-            raise StageError(f"SQL failed: {e}\nviews: {', '.join(self.views())}") from None
+            damaged = [self.damage_note(s) for s in self.stages if s.damaged]
+            raise StageError(f"SQL failed: {e}\nviews: {', '.join(self.views())}"
+                             + "".join(f"\n{d}" for d in damaged)) from None
 
 
 def _kept_view(run: Run, s: StageInfo) -> str | None:

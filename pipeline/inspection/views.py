@@ -3,10 +3,14 @@
 Per finished stage: <stage>_kept and <stage>_rejected (a stage used twice: <stage>_<index>_kept).
 Across stages: `rejected` (every rejected row with its `stage`), `final` (the last finished stage's kept
 rows), `manifest` (one row per stage: status, counts, seconds), and `selection` when selection/ holds Parquet.
+
+A damaged stage (an unreadable Parquet file, run.py) gets no views; when it is the last finished stage there is
+no `final` either: a query on it fails and names the damage, rather than reading an earlier stage's rows.
 """
 from __future__ import annotations
 
-from .run import parquet_files, sql_str
+from ..rundir import RunDir
+from .files import parquet_files, sql_str
 
 
 def _parquet(files) -> str:
@@ -23,7 +27,7 @@ def register_views(con, run, prefix: str = "") -> None:
     made = set()
     for s in done:
         for part in ("kept", "rejected"):
-            files = parquet_files(s.path / part, run.warn)  # unreadable files are named and skipped
+            files = s.files.get(part)  # read and checked once, in run.py
             if files:
                 con.execute(f'CREATE VIEW "{prefix}{s.view}_{part}" AS SELECT * FROM {_parquet(files)}')
                 made.add((s.view, part))
@@ -31,15 +35,14 @@ def register_views(con, run, prefix: str = "") -> None:
             rejected_parts.append(f"SELECT {sql_str(s.view)} AS stage, * FROM \"{prefix}{s.view}_rejected\"")
     if rejected_parts:
         con.execute(f"CREATE VIEW {prefix}rejected AS " + " UNION ALL BY NAME ".join(rejected_parts))
-    kept = [s for s in done if (s.view, "kept") in made]
-    if kept:
-        con.execute(f'CREATE VIEW {prefix}final AS SELECT * FROM "{prefix}{kept[-1].view}_kept"')
+    last = run.last_committed()
+    if last is not None and last.done and (last.view, "kept") in made:
+        con.execute(f'CREATE VIEW {prefix}final AS SELECT * FROM "{prefix}{last.view}_kept"')
     if prefix:
         return
     _manifest_table(con, run)
-    # the select stage writes <stage>/selection/; older runs and hand-made ones keep RUN/selection/
-    sel = next((f for f in [parquet_files(s.path / "selection", run.warn) for s in reversed(done)]
-                + [parquet_files(run.path / "selection", run.warn)] if f), None)
+    folder = RunDir(run.path).selection([s.dir for s in done])
+    sel = parquet_files(folder, lambda m: run.warn(f"warning: skipping {m}")) if folder is not None else None
     if sel:
         con.execute(f"CREATE VIEW selection AS SELECT * FROM {_parquet(sel)}")
 

@@ -9,6 +9,8 @@ import json
 from html import escape
 from pathlib import Path
 
+from ...trainer_hooks.mixture import MixtureError, load_mixture
+from ..rundir import RunDir
 from . import plots
 from .page import table
 
@@ -36,11 +38,8 @@ def _read_json(path: Path):
 
 
 def selection_folder(run) -> Path | None:
-    """The select stage's selection/ folder (the last finished one), else RUN/selection/."""
-    for s in reversed(run.done()):
-        if (s.path / "selection").is_dir():
-            return s.path / "selection"
-    return run.path / "selection" if (run.path / "selection").is_dir() else None
+    """The select stage's selection/ folder (the last finished one), else RUN/selection/ (RunDir.selection)."""
+    return RunDir(run.path).selection([s.dir for s in run.done()])
 
 
 def selection_section(run):
@@ -52,7 +51,8 @@ def selection_section(run):
         cols = run.columns("selection")
         _, [(n,)] = run.query("SELECT count(*) FROM selection")
         # candidates = what the select stage read (`final` is after selection when a mix follows)
-        stage_in = (_read_json(folder.parent / "stats.json") or {}).get("in") if folder != run.path / "selection" else None
+        own = folder.parent != run.path  # a stage's selection/, not `gristmill select`'s RUN/selection/
+        stage_in = RunDir(run.path).stats(folder.parent.name).get("in") if own else None
         total = stage_in if isinstance(stage_in, int) else (
             run.query("SELECT count(*) FROM final")[1][0][0] if run.has_view("final") else None)
         share = f" of {total:,} candidate documents ({100 * n / total:.1f}%)" if total else ""
@@ -78,9 +78,13 @@ def selection_section(run):
 
 
 def mixture_section(run):
-    data = _read_json(run.path / "mixture.json")
-    if data is None:
+    path = RunDir(run.path).mixture
+    if not path.exists():
         return None
+    try:
+        data = load_mixture(path).spec.to_json()  # the one validating reader (trainer_hooks/mixture.py)
+    except MixtureError as e:
+        return ("Mixture", f'<p class="note">{escape(str(e))}</p>', "")
     domains = data.get("domains") if isinstance(data, dict) else None
     if isinstance(domains, dict) and domains and all(isinstance(v, dict) for v in domains.values()):
         keys = list(dict.fromkeys(k for v in domains.values() for k, x in v.items()

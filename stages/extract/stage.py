@@ -120,8 +120,4 @@ class Extract(BatchStage):
                     cols[DROP_REASON][i] = "extract:too_short"
         if cfg.keep_html:
             cols["html"] = pages
-        types = {"extract_sources": pa.list_(pa.string())}
-        names = batch.schema.names + [n for n in [*self.produced_columns(), DROP_REASON]
-                                      if n not in batch.schema.names]
-        arrays = [pa.array(cols[n], types.get(n, pa.string())) if n in cols else batch.column(n) for n in names]
-        return pa.RecordBatch.from_arrays(arrays, names=names)
+        return self.emit(batch, cols)

@@ -189,12 +189,4 @@ class LangId(BatchStage):
             new["lang_topk"] = pa.array([list(d.items()) if d else None for d in topk],
                                         pa.map_(pa.string(), pa.float32()))
         new[DROP_REASON] = pa.array(self.identifier.reasons(langs, scores), pa.string())
-        return merge_columns(batch, new)
-
-
-def merge_columns(batch: pa.RecordBatch, new: dict) -> pa.RecordBatch:
-    """Replace columns in place and append the rest, in the order BatchStage.output_schema declares."""
-    new = dict(new)
-    names = list(batch.schema.names)
-    cols = [new.pop(n) if n in new else batch.column(n) for n in names]
-    return pa.RecordBatch.from_arrays(cols + list(new.values()), names=names + list(new))
+        return self.emit(batch, new)

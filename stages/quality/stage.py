@@ -19,7 +19,6 @@ from pydantic import Field, field_validator
 from gristmill.pipeline.stage import DROP_REASON, BatchStage, StageConfig
 
 from ..fasttext_model import load_fasttext
-from ..langid.stage import merge_columns
 from .c4 import C4Config, c4_signals, clean
 from .classifier import ClassifierConfig, scores
 from .rules import RULE_SETS, Doc, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig
@@ -141,7 +140,7 @@ class Quality(BatchStage):
             if clf.threshold is not None:
                 reasons = [r or (LOW_SCORE if s < clf.threshold else None) for r, s in zip(reasons, qs)]
         new[DROP_REASON] = pa.array(reasons, pa.string())
-        return merge_columns(batch, new)
+        return self.emit(batch, new)
 
     def transform(self, df):
         out = super().transform(df)

@@ -81,6 +81,4 @@ class UrlFilter(BatchStage):
     def process_batch(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         urls = batch.column("url_normalized" if "url_normalized" in batch.schema.names else "url").to_pylist()
         reasons = [REASON if blocked(u, self.domains, self.words) else None for u in urls]
-        cols = [batch.column(n) for n in batch.schema.names if n != DROP_REASON]
-        names = [n for n in batch.schema.names if n != DROP_REASON]
-        return pa.RecordBatch.from_arrays(cols + [pa.array(reasons, pa.string())], names=names + [DROP_REASON])
+        return self.emit(batch, {DROP_REASON: reasons})

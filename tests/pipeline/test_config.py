@@ -1,7 +1,8 @@
 """Config validation: errors name the key and the file; hashes chain upstream."""
 import pytest
 
-from gristmill.pipeline.config import ConfigError, load_config, parse_config, stage_hashes
+from gristmill.pipeline.config import ConfigError, load_config, parse_config
+from gristmill.pipeline.fingerprint import stage_hashes
 
 
 def write(tmp_path, text):

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from gristmill.pipeline.config import parse_config
-from gristmill.pipeline.rundir import LOCK, acquire_lock
+from gristmill.pipeline.lock import LOCK, acquire_lock
 from gristmill.pipeline.runner import Runner
 from gristmill.pipeline.stage import FitStage, StageError
 

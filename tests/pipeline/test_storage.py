@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import free_port
 
+from gristmill.pipeline import lock as lock_mod
 from gristmill.pipeline import rundir, storage
 from gristmill.pipeline.stage import StageError
 
@@ -171,19 +172,19 @@ def test_run_path_and_manifest_on_a_uri(root):
 
 
 def test_lock_stops_a_second_run_and_is_released(root, monkeypatch):
-    monkeypatch.setattr(rundir, "LOCK_SETTLE_S", 0.2)
+    monkeypatch.setattr(lock_mod, "LOCK_SETTLE_S", 0.2)
     run = storage.path(root) / "run"
     run.mkdir(parents=True, exist_ok=True)
-    lock = rundir.acquire_lock(run, warn=lambda m: None)
+    lock = lock_mod.acquire_lock(run, warn=lambda m: None)
     held = rundir.read_json(lock)
     assert held["pid"] > 0 and held["host"]
     if storage.is_uri(run):
         assert held["token"] and held["heartbeat"] > 0
     with pytest.raises(StageError, match="in use by pid"):
-        rundir.acquire_lock(run, warn=lambda m: None)
-    rundir.release_lock(lock)
+        lock_mod.acquire_lock(run, warn=lambda m: None)
+    lock_mod.release_lock(lock)
     assert not lock.exists()
-    rundir.release_lock(rundir.acquire_lock(run, warn=lambda m: None))
+    lock_mod.release_lock(lock_mod.acquire_lock(run, warn=lambda m: None))
 
 
 def _object_run(root, why_not_local: str):
@@ -197,25 +198,25 @@ def _object_run(root, why_not_local: str):
 
 def test_object_lock_takes_over_a_stale_holder_and_sees_a_race(root, monkeypatch):
     run = _object_run(root, "local locks are O_EXCL creates (tests/pipeline/test_run_safety.py)")
-    monkeypatch.setattr(rundir, "LOCK_SETTLE_S", 0.5)
-    rundir.write_json_atomic(run / rundir.LOCK, {"pid": 1, "host": "elsewhere", "token": "old",
+    monkeypatch.setattr(lock_mod, "LOCK_SETTLE_S", 0.5)
+    rundir.write_json_atomic(run / lock_mod.LOCK, {"pid": 1, "host": "elsewhere", "token": "old",
                                                  "heartbeat": time.time() - 3600})
     said = []
-    lock = rundir.acquire_lock(run, warn=said.append)
+    lock = lock_mod.acquire_lock(run, warn=said.append)
     assert "has not renewed it" in said[0] and rundir.read_json(lock)["token"] != "old"
-    rundir.release_lock(lock)
+    lock_mod.release_lock(lock)
 
     # another run writes its lock while we wait to read ours back: we must give way
     def rival():
         time.sleep(0.2)
-        rundir.write_json_atomic(run / rundir.LOCK, {"pid": 2, "host": "rival", "token": "rival",
+        rundir.write_json_atomic(run / lock_mod.LOCK, {"pid": 2, "host": "rival", "token": "rival",
                                                      "heartbeat": time.time()})
     t = threading.Thread(target=rival)
     t.start()
     with pytest.raises(StageError, match="at the same moment"):
-        rundir.acquire_lock(run, warn=lambda m: None)
+        lock_mod.acquire_lock(run, warn=lambda m: None)
     t.join()
-    assert rundir.read_json(run / rundir.LOCK)["token"] == "rival"
+    assert rundir.read_json(run / lock_mod.LOCK)["token"] == "rival"
 
 
 def _write_inputs(base):
@@ -266,7 +267,7 @@ def test_read_input_files_from_the_store(root, fmt, spec):
 def test_read_input_in_spark_workers_from_the_store(root, spark):
     """Spark's Python workers open the files themselves (pyarrow), so reading needs no Hadoop connector."""
     from gristmill.pipeline.config import InputConfig
-    from gristmill.pipeline.inputs.readers import read_input
+    from gristmill.pipeline.inputs.sources import read_input
     docs = _write_inputs(storage.path(root))
     cfg = InputConfig(format="jsonl", path=f"{root}/jsonl", on_error="reject")
     got = read_input(spark, cfg).select("id", "drop_reason", "src_file").collect()
@@ -330,7 +331,7 @@ def test_a_run_on_s3_says_which_jars_spark_needs(s3_endpoint, spark):
     error = manifest["stages"][0]["error"]
     assert manifest["stages"][0]["status"] == "failed" and "spark.jars.packages" in error
     assert "ClassNotFoundException" in error and "S3AFileSystem" in error  # the JVM's own words, not py4j's
-    assert not (run / rundir.LOCK).exists()  # released
+    assert not (run / lock_mod.LOCK).exists()  # released
     assert rundir.stage_folders(run) == []
 
 
@@ -391,13 +392,13 @@ def test_submit_passes_a_uri_runs_dir_as_given(given):
 
 def test_object_lock_heartbeat_keeps_a_long_run_locked(root, monkeypatch):
     run = _object_run(root, "local locks hold while their pid lives")
-    monkeypatch.setattr(rundir, "LOCK_SETTLE_S", 0.1)
-    monkeypatch.setattr(rundir, "LOCK_STALE_S", 1.2)  # renewed every 0.3 s
-    lock = rundir.acquire_lock(run, warn=lambda m: None)
+    monkeypatch.setattr(lock_mod, "LOCK_SETTLE_S", 0.1)
+    monkeypatch.setattr(lock_mod, "LOCK_STALE_S", 1.2)  # renewed every 0.3 s
+    lock = lock_mod.acquire_lock(run, warn=lambda m: None)
     first = rundir.read_json(lock)["heartbeat"]
     time.sleep(2.0)  # longer than stale_after: only the heartbeat keeps the lock alive
     assert rundir.read_json(lock)["heartbeat"] > first
     with pytest.raises(StageError, match="in use by pid"):
-        rundir._acquire_object_lock(run, warn=lambda m: None)
-    rundir.release_lock(lock)
+        lock_mod._acquire_object_lock(run, warn=lambda m: None)
+    lock_mod.release_lock(lock)
     assert not lock.exists()

@@ -89,7 +89,7 @@ def test_zstd_streaming_frame_without_content_size(tmp_path):
 
 
 def test_spark_read_continues_past_broken_archives(spark, tmp_path):
-    from gristmill.pipeline.inputs.readers import read_input
+    from gristmill.pipeline.inputs.sources import read_input
     raw = lines(400)
     cut(tmp_path / "a.jsonl.gz", gzip.compress(raw), 0.5)
     (tmp_path / "b.jsonl.zst").write_bytes(b"not zstd at all\n")

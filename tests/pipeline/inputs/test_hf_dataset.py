@@ -5,7 +5,8 @@ import json
 import pytest
 
 from gristmill.pipeline.config import InputConfig
-from gristmill.pipeline.inputs.readers import ReadError, iter_task, plan_tasks, resolve_input
+from gristmill.pipeline.inputs.readers import ReadError, iter_task, plan_tasks
+from gristmill.pipeline.inputs.sources import resolve_input
 
 
 def rows(cfg):

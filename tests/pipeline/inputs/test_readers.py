@@ -7,7 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from gristmill.pipeline.config import InputConfig
-from gristmill.pipeline.inputs.readers import ReadError, iter_task, list_files, plan_tasks, read_input
+from gristmill.pipeline.inputs.readers import ReadError, iter_task, list_files, plan_tasks
+from gristmill.pipeline.inputs.sources import read_input
 
 
 def rows(cfg):

@@ -209,7 +209,7 @@ def test_html_folder(tmp_path):
 
 
 def test_spark_reader_one_task_per_file_every_record_accounted(spark, tmp_path):
-    from gristmill.pipeline.inputs.readers import read_input
+    from gristmill.pipeline.inputs.sources import read_input
     d = tmp_path / "crawl"
     d.mkdir()
     write_warc(d / "a.warc.gz", [rec(f"http://a/{i}") for i in range(3)])

@@ -102,3 +102,23 @@ def test_stale_stage_is_not_read(run, capsys):
     (run / "manifest.json").write_text(json.dumps(m))
     rc, out, _ = gm(capsys, run, "sql", "SELECT count(*) AS n FROM final", "--format", "csv")
     assert out.split() == ["n", "7"]
+
+
+@pytest.mark.parametrize("cut", ["all", "one"])
+def test_damaged_last_stage_is_never_replaced_by_an_earlier_one(run, capsys, cut):
+    """Issue 25's battery: with the last stage's kept Parquet truncated, `final` returned the previous stage's
+    rows (including rows the last stage rejected). A damaged stage must fail or say so, never fall back."""
+    kept = run / "02-dedup_exact" / "kept"
+    if cut == "one":  # one of two files: a view over the other would be silently partial
+        pq.write_table(pq.read_table(kept / "part-00000.parquet").slice(0, 2), kept / "part-00001.parquet")
+    bad = kept / "part-00000.parquet"
+    bad.write_bytes(bad.read_bytes()[:40])
+    rc, out, err = gm(capsys, run, "sql", "SELECT id FROM final", "--format", "csv")
+    assert rc == 2 and out.strip() == "" and "02-dedup_exact is damaged" in err and str(bad) in err
+    rc, out, err = gm(capsys, run, "sample", "-n", "3")
+    assert rc == 2 and "02-dedup_exact is damaged" in err and "d5" not in out
+    rc, out, _ = gm(capsys, run, "summary")
+    assert rc == 0 and "damaged" in out
+    # the stage's own views are gone too; the healthy earlier stages still read
+    rc, out, _ = gm(capsys, run, "sql", "SELECT count(*) AS n FROM length_kept", "--format", "csv")
+    assert rc == 0 and out.split() == ["n", "7"]
