@@ -12,7 +12,8 @@ published splitting; `reference` is off by default because counting n-grams on t
 web text (or `input` for the published behaviour).
 
 Test sets ship with gristmill (stages/decontaminate/data/benchmarks.json gives source, version, licence and
-sha256): `gsm8k` (test) and `humaneval`; a user adds jsonl files (`question`, `answer`, optional `passage`
+sha256): `gsm8k` (test), `humaneval`, `mmlu` (test), `arc_easy` and `arc_challenge` (test) and `hellaswag`
+(validation); a user adds jsonl files (`question`, `answer`, optional `passage`
 and `id`) under `custom`. Every matched span is recorded in `decon_matches` (benchmark, item id, character
 start and end in the text the stage received), `contaminated` marks the document, and stats.json holds, per
 benchmark, the items found and documents affected (`gristmill inspect RUN contamination`). Place the stage
@@ -37,7 +38,7 @@ NOTHING_LEFT = "decon:nothing_left"
 
 class DecontaminateConfig(StageConfig):
     benchmarks: list[str] = Field(default_factory=lambda: sorted(bundled()),
-                                  description="shipped test sets to match (gsm8k, humaneval)")
+                                  description="shipped test sets to match (all by default)")
     custom: dict[str, str] = Field(default_factory=dict, json_schema_extra=FILE,
                                    description="name -> jsonl(.gz) of your own items: question, answer, "
                                                "optional passage and id")

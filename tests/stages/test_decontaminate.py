@@ -188,3 +188,45 @@ def test_doctests():
     from gristmill.stages.decontaminate import index, normalization, stage
     for m in (index, normalization, stage):
         assert doctest.testmod(m).failed == 0, m.__name__
+
+
+# one verbatim item per shipped multiple-choice set: (set, item id) chosen for a question of 16+ words
+PLANTED = [("mmlu", "abstract_algebra-4"), ("arc_easy", "MCAS_2005_5_10"),
+           ("arc_challenge", "Mercury_7175875"), ("hellaswag", "106")]
+
+
+def test_an_item_of_each_new_shipped_set_is_found_verbatim(spark, tmp_path):
+    rows, items = [{"id": "clean", "text": f"{INTRO}\n\n{OUTRO}"}], {}
+    for name, item_id in PLANTED:
+        r = {x["id"]: x for x in load_bundled(name)}[item_id]
+        items[name] = item_id
+        rows.append({"id": name, "text": f"{INTRO}\n\n{r['question']}\n{r['answer']}\n\n{OUTRO}"})
+    kept, rejected, stats = run_stage(spark, "decontaminate", {}, rows, tmp_path)
+    gone = {r["id"]: r for r in rejected}
+    assert set(gone) == set(items) and [r["id"] for r in kept] == ["clean"]
+    for name, item_id in items.items():
+        assert gone[name]["drop_reason"] == f"decon:{name}"
+        assert item_id in {m["item"] for m in gone[name]["decon_matches"] if m["benchmark"] == name}
+        assert stats["contamination"][name]["docs_affected"] == 1
+
+
+def test_shipped_sets_have_their_published_sizes_and_checked_sha256(monkeypatch):
+    import hashlib
+    from importlib import resources
+
+    from gristmill.stages.decontaminate import index
+    meta = index.bundled()
+    # sizes of the releases: MMLU test 14,042 (hendrycks/test data.tar; the paper's 14,079 counts an earlier
+    # upload); ARC test 2,376 Easy and 1,172 Challenge (Clark et al., Table 1); HellaSwag val 10,042 (rowanz)
+    published = {"gsm8k": 1319, "humaneval": 164, "mmlu": 14042, "arc_easy": 2376, "arc_challenge": 1172,
+                 "hellaswag": 10042}
+    assert {k: len(index.load_bundled(k)) for k in meta} == published
+    for name, m in meta.items():
+        data = (resources.files(index.DATA) / "data" / m["file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == m["sha256"], name
+        assert {"source", "version", "licence", "licence_file", "upstream_sha256"} <= set(m), name
+        assert (resources.files(index.DATA) / "data" / m["licence_file"]).is_file(), name
+    tampered = {**meta, "arc_easy": {**meta["arc_easy"], "sha256": "0" * 64}}
+    monkeypatch.setattr(index, "bundled", lambda: tampered)
+    with pytest.raises(ValueError, match="arc_easy_test.jsonl.gz: sha256 differs"):
+        index.load_bundled("arc_easy")
