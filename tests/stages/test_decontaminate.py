@@ -167,7 +167,7 @@ def test_items_identical_after_normalization_are_both_reported():
 
 
 def test_reference_file_counts_frequent_ngrams_and_enters_the_hash(spark, tmp_path):
-    from gristmill.pipeline.config import stage_hashes
+    from gristmill.pipeline.fingerprint import stage_hashes
     from gristmill.stages.decontaminate.stage import Decontaminate, DecontaminateConfig
     quote = JANET["question"]
     ref = tmp_path / "reference.jsonl"
