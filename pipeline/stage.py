@@ -62,6 +62,10 @@ class Stage:
     requires: ClassVar[tuple[str, ...]] = ("id", "text")
     # name -> Spark SQL type string (e.g. "string", "float", "array<string>")
     produces: ClassVar[dict[str, str]] = {}
+    # A stage that may change `text` says so, and names the columns that record per document what it changed
+    # (non-null and non-zero on every row whose text changed); any other stage must leave `text` byte-identical.
+    rewrites_text: ClassVar[bool] = False
+    text_records: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
