@@ -28,10 +28,12 @@ MESSY = {
     "arabic": "بُنيت الطاحونة عام ١٨٢٠ على ضفة النهر. كان المزارعون يجلبون حبوبهم إليها كل خريف.\n" * 3,
     "rtl_marks": ("Price\u200f: 20 \u200eUSD\u200e for the sack, said the miller, and nobody argued with him. " * 3
                   + "\u202bembedded\u202c"),
-    "controls": "A line with a bell\x07 and a soft\u00adhyphen and NFD cafe\u0301 in it, plus e\u0301te\u0301.\n" * 3,
+    "controls": ("A line with a bell\x07 and a soft\u00adhyphen and NFD cafe\u0301 in it, plus "
+                 "e\u0301te\u0301.\n") * 3,
 }
 ROWS = [{"id": k, "text": v, "source": "web" if i % 2 else "code", "url": f"https://example.org/{k}",
-         "url_normalized": f"example.org/{k}", "domain": "web" if i % 2 else "code"} for i, (k, v) in enumerate(MESSY.items())]
+         "url_normalized": f"example.org/{k}", "domain": "web" if i % 2 else "code"}
+        for i, (k, v) in enumerate(MESSY.items())]
 
 # the cheapest real configuration of a stage whose defaults need something the test machine lacks
 CONFIGS = {
