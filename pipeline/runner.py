@@ -8,7 +8,7 @@ from pathlib import Path
 from . import storage
 from .config import ConfigError, PipelineConfig, digest, load_config, stage_hashes
 from .errors import explain
-from .inputs.readers import input_fingerprint, resolve_input
+from .inputs.readers import check_input, input_fingerprint, resolve_input
 from .inputs.readstage import run_read_stage
 from .rundir import (
     FORMAT_VERSION,
@@ -90,6 +90,7 @@ class Runner:
                 for i, (n, h) in enumerate(zip(names, hashes))]
 
     def run(self, from_stage: str | None = None, force: bool = False) -> Path:
+        check_input(self.cfg.input)  # an empty glob fails here, before a run folder exists
         self.run_dir.mkdir(parents=True, exist_ok=True)
         lock = acquire_lock(self.run_dir, warn=lambda m: print(m, file=sys.stderr, flush=True))
         # room kept aside for recording a failure: after "no space left", Spark may still hold the space it
@@ -173,8 +174,8 @@ class Runner:
             prev_dir = stage_location(self.run_dir, step["dir"])
         first = stage_location(self.run_dir, plan[0]["dir"])
         broken = (read_json(first / "stats.json") or {}).get("broken_files") or []
-        for msg in broken:
-            _say(self.quiet, f"warning: {msg}")
+        for msg in broken:  # rows were lost: said even with --quiet
+            print(f"warning: {msg}", file=sys.stderr, flush=True)
         manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         manifest["seconds"] = round(time.time() - t_run, 3)
         write_json_atomic(self.run_dir / "manifest.json", manifest)

@@ -498,6 +498,13 @@ def _spark_read_fn(cfg_json: str, rows_acc=None):
     return fn
 
 
+def check_input(cfg: InputConfig) -> None:
+    """Refuse a path that matches no file (naming the pattern) before anything is written; generated inputs
+    (python_env, hf_dataset) are made inside the run folder and checked by resolve_input."""
+    if cfg.format not in ("python_env", "hf_dataset"):
+        list_files(cfg)
+
+
 def resolve_input(cfg: InputConfig, run_dir: Path) -> InputConfig:
     """Turn generated inputs into files (python_env is dumped once per run dir) and check paths exist."""
     if cfg.format in ("python_env", "hf_dataset") and storage.is_uri(run_dir):

@@ -96,3 +96,23 @@ def test_a_failing_task_leaves_no_file_and_names_the_row(spark, tmp_path):
     with pytest.raises(Exception, match=r"a\.jsonl:2: malformed JSON line"):
         read_stage(tmp_path)
     assert not [p for p in (tmp_path / "runs" / "r").rglob("*") if p.suffix in (".parquet", ".tmp")]
+
+
+def test_quiet_still_warns_about_a_truncated_archive(spark, tmp_path, capfd):
+    (tmp_path / "in").mkdir()
+    data = gzip.compress("".join(json.dumps({"id": f"d{i}", "text": f"document {i} " * 20}) + "\n"
+                                 for i in range(500)).encode())
+    (tmp_path / "in" / "cut.jsonl.gz").write_bytes(data[: len(data) // 2])
+    read_stage(tmp_path, on_error="reject")  # quiet=True
+    err = capfd.readouterr().err
+    assert "warning" in err and "cut.jsonl.gz" in err and "compressed byte" in err
+
+
+def test_an_empty_glob_fails_before_a_run_folder_exists(tmp_path):
+    from gristmill.pipeline.inputs.readers import ReadError
+    (tmp_path / "in").mkdir()
+    raw = {"name": "r", "input": {"path": str(tmp_path / "in" / "*.jsonl")}, "stages": []}
+    cfg, stages = parse_config(raw)
+    with pytest.raises(ReadError, match=r"in/\*\.jsonl' matches no jsonl files"):
+        Runner(config=cfg, stages=stages, raw_config=raw, runs_dir=tmp_path / "runs", quiet=True).run()
+    assert not (tmp_path / "runs").exists()
