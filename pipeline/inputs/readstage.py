@@ -1,6 +1,8 @@
 """The read stage (00-read): the workers read the input files and write kept/ and rejected/ themselves.
 
-Each Spark task parses its files into Arrow batches (readers.py, warc.py) and writes them with pyarrow's
+Read tasks are planned by bytes (readers.task_frame): small files are packed into one task up to a target size
+and large plain jsonl files cut into byte ranges, so output files stay near that size. Each Spark task parses
+its files into Arrow batches (readers.py, warc.py) and writes them with pyarrow's
 Parquet writer into one file per task and status; only (id, src_file, src_row) of the kept rows go back to
 the JVM, where one job groups them by id to find repeated ids. The texts are parsed and written once, never
 converted to JVM rows, and never read again unless an id repeats (then kept/ is rewritten,
@@ -17,7 +19,7 @@ import pyarrow.compute as pc
 
 from .. import storage
 from ..config import InputConfig
-from .readers import WEB_FORMATS, arrow_schema, plan_tasks, read_tasks_to_batches
+from .readers import WEB_FORMATS, arrow_schema, read_tasks_to_batches, task_frame
 
 ROW_GROUP_BYTES = 64 * 1024 * 1024  # Arrow bytes buffered per Parquet row group (Spark writes 128 MB ones)
 ID_COLUMNS = "id string, src_file string, src_row bigint"
@@ -129,9 +131,7 @@ def run_read_stage(spark, cfg: InputConfig, work, rows_acc=None) -> int:
     work = storage.path(work)
     for status in ("kept", "rejected"):
         (work / status).mkdir(parents=True, exist_ok=True)
-    tasks = plan_tasks(cfg)
-    rdd = spark.sparkContext.parallelize(tasks, max(1, min(len(tasks), 4096)))
-    tdf = spark.createDataFrame(rdd, "path string, rel string, start bigint, end bigint")
+    tdf = task_frame(spark, cfg)  # small files packed into one task, large jsonl cut into byte ranges
     where = work.uri if isinstance(work, storage.RemotePath) else str(work)
     ids = tdf.mapInArrow(_write_fn(cfg.model_dump_json(), where, _codec(spark), rows_acc), ID_COLUMNS)
     # the one pass over the input: parse, write the texts, and group the kept ids to find repeats

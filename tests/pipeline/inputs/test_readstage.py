@@ -116,3 +116,35 @@ def test_an_empty_glob_fails_before_a_run_folder_exists(tmp_path):
     with pytest.raises(ReadError, match=r"in/\*\.jsonl' matches no jsonl files"):
         Runner(config=cfg, stages=stages, raw_config=raw, runs_dir=tmp_path / "runs", quiet=True).run()
     assert not (tmp_path / "runs").exists()
+
+
+def test_small_files_are_packed_into_few_tasks_with_ids_and_order_kept(spark, tmp_path):
+    from gristmill.pipeline.inputs.readers import pack_tasks
+    (tmp_path / "in").mkdir()
+    for i in range(300):
+        (tmp_path / "in" / f"doc{i:04d}.txt").write_text(f"small document number {i}\n" * (1 + i % 7))
+    cfg, stage = read_stage(tmp_path, format="txt")
+    files = list((stage / "kept").glob("*.parquet"))
+    assert 1 <= len(files) <= 4  # not one file (and one task) per input file
+    want = sorted((r["src_file"], r["id"]) for b in read_tasks_to_batches(cfg, plan_tasks(cfg)) for r in b.to_pylist())
+    assert sorted((r["src_file"], r["id"]) for r in table(stage / "kept")) == want
+    # a packed task keeps the input files in their listed order
+    first = pq.read_table(sorted(files)[0]).column("src_file").to_pylist()
+    assert first == sorted(first)
+    # large splittable inputs are cut into byte ranges, small ones packed, nothing lost or repeated
+    tasks = [("a", "a", 0, -1, 10), ("b", "b", 0, -1, 10), ("c", "c", 0, 50, 50), ("c", "c", 50, 90, 40)]
+    groups = pack_tasks(tasks, target=45)
+    assert [[t[0] for t in g] for g in groups] == [["a", "b"], ["c"], ["c"]]
+
+
+def test_a_large_jsonl_is_read_in_byte_ranges_at_line_boundaries(spark, tmp_path, monkeypatch):
+    import gristmill.pipeline.inputs.readers as readers
+    (tmp_path / "in").mkdir()
+    lines = [json.dumps({"text": f"line {i} " + "x" * (i % 50)}) for i in range(2000)]
+    (tmp_path / "in" / "big.jsonl").write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(readers, "MIN_TASK_BYTES", 1000)
+    cfg, stage = read_stage(tmp_path)
+    assert len(plan_tasks(cfg, task_bytes=20_000)) > 3
+    kept = table(stage / "kept")
+    assert [r["text"] for r in kept] == [json.loads(x)["text"] for x in lines]
+    assert len(list((stage / "kept").glob("*.parquet"))) > 1
