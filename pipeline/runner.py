@@ -221,9 +221,9 @@ class Runner:
             # Progress covers transform() too: global stages do their heavy fit() work there.
             with Progress(spark, label, acc, self.quiet):
                 if i == 0:  # the workers write kept/ and rejected/ themselves (inputs/readstage.py)
-                    n_in, stage = None, None
-                    extra = {"repeated_ids": run_read_stage(spark, self.input_cfg, work, rows_acc=acc),
-                             "duplicate_ids": self.input_cfg.duplicate_ids,
+                    read = run_read_stage(spark, self.input_cfg, work, rows_acc=acc)
+                    n_in, stage = read.pop("in"), None  # the rows the readers counted per file
+                    extra = {**read, "duplicate_ids": self.input_cfg.duplicate_ids,
                              "broken_files": broken_files(work / "rejected")}
                 else:
                     cls, params = self.stages[i - 1]

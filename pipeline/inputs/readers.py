@@ -421,7 +421,10 @@ def iter_jsonl(cfg: InputConfig, path: str, rel: str, start: int = 0, end: int =
             return
         lineno += 1
         next_offset = row_key + len(raw)
-        if not raw.strip():
+        if not raw.strip():  # every line is accounted for: a blank one is rejected, never an error
+            yield {"id": _doc_id(rel, row_key), "source": source, "text": raw.decode("utf-8", "replace"),
+                   "src_file": path, "src_row": row_key, "drop_reason": "read:blank_line",
+                   "read_error": f"{path}: byte {row_key}: blank line"}
             continue
         where = (lambda n=lineno: f"{path}:{n}") if start == 0 else (lambda k=row_key: f"{path}: byte {k}")
         try:
@@ -512,6 +515,36 @@ def iter_task(cfg: InputConfig, path: str, rel: str, start: int, end: int) -> It
     if cfg.format in ("parquet", "hf_disk"):
         return iter_columnar(cfg, path, rel)
     return iter_txt(cfg, path, rel)
+
+
+def expected_rows(cfg: InputConfig, path: str, start: int, end: int) -> int | None:
+    """How many rows a read task must produce, counted apart from the parser (None where only the parser can
+    tell: compressed, web archives, a `limit`): the lines that start in [start, end) of a plain jsonl file,
+    a Parquet file's row count from its footer, one per .txt file."""
+    if cfg.limit is not None or storage.is_uri(path):
+        return None
+    if cfg.format == "txt":
+        return 1
+    if cfg.format == "parquet":
+        import pyarrow.parquet as pq
+        return pq.ParquetFile(path).metadata.num_rows
+    if cfg.format != "jsonl" or path.endswith((".gz", ".zst", ".zstd")):
+        return None
+    size = os.path.getsize(path)
+    stop = size if end < 0 else min(end, size)
+    if start >= stop:
+        return 0
+    # a line starts at 0 and after every newline before the last byte
+    n, pos = (1 if start == 0 else 0), max(start - 1, 0)
+    with open(path, "rb") as fh:
+        fh.seek(pos)
+        while pos < stop - 1:
+            chunk = fh.read(min(CHUNK * 8, stop - 1 - pos))
+            if not chunk:
+                break
+            n += chunk.count(b"\n")
+            pos += len(chunk)
+    return n
 
 
 def read_tasks_to_batches(cfg: InputConfig, tasks) -> Iterator[pa.RecordBatch]:

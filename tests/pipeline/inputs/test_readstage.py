@@ -3,6 +3,7 @@ reader's rows exactly (ids, sources, src_row, reasons), split by drop_reason, on
 import gzip
 import hashlib
 import json
+from collections import Counter
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -72,10 +73,13 @@ def test_workers_write_the_readers_rows_split_by_reason(spark, tmp_path):
     for folder, r in auto.items():
         assert r["id"] == hashlib.sha1(f"{folder}/part-00000.jsonl\x00{r['src_row']}".encode()).hexdigest()[:20]
     assert sorted(r["drop_reason"] for r in rejected) == [
-        "read:duplicate_id", "read:invalid_utf8", "read:malformed", "read:missing_text", "read:missing_text",
-        "read:too_large"]
+        "read:blank_line", "read:blank_line", "read:duplicate_id", "read:invalid_utf8", "read:malformed",
+        "read:missing_text", "read:missing_text", "read:too_large"]
     stats = json.loads((stage / "stats.json").read_text())
     assert (stats["kept"], stats["rejected"], stats["repeated_ids"]) == (len(kept), len(rejected), 1)
+    # `in` is what the files hold, counted per file (every line, blank ones too), not kept + rejected
+    lines = sum(len(p.read_bytes().splitlines()) for p in (tmp_path / "in").rglob("*.jsonl")) + 5  # + the .gz
+    assert stats["in"] == lines and stats["files"] == 4
 
 
 def test_nothing_rejected_still_leaves_a_readable_rejected_folder(spark, tmp_path):
@@ -148,3 +152,29 @@ def test_a_large_jsonl_is_read_in_byte_ranges_at_line_boundaries(spark, tmp_path
     kept = table(stage / "kept")
     assert [r["text"] for r in kept] == [json.loads(x)["text"] for x in lines]
     assert len(list((stage / "kept").glob("*.parquet"))) > 1
+
+
+def test_blank_lines_are_input_and_rejected_with_a_reason(spark, tmp_path):
+    (tmp_path / "in").mkdir()
+    body = "".join(json.dumps({"id": f"d{i}", "text": f"doc {i}"}) + "\n" + ("\n" if i % 2 else "") for i in range(40))
+    (tmp_path / "in" / "a.jsonl").write_text(body)
+    _, stage = read_stage(tmp_path)  # on_error: raise; a blank line is not an error
+    stats = json.loads((stage / "stats.json").read_text())
+    assert (stats["in"], stats["kept"], stats["rejected"]) == (60, 40, 20)
+    assert {r["drop_reason"] for r in table(stage / "rejected")} == {"read:blank_line"}
+
+
+def test_the_readers_rows_are_checked_per_file_against_the_file(tmp_path):
+    from gristmill.pipeline.inputs.readers import ReadError
+    from gristmill.pipeline.inputs.readstage import _check_files
+    (tmp_path / "a.jsonl").write_bytes(b'{"text": "a"}\n\n{"text": "b"}')
+    cfg = parse_config({"name": "r", "input": {"path": str(tmp_path / "a.jsonl")}, "stages": []})[0].input
+    from gristmill.pipeline.inputs.readers import expected_rows
+    path = str(tmp_path / "a.jsonl")
+    assert expected_rows(cfg, path, 0, -1) == 3
+    assert expected_rows(cfg, path, 0, 5) + expected_rows(cfg, path, 5, 100) == 3
+    assert expected_rows(cfg, path, 14, 15) == 1 and expected_rows(cfg, path, 15, 16) == 1
+    rows = [r for b in read_tasks_to_batches(cfg, [(path, "a.jsonl", 0, -1)]) for r in b.to_pylist()]
+    assert len(rows) == 3  # every line, the blank one rejected
+    with pytest.raises(ReadError, match=r"a\.jsonl holds 3 rows .* produced 2"):
+        _check_files({path: 3}, Counter({path: 2}))
