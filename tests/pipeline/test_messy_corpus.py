@@ -83,7 +83,7 @@ def test_messy_corpus_every_line_accounted_for(spark, tmp_path, capsys):
     assert {Path(k): v for k, v in per_file.items()} == expect
     reasons = dict(duckdb.sql(f"SELECT drop_reason, count(*) FROM '{run}/00-read/rejected/*.parquet' GROUP BY 1")
                    .fetchall())
-    assert reasons == {"read:malformed": 2, "read:invalid_utf8": 1, "read:missing_text": 2,
+    assert reasons == {"read:malformed": 2, "read:blank_line": 2, "read:invalid_utf8": 1, "read:missing_text": 2,
                        "read:duplicate_id": 1, "read:truncated": 2}
     nulls = duckdb.sql(f"SELECT count(*) FROM read_parquet('{run}/*/rejected/*.parquet', union_by_name=true) "
                        f"WHERE drop_reason IS NULL").fetchall()[0][0]
