@@ -1,8 +1,8 @@
 """The read stage on a user's file layouts: many small files, and one large jsonl (issue 25.7).
 
 Each layout is read by the real read stage (Runner, local[2], no later stage) twice on the same bytes: with
-read tasks planned per file (every file its own task, as before 25.7: MIN/MAX_TASK_BYTES set to 1) and planned
-by bytes (the default). Prints files/s, MB/s and MB/s per core, and the Parquet files written. Spark's start
+read tasks planned per file (every file its own task and large plain jsonl cut at 256 MB, as before 25.7) and
+planned by bytes (the default). Prints files/s, MB/s and MB/s per core, and the Parquet files written. Spark's start
 is outside the timing (one session for all runs).
 
     python benchmarks/bench_read.py [--small 5000] [--jsonl-mb 200] [--repeat 1]
@@ -46,9 +46,10 @@ def read_once(folder: Path, fmt: str, runs: Path, per_file: bool) -> tuple[float
     import gristmill.pipeline.inputs.readers as readers
     from gristmill.pipeline.config import parse_config
     from gristmill.pipeline.runner import Runner
-    saved = readers.MIN_TASK_BYTES, readers.MAX_TASK_BYTES
-    if per_file:
-        readers.MIN_TASK_BYTES = readers.MAX_TASK_BYTES = 1
+    saved = readers.pack_tasks, readers.task_bytes_for
+    if per_file:  # the plan before 25.7: one task per file (or per 256 MB of a plain jsonl)
+        readers.pack_tasks = lambda tasks, target: [[t[:4]] for t in tasks]
+        readers.task_bytes_for = lambda total, parallelism: readers.SPLIT_BYTES
     raw = {"name": "r", "input": {"path": str(folder), "format": fmt}, "spark": {"master": f"local[{CORES}]"},
            "stages": []}
     cfg, stages = parse_config(raw)
@@ -58,7 +59,7 @@ def read_once(folder: Path, fmt: str, runs: Path, per_file: bool) -> tuple[float
         run = Runner(config=cfg, stages=stages, raw_config=raw, runs_dir=runs, quiet=True).run()
         seconds = time.perf_counter() - t
     finally:
-        readers.MIN_TASK_BYTES, readers.MAX_TASK_BYTES = saved
+        readers.pack_tasks, readers.task_bytes_for = saved
     stats = json.loads((run / "00-read" / "stats.json").read_text())
     return seconds, stats["kept"], len(list((run / "00-read" / "kept").glob("*.parquet")))
 
