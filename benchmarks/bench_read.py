@@ -83,7 +83,7 @@ def main() -> None:
                 runs = [read_once(folder, fmt, tmp / "runs", per_file) for _ in range(args.repeat)]
                 sec = statistics.median(r[0] for r in runs)
                 mb = nbytes / 1e6
-                print(f"| {label} | {'per file' if per_file else 'by bytes'} | {sec:.1f} | {nfiles / sec:,.0f} | "
+                print(f"| {label} | {'per file' if per_file else 'by bytes'} | {sec:.1f} | {nfiles / sec:,.2f} | "
                       f"{mb / sec:.1f} | {mb / sec / CORES:.1f} | {runs[0][1]:,} | {runs[0][2]:,} |", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
