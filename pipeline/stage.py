@@ -62,6 +62,10 @@ class Stage:
     # True: transform() returns its input unchanged (its product is a file, e.g. embed, mix); the runner then
     # keeps the previous stage's kept/ (a KEPT_FROM pointer, rundir.py) instead of copying the corpus
     passes_through: ClassVar[bool] = False
+    # A stage that may change `text` says so, and names the columns that record per document what it changed
+    # (non-null and non-zero on every row whose text changed); any other stage must leave `text` byte-identical.
+    rewrites_text: ClassVar[bool] = False
+    text_records: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

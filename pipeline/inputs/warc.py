@@ -420,11 +420,9 @@ def _spark_fn(cfg_json: str, rows_acc=None):
 
 
 def read_web(spark, cfg, rows_acc=None):
-    """A DataFrame of web documents: one Spark task per file."""
-    from .readers import plan_tasks
-    tasks = plan_tasks(cfg)
+    """A DataFrame of web documents: read tasks packed by bytes (readers.task_frame)."""
+    from .readers import task_frame
     names = {pa.string(): "string", pa.int64(): "bigint"}
     schema = ", ".join(f"`{n}` {names[t]}" for n, t in web_fields(cfg.keep_fields))
-    rdd = spark.sparkContext.parallelize(tasks, max(1, min(len(tasks), 4096)))
-    tdf = spark.createDataFrame(rdd, "path string, rel string, start bigint, end bigint")
+    tdf = task_frame(spark, cfg)
     return tdf.mapInArrow(_spark_fn(cfg.model_dump_json(), rows_acc), schema)

@@ -40,6 +40,8 @@ class DedupLinesConfig(StageConfig):
 class DedupLines(FitStage):
     name = "dedup_lines"
     Config = DedupLinesConfig
+    rewrites_text = True  # removed lines are counted per document
+    text_records = ("lines_removed",)
     produces = {"lines_removed": "int", "chars_removed": "int"}
 
     def __init__(self, config, ctx=None):

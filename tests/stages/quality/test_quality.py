@@ -144,6 +144,34 @@ def test_stage_tags_rows_and_keeps_signals(spark, web, tmp_path):
     assert stats["rules"] == ["gopher_repetition", "gopher_quality", "c4", "fineweb"]
 
 
+@pytest.fixture(scope="module")
+def committed_web():
+    """50 real web pages committed under tests/data/web (CCNet WET text and RedPajama CC/C4; see its README)."""
+    from helpers import TEST_DATA
+    docs = {}
+    for name in ("dolma_ccnet_en_head_30docs.jsonl.gz", "datajuicer_redpajama_cc_c4_20docs.jsonl.gz"):
+        with gzip.open(TEST_DATA / "web" / name, "rt") as fh:
+            docs.update({f"{name.split('_')[0]}-{i}": d["text"] for i, d in enumerate(map(json.loads, fh))})
+    return docs
+
+
+def test_default_chain_in_spark_on_committed_pages(spark, committed_web, tmp_path):
+    """The default Gopher + C4 + FineWeb chain as the runner applies it, on real pages a clone has: every page
+    accounted for, the reasons and the cleaned texts of the in-process scorer, every rewrite recorded."""
+    ids = list(committed_web)
+    kept, rejected, _ = run_stage(spark, "quality", {}, [{"id": i, "text": committed_web[i]} for i in ids], tmp_path)
+    assert sorted(r["id"] for r in kept + rejected) == sorted(ids) and kept and rejected
+    _, reasons, edits = QualityScorer(QualityConfig()).score_and_clean([committed_web[i] for i in ids])
+    assert {r["id"]: r["drop_reason"] for r in kept + rejected} == dict(zip(ids, reasons))
+    for r in kept:
+        new_text, record = edits[ids.index(r["id"])]
+        assert r["text"] == (new_text or committed_web[r["id"]])
+        assert (r["text"] != committed_web[r["id"]]) <= (r["c4_removed_lines"] is not None)
+        assert r["c4_removed_lines"] == record
+    assert any(r["text"] != committed_web[r["id"]] for r in kept)  # C4 did remove lines somewhere
+    assert all(r["text"] == committed_web[r["id"]] for r in rejected)
+
+
 def test_classifier_threshold_and_top_fraction(spark, tmp_path):
     from helpers import TEST_DATA
     with gzip.open(TEST_DATA / "quality" / "dclm_human_quality_labels_120.jsonl.gz", "rt") as fh:
