@@ -57,5 +57,6 @@ def test_only_gold_set_comparisons_read_the_developers_data_folder():
                "tests/pipeline/inputs/test_warc.py",  # the real Common Crawl WARC files (issue 18 asks for them)
                "tests/stages/dedup/test_signatures.py"}  # estimates vs exact Jaccard on the 697 real web pages
     users = {str(p.relative_to(REPO)) for p in (REPO / "tests").rglob("*.py")
-             if p.name not in ("conftest.py", "helpers.py", "test_package.py") and re.search(r"\bshared_data\b|SHARED_DATA", p.read_text())}
+             if p.name not in ("conftest.py", "helpers.py", "test_package.py")
+             and re.search(r"\bshared_data\b|SHARED_DATA", p.read_text())}
     assert users <= allowed, f"these tests read ../shared: {sorted(users - allowed)}; use tests/data/ (see its README)"

@@ -224,7 +224,8 @@ def iter_records(path: str) -> Iterator[tuple[int, object, bytes | None, str | N
                         cut = True
                         yield (off, rec, None, f"record truncated: content-length {rec.content_length:,}, "
                                                f"only {len(block):,} bytes before the end of the file "
-                                               f"(the file is truncated or corrupt{': ' + fh.error if fh.error else ''})")
+                                               f"(the file is truncated or corrupt"
+                                               f"{': ' + fh.error if fh.error else ''})")
                         continue
                     if not _digest_ok(rec.headers.get("WARC-Block-Digest"), block):
                         # a too-short content-length cuts the block; the parser skips the rest silently
@@ -330,7 +331,8 @@ def iter_warc(cfg, path: str, rel: str) -> Iterator[dict]:
             continue
         rid = h.get("WARC-Record-ID")
         row = {"id": rid.strip("<>") if rid else hashlib.sha1(f"{source}\x00{rel}\x00{off}".encode()).hexdigest()[:20],
-               "source": source, "url": (h.get("WARC-Target-URI") or "").strip("<>") or None, "src_file": path, "src_row": off,
+               "source": source, "url": (h.get("WARC-Target-URI") or "").strip("<>") or None, "src_file": path,
+               "src_row": off,
                "warc_date": h.get("WARC-Date"), "warc_record_id": rid, "text": None}
         where = f"{path}: record at byte {off:,}" + (" (decompressed)" if path.endswith(".gz") else "")
         if problem is not None:

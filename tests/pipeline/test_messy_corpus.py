@@ -113,7 +113,8 @@ def test_messy_corpus_every_line_accounted_for(spark, tmp_path, capsys):
              ("null / number text", "read:missing_text", 0), ("blank lines", "read:blank_line", 0),
              ("given id X5 twice", f"second copy read:duplicate_id; the unique X5: {fate('X5')}", 0),
              ("truncated .gz (60%)", f"{expect[tmp_path / 'data' / 'cut.jsonl.gz'] - 1} rows kept + read:truncated", 0),
-             ("truncated .zst (60%)", f"{expect[tmp_path / 'data' / 'cut.jsonl.zst'] - 1} rows kept + read:truncated", 0),
+             ("truncated .zst (60%)",
+              f"{expect[tmp_path / 'data' / 'cut.jsonl.zst'] - 1} rows kept + read:truncated", 0),
              ("30 MB document", fate("big"), 0)]
     with capsys.disabled():
         print("\ncase | result | rows lost")

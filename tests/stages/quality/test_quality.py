@@ -56,7 +56,8 @@ def test_real_pages_fail_the_expected_rule(web):
     _, reasons = QualityScorer(QualityConfig()).score([web[i] for i in REAL])
     assert dict(zip(REAL, reasons)) == REAL
     # without C4's line removal FineWeb sees the boilerplate
-    _, reasons = QualityScorer(QualityConfig(c4={"remove_lines": False})).score([web["oxtbm4ysv2unnok7emebjytiyjksf7u4"]])
+    no_removal = QualityScorer(QualityConfig(c4={"remove_lines": False}))
+    _, reasons = no_removal.score([web["oxtbm4ysv2unnok7emebjytiyjksf7u4"]])
     assert reasons == ["fineweb:char_dup_ratio"]
 
 
