@@ -1,5 +1,5 @@
-"""WARC, WET and HTML-folder readers: real WARCs written by warcio here, every kind of bad input, and the
-real crawl files in ../shared/data/web/warc when present."""
+"""WARC, WET and HTML-folder readers: real WARCs written by warcio here, every kind of bad input, and a real
+crawl WARC committed under tests/data (the other one, in ../shared/data, is checked in benchmarks/gold)."""
 from __future__ import annotations
 
 import io
@@ -242,10 +242,6 @@ def _check_real_warc(path, n):
 def test_a_real_crawl_warc_committed():
     from helpers import TEST_DATA
     _check_real_warc(TEST_DATA / "web" / "warc" / "dolma_sample-0001.warc.gz", 15)  # on every clone
-
-
-def test_real_common_crawl_style_warcs(shared_data):
-    _check_real_warc(shared_data / "web" / "warc" / "dolma_sample-0000.warc.gz", 22)
 
 
 @pytest.mark.slow
