@@ -34,8 +34,9 @@ LIKE_FOR_LIKE_RULES = ["gopher", "fineweb", "c4"]  # datatrove's chain below: C4
 
 
 def like_for_like(rules: list[str] = LIKE_FOR_LIKE_RULES, compat: bool = True) -> dict:
-    """Quality settings for the comparison: datatrove's C4 values, its definitions, its chain order."""
-    return {"rules": rules, "c4": {"preset": "datatrove", "remove_lines": True},
+    """Quality settings for the comparison: datatrove's C4 values and output (stripped lines joined, as TFDS),
+    its definitions, its chain order."""
+    return {"rules": rules, "c4": {"preset": "datatrove", "remove_lines": True, "output": "tfds"},
             "gopher_repetition": {"datatrove_compat": compat}, "gopher_quality": {"datatrove_compat": compat}}
 
 

@@ -17,6 +17,60 @@ class ConfigError(StageError):
     pass
 
 
+MAX_YAML_NODES = 100_000  # a config expanded through its aliases; a real one has a few hundred
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load that refuses a key given twice in one mapping (YAML says keys are unique; PyYAML keeps the
+    last) and a document whose aliases expand to more than MAX_YAML_NODES nodes (a "billion laughs")."""
+
+    def construct_document(self, node):
+        _check_expansion(node)
+        return super().construct_document(node)
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue  # `<<: *base` may override; that is what merge keys are for
+                line = key_node.start_mark.line + 1
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key '{key_node.value}' appears twice (lines {seen[key_node.value]} and "
+                        f"{line}); keep one", key_node.start_mark)
+                seen[key_node.value] = line
+        return super().construct_mapping(node, deep)
+
+
+def _check_expansion(root) -> None:
+    sizes: dict[int, int] = {}  # node id -> nodes it expands to (aliases share node objects)
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        kids = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
+                else node.value if isinstance(node, yaml.SequenceNode) else [])
+        if not done:
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids if id(k) not in sizes)
+            continue
+        sizes[id(node)] = 1 + sum(sizes.get(id(k), 0) for k in kids)
+        if sizes[id(node)] > MAX_YAML_NODES:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the aliases (*name) expand to more than {MAX_YAML_NODES:,} values; a config "
+                "this large is refused (write the values out, or use fewer nested aliases)", node.start_mark)
+
+
+def load_yaml(text: str, where: str = "<config>"):
+    """Parse a config's YAML: safe, unique keys, bounded alias expansion; errors name the file and line."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{where}: not valid YAML: {e}") from None
+
+
 class InputConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format: Literal["jsonl", "parquet", "hf_disk", "hf_dataset", "txt", "python_env", "warc", "wet", "html"] = "jsonl"
@@ -100,10 +154,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> tuple[P
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    raw = load_yaml(path.read_text(encoding="utf-8"), str(path))
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return parse_config(apply_overrides(raw, overrides or []), str(path), base_dir=path.parent)
@@ -111,7 +162,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> tuple[P
 
 def read_raw(path: str | Path, overrides: list[str] | None = None) -> dict:
     """The config as YAML wrote it, with overrides applied (what the run's manifest records)."""
-    return apply_overrides(yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}, overrides or [])
+    return apply_overrides(load_yaml(Path(path).read_text(encoding="utf-8"), str(path)) or {}, overrides or [])
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
@@ -127,7 +178,7 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
         if not eq or not key.strip():
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set input.path=data/*.jsonl")
         try:
-            parsed = yaml.safe_load(value) if value.strip() else None
+            parsed = yaml.load(value, Loader=_StrictLoader) if value.strip() else None  # noqa: S506
         except yaml.YAMLError as e:
             raise ConfigError(f"--set {item!r}: the value is not valid YAML ({e})") from None
         parts = key.strip().split(".")

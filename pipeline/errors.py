@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import errno
 import re
+import signal
+import subprocess
 
 SPARK_ERRORS = ("PythonException", "Py4JJavaError", "SparkException", "AnalysisException",
                 "SparkRuntimeException", "IllegalArgumentException")
@@ -42,6 +44,39 @@ def _no_space(e: BaseException, where: str | None) -> str | None:
             return (f"no space left on the device holding {path} (Spark: No space left on device). Free space "
                     f"there, or point runs_dir (--runs-dir) or spark.local.dir at a larger disk. {_RESUME}")
     return None
+
+
+def jvm_exit_status(wait: float = 0.0) -> int | None:
+    """The exit status of this process's Spark JVM once it has exited (negative: killed by that signal), else
+    None (alive, or no local JVM: a cluster's driver is another machine's business)."""
+    try:
+        from pyspark import SparkContext
+    except ImportError:
+        return None
+    proc = getattr(SparkContext._gateway, "proc", None)
+    if proc is None:
+        return None
+    try:
+        return proc.wait(timeout=wait) if wait else proc.poll()
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def _jvm_died(at: str, status: int, text: str, mem: str) -> str:
+    if "java.lang.OutOfMemoryError" in text:
+        return (f"{at}the Spark JVM ran out of memory: raise spark.driver_memory{mem} in the config, or lower "
+                f"spark.master's thread count. {_RESUME}")
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = "unknown"
+        return (f"{at}the Spark JVM was killed by signal {-status} ({name}), from outside gristmill: by a user, a "
+                f"cluster or job manager, or the system's out-of-memory killer (`dmesg` or `journalctl -k` says "
+                f"which). If it was memory, raise spark.driver_memory{mem} or lower spark.master's thread count. "
+                f"{_RESUME}")
+    return (f"{at}the Spark JVM exited with status {status}; its log (the run's spark.log, or the console) says "
+            f"why. {_RESUME}")
 
 
 def user_part(text: str) -> str | None:
@@ -80,8 +115,12 @@ def explain(e: BaseException, stage: str | None = None, where: str | None = None
     if msg:
         return at + msg
     text = "\n".join(f"{type(x).__name__}: {x}" for x in _chain(e))
-    if any(m in text for m in _JVM_GONE) and user_part(text) is None:
-        mem = f" (now {driver_memory})" if driver_memory else ""
+    mem = f" (now {driver_memory})" if driver_memory else ""
+    gone = any(m in text for m in _JVM_GONE) or type(e).__name__ in ("Py4JError", "Py4JNetworkError")
+    status = jvm_exit_status(wait=2.0 if gone else 0.0)
+    if status is not None and user_part(text) is None:
+        return _jvm_died(at, status, text, mem)
+    if gone and user_part(text) is None:
         return (f"{at}the Spark JVM died, most likely out of memory: raise spark.driver_memory{mem} in the config, "
                 f"or lower spark.master's thread count. {_RESUME}")
     if "ExecutorLostFailure" in text or "executor lost" in text.lower():

@@ -9,7 +9,7 @@ from . import storage
 from .config import ConfigError, PipelineConfig, digest, load_config
 from .errors import explain
 from .fingerprint import gristmill_version, input_digests, read_code_digest, stage_hashes
-from .inputs.readers import input_fingerprint
+from .inputs.readers import check_input, input_fingerprint
 from .inputs.readstage import run_read_stage
 from .inputs.sources import resolve_input
 from .lock import acquire_lock, release_lock
@@ -94,6 +94,7 @@ class Runner:
                 for i, (n, h) in enumerate(zip(names, hashes))]
 
     def run(self, from_stage: str | None = None, force: bool = False) -> Path:
+        check_input(self.cfg.input)  # an empty glob fails here, before a run folder exists
         self.run_dir.mkdir(parents=True, exist_ok=True)
         lock = acquire_lock(self.run_dir, warn=lambda m: print(m, file=sys.stderr, flush=True))
         # room kept aside for recording a failure: after "no space left", Spark may still hold the space it
@@ -169,8 +170,8 @@ class Runner:
                              f"rejected {stats['rejected']:,}  {stats['seconds']:.1f}s")
             prev_dir = step["dir"]
         broken = self.rundir.stats(plan[0]["dir"]).get("broken_files") or []
-        for msg in broken:
-            _say(self.quiet, f"warning: {msg}")
+        for msg in broken:  # rows were lost: said even with --quiet
+            print(f"warning: {msg}", file=sys.stderr, flush=True)
         manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         manifest["seconds"] = round(time.time() - t_run, 3)
         self.rundir.write_manifest(manifest)
@@ -228,11 +229,13 @@ class Runner:
             # Progress covers transform() too: global stages do their heavy fit() work there.
             with Progress(spark, label, acc, self.quiet):
                 if i == 0:  # the workers write kept/ and rejected/ themselves (inputs/readstage.py)
-                    extra = {"repeated_ids": run_read_stage(spark, self.input_cfg, work, rows_acc=acc),
-                             "duplicate_ids": self.input_cfg.duplicate_ids,
+                    read = run_read_stage(spark, self.input_cfg, work, rows_acc=acc)
+                    n_read = read.pop("in")  # the rows the readers counted per file, not kept + rejected
+                    extra = {**read, "duplicate_ids": self.input_cfg.duplicate_ids,
                              "broken_files": broken_files(work / "rejected")}
                     kept, rejected = parquet_rows(work / "kept"), parquet_rows(work / "rejected")
-                    counts = {"in": kept + rejected, "kept": kept, "rejected": rejected}
+                    check_balance(step["dir"], n_read, kept, rejected)
+                    counts = {"in": n_read, "kept": kept, "rejected": rejected}
                 else:
                     cls, params = self.stages[i - 1]
                     src_kept = self.rundir.kept(prev)

@@ -148,7 +148,8 @@ def build(force: bool = False, timeout: float = 900, quiet: bool = False) -> Pat
     if failed.exists() and not force:
         # e.g. a JVM without CDS (OpenJ9): Spark's -XX:+IgnoreUnrecognizedVMOptions makes the dump a no-op
         raise RuntimeError(f"an earlier build of the Spark class archive failed (log: {log}); "
-                           "gristmill runs without it; `python -m gristmill.pipeline.spark_cds build --force` tries again")
+                           "gristmill runs without it; `python -m gristmill.pipeline.spark_cds build --force` "
+                           "tries again")
     tmp = out_dir / f".{key}.{os.getpid()}.{time.time_ns()}.tmp"
     if not quiet:
         print("building Spark's class archive for a faster JVM start (once per Java and Spark version, "

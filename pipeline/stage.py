@@ -62,6 +62,10 @@ class Stage:
     # True: transform() returns its input unchanged (its product is a file, e.g. embed, mix); the runner then
     # keeps the previous stage's kept/ (a KEPT_FROM pointer, rundir.py) instead of copying the corpus
     passes_through: ClassVar[bool] = False
+    # A stage that may change `text` says so, and names the columns that record per document what it changed
+    # (non-null and non-zero on every row whose text changed); any other stage must leave `text` byte-identical.
+    rewrites_text: ClassVar[bool] = False
+    text_records: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -181,34 +185,9 @@ class BatchStage(Stage):
         raise NotImplementedError
 
     def emit(self, batch, new: dict):
-        """The one way a per-document stage builds its output batch (as output_schema() declares it).
-
-        `new` maps column -> values (an Arrow array, or a list typed from produced_columns()). A column the
-        input has is replaced in place; the others are appended in the order produced_columns() declares, then
-        drop_reason. A drop_reason in `new` is merged with the one the batch carries (an earlier reason wins);
-        without one the batch's is kept, or a null column added."""
-        import pyarrow as pa
-        declared = {**self.produced_columns(), DROP_REASON: "string"}
-        new = dict(new)
-        if DROP_REASON in batch.schema.names and DROP_REASON in new:
-            old = batch.column(DROP_REASON).to_pylist()
-            mine = new[DROP_REASON]
-            mine = mine.to_pylist() if hasattr(mine, "to_pylist") else mine
-            new[DROP_REASON] = [o if o is not None else r for o, r in zip(old, mine)]
-        elif DROP_REASON not in batch.schema.names and DROP_REASON not in new:
-            new[DROP_REASON] = pa.nulls(batch.num_rows, pa.string())
-
-        def arrow(name, values):
-            if isinstance(values, (pa.Array, pa.ChunkedArray)):
-                return values
-            return pa.array(values, _ARROW_TYPES.get(declared.get(name, "string")))
-
-        names = list(batch.schema.names)
-        order = [n for n in declared if n in new and n not in names] + [n for n in new if n not in names
-                                                                          and n not in declared]
-        order = [n for n in order if n != DROP_REASON] + ([DROP_REASON] if DROP_REASON in order else [])
-        cols = [arrow(n, new[n]) if n in new else batch.column(n) for n in names]
-        return pa.RecordBatch.from_arrays(cols + [arrow(n, new[n]) for n in order], names=names + order)
+        """The one way a per-document stage builds its output batch (as output_schema() declares it): see
+        merge_batch, with the column types and order of produced_columns()."""
+        return merge_batch(batch, new, {**self.produced_columns(), DROP_REASON: "string"})
 
     def output_schema(self, input_schema):
         from pyspark.sql.types import StructField, StructType, _parse_datatype_string
@@ -302,3 +281,35 @@ class FitStage(Stage):
     def transform(self, df):
         self.fit(df)
         return self.tag(df)
+
+
+def merge_batch(batch, new: dict, declared: dict | None = None):
+    """A stage's output batch: its input batch with the columns in `new` (column -> Arrow array, or a list typed
+    by `declared`, a produced_columns()-style {name: type}).
+
+    A column the input has is replaced in place; the others are appended in the order `declared` gives, then
+    drop_reason. A drop_reason in `new` is merged with the one the batch carries (an earlier reason wins);
+    without one the batch's is kept, or a null column added. BatchStage.emit and the mapInArrow bodies of
+    global stages both build their batches here."""
+    import pyarrow as pa
+    declared = declared or {}
+    new = dict(new)
+    if DROP_REASON in batch.schema.names and DROP_REASON in new:
+        old = batch.column(DROP_REASON).to_pylist()
+        mine = new[DROP_REASON]
+        mine = mine.to_pylist() if hasattr(mine, "to_pylist") else mine
+        new[DROP_REASON] = [o if o is not None else r for o, r in zip(old, mine)]
+    elif DROP_REASON not in batch.schema.names and DROP_REASON not in new:
+        new[DROP_REASON] = pa.nulls(batch.num_rows, pa.string())
+
+    def arrow(name, values):
+        if isinstance(values, (pa.Array, pa.ChunkedArray)):
+            return values
+        return pa.array(values, _ARROW_TYPES.get(declared.get(name, "string")))
+
+    names = list(batch.schema.names)
+    order = [n for n in declared if n in new and n not in names] + [n for n in new if n not in names
+                                                                      and n not in declared]
+    order = [n for n in order if n != DROP_REASON] + ([DROP_REASON] if DROP_REASON in order else [])
+    cols = [arrow(n, new[n]) if n in new else batch.column(n) for n in names]
+    return pa.RecordBatch.from_arrays(cols + [arrow(n, new[n]) for n in order], names=names + order)

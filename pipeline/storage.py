@@ -228,7 +228,8 @@ class RemotePath:
         relative to this folder matches (as glob.glob(recursive=True) does)."""
         if "/" not in pattern and "**" not in pattern:
             return iter(sorted((p for p in self.iterdir() if fnmatch.fnmatchcase(p.name, pattern)), key=str))
-        out = [self._child(i) for i in self._list(True) if _glob_match(posixpath.relpath(i.path, self.fs_path), pattern)]
+        out = [self._child(i) for i in self._list(True)
+               if _glob_match(posixpath.relpath(i.path, self.fs_path), pattern)]
         return iter(sorted(out, key=str))
 
     def rglob(self, pattern: str):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -85,8 +85,26 @@ class Selector:
 
     def select_spark(self, job):
         """Select over a spark_select.SparkJob as Spark jobs; returns (ranked DataFrame with SELECTION_SCHEMA,
-        diagnostics, a persisted DataFrame to unpersist after writing, or None)."""
+        diagnostics, a persisted DataFrame to unpersist after writing, or None). By default the path registered
+        for this class (or a base class) with `spark_path`; a selector may also override this method."""
+        SELECTORS.scan()  # the modules that register paths are the package's own: loaded with the selectors
+        for cls in type(self).__mro__:
+            if cls in SPARK_PATHS:
+                return SPARK_PATHS[cls](self, job)
         raise SelectorError(f"selector '{self.name}' has no distributed path; set `distributed: false`")
+
+
+# The distributed paths, registered by the modules that hold them (spark_select.py, spark_semdedup.py, or a
+# plugin's own module). Those modules import the selectors' maths, never the reverse: no import cycle.
+SPARK_PATHS: dict[type, Callable] = {}
+
+
+def spark_path(selector_cls: type) -> Callable:
+    """Decorator: fn(selector, job) is the distributed path of `selector_cls` and its subclasses."""
+    def register(fn: Callable) -> Callable:
+        SPARK_PATHS[selector_cls] = fn
+        return fn
+    return register
 
 
 class TextSelector(Selector):
@@ -110,13 +128,6 @@ class TextSelector(Selector):
 
     def spark_ready(self) -> bool:
         return True
-
-    def select_spark(self, job):
-        from .spark_select import score_texts
-        payload = self.payload(job)
-        scored = score_texts(job.df, self, payload).persist()
-        ranked, diag = self.rank_spark(scored, resolve_budget(job.budget, job.n), payload)
-        return ranked, {"n": job.n, "distributed": True, **diag}, scored
 
     def select(self, X, budget: int | float, target=None) -> Selection:
         raise NotImplementedError

@@ -333,10 +333,6 @@ class FacilityLocation(Selector):
     def spark_ready(self) -> bool:
         return self.graphs == "partition" and not self.merge and self.sampling == "top"
 
-    def select_spark(self, job):
-        from .spark_select import facility_location
-        return facility_location(job.spark, self, job.folder, job.keys, job.n, job.budget, job.sample_rows)
-
     def _greedy(self, W, k, rng, candidates=None):
         if self.optimizer == "lazy":
             return lazy_greedy(W, k, candidates)

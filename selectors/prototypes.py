@@ -61,10 +61,6 @@ class SSLPrototypes(Selector):
     def spark_ready(self) -> bool:
         return True
 
-    def select_spark(self, job):
-        from .spark_semdedup import ssl_prototypes
-        return ssl_prototypes(job.spark, self, job.folder, job.keys, job.n, job.budget, job.sample_rows)
-
     def select(self, X, budget, target=None) -> Selection:
         X = check_embeddings(X)
         n = len(X)

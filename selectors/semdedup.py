@@ -119,10 +119,6 @@ class SemDeDup(Selector):
     def spark_ready(self) -> bool:
         return True
 
-    def select_spark(self, job):
-        from .spark_semdedup import semdedup
-        return semdedup(job.spark, self, job.folder, job.keys, job.n, job.budget, job.sample_rows)
-
     def select(self, X, budget=1.0, target=None) -> Selection:
         """Keeps every non-duplicate; a smaller budget keeps the most unique of them."""
         X = check_embeddings(X)

@@ -32,7 +32,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .base import Selection, SelectorError, check_embeddings, resolve_budget
+from .base import Selection, SelectorError, TextSelector, check_embeddings, check_target, resolve_budget, spark_path
+from .facility_location import FacilityLocation
+from .target_knn import TargetKNN
 
 SELECTION_SCHEMA = "id string, select_rank long, select_score double, select_weight double"
 
@@ -390,3 +392,23 @@ def as_selection(diag: dict) -> Selection:
     """A Selection that carries only diagnostics (the picks stay in the selection files)."""
     empty = np.zeros(0)
     return Selection(np.zeros(0, np.int64), empty, empty, diag)
+
+
+# -- the distributed paths this module holds, registered for their selectors (base.spark_path) -------------
+@spark_path(TextSelector)
+def _text_path(sel, job):
+    payload = sel.payload(job)
+    scored = score_texts(job.df, sel, payload).persist()
+    ranked, diag = sel.rank_spark(scored, resolve_budget(job.budget, job.n), payload)
+    return ranked, {"n": job.n, "distributed": True, **diag}, scored
+
+
+@spark_path(FacilityLocation)
+def _facility_location_path(sel, job):
+    return facility_location(job.spark, sel, job.folder, job.keys, job.n, job.budget, job.sample_rows)
+
+
+@spark_path(TargetKNN)
+def _target_knn_path(sel, job):
+    T = check_embeddings(job.embed(check_target(job.target)), what="target embeddings")
+    return target_knn(job.spark, sel, T, job.folder, job.keys, job.n, job.budget, job.target_tasks)

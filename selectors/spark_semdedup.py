@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import check_embeddings, resolve_budget
-from .semdedup import auto_clusters, cluster_order, max_earlier_similarity, nearest_centroid
+from .base import check_embeddings, resolve_budget, spark_path
+from .prototypes import SSLPrototypes, resolve_keep
+from .semdedup import SemDeDup, auto_clusters, cluster_order, max_earlier_similarity, nearest_centroid
 from .spark_select import _rank, decode, shard_dtype, vectors_df
 
 
@@ -98,7 +99,6 @@ def ssl_prototypes(spark, sel, folder: Path, keys: list[str], n: int, budget, sa
     in the workers, a distributed ranking (hard: farthest first; easy: closest first)."""
     from pyspark.sql import functions as F
 
-    from .prototypes import resolve_keep
     b = resolve_budget(budget, n)
     k = sel.n_clusters or auto_clusters(n, sel.per_cluster)
     keep = resolve_keep(sel.keep, n, sel.abundant_rows)
@@ -132,3 +132,14 @@ def d4(spark, sel, folder: Path, keys: list[str], n: int, budget, sample_rows: i
             "semdedup_removed_fraction": 1 - m / n, "prototypes_pruned": max(0, m - b), "budget_unmet": m < b,
             "distributed": True, "sample_rows": min(n, sample_rows)}
     return ranked, diag, kept
+
+
+# -- the distributed paths this module holds, registered for their selectors (base.spark_path) -------------
+@spark_path(SemDeDup)
+def _semdedup_path(sel, job):
+    return semdedup(job.spark, sel, job.folder, job.keys, job.n, job.budget, job.sample_rows)
+
+
+@spark_path(SSLPrototypes)
+def _ssl_prototypes_path(sel, job):
+    return ssl_prototypes(job.spark, sel, job.folder, job.keys, job.n, job.budget, job.sample_rows)

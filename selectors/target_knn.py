@@ -144,11 +144,6 @@ class TargetKNN(Selector):
     def spark_ready(self) -> bool:
         return True
 
-    def select_spark(self, job):
-        from .spark_select import target_knn
-        T = check_embeddings(job.embed(check_target(job.target)), what="target embeddings")
-        return target_knn(job.spark, self, T, job.folder, job.keys, job.n, job.budget, job.target_tasks)
-
     def select(self, X, budget, target=None, target_tasks: list | None = None) -> Selection:
         """target: the target examples' embeddings; target_tasks: each example's task (None: one task)."""
         X = check_embeddings(X)

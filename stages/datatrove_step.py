@@ -102,9 +102,11 @@ class DatatroveStep(BatchStage):
     name = "datatrove"
     Config = DatatroveConfig
     requires = ("id", "text")
+    rewrites_text = True  # a formatter step may; datatrove_text_changed marks each row it changed
+    text_records = ("datatrove_text_changed",)
 
     def produced_columns(self) -> dict[str, str]:
-        return {"text": "string", **self.config.metadata_columns}
+        return {"text": "string", "datatrove_text_changed": "boolean", **self.config.metadata_columns}
 
     def preflight(self) -> None:
         bad = {k: t for k, t in self.config.metadata_columns.items() if t not in _ARROW}
@@ -150,10 +152,13 @@ class DatatroveStep(BatchStage):
             texts.append(doc.text if doc is not None else row.get("text"))
             for k in meta_cols:
                 meta_cols[k].append(doc.metadata.get(k) if doc is not None else None)
-        new = {"text": pa.array(texts, pa.string()), DROP_REASON: pa.array(reasons, pa.string())}
+        changed = [t != row.get("text") for t, row in zip(texts, rows)]
+        new = {"text": pa.array(texts, pa.string()), "datatrove_text_changed": pa.array(changed, pa.bool_()),
+               DROP_REASON: pa.array(reasons, pa.string())}
         for k, t in self.config.metadata_columns.items():
             new[k] = pa.array(meta_cols[k], _ARROW[t])
-        order = names + [n for n in [*self.config.metadata_columns, DROP_REASON] if n not in names]
+        order = names + [n for n in ["datatrove_text_changed", *self.config.metadata_columns, DROP_REASON]
+                         if n not in names]
         return pa.RecordBatch.from_arrays([new[n] if n in new else batch.column(n) for n in order], names=order)
 
     def transform(self, df):

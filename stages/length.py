@@ -30,7 +30,8 @@ class Length(Stage):
         c = self.config
         text = F.coalesce(F.col("text"), F.lit(""))
         df = df.withColumn("n_chars", F.length(text))
-        df = df.withColumn("n_words", F.size(F.split(F.trim(text), r"\s+")) - F.when(F.trim(text) == "", 1).otherwise(0))
+        blank = F.when(F.trim(text) == "", 1).otherwise(0)
+        df = df.withColumn("n_words", F.size(F.split(F.trim(text), r"\s+")) - blank)
         reason = F.lit(None).cast("string")
         rules = [
             (c.max_words is not None and F.col("n_words") > F.lit(c.max_words or 0), "length:too_many_words"),

@@ -42,8 +42,10 @@ class MixConfig(StageConfig):
     weights: Literal["natural", "temperature", "regmix"] | dict[str, float] = Field(
         "natural", description="explicit {domain: weight}, or natural | temperature | regmix")
     temperature: float = Field(2.0, gt=0, description="tau for weights: temperature")
-    regmix_result: str | None = Field(None, description="regmix.json written by `gristmill regmix`", json_schema_extra=FILE)
-    tokenizer: str | None = Field(None, description="tokenizer.json (or folder); empty: train BPE on the data", json_schema_extra=FILE)
+    regmix_result: str | None = Field(None, description="regmix.json written by `gristmill regmix`",
+                                      json_schema_extra=FILE)
+    tokenizer: str | None = Field(None, description="tokenizer.json (or folder); empty: train BPE on the data",
+                                  json_schema_extra=FILE)
     vocab_size: int = Field(8192, ge=256, le=1 << 20, description="for a tokenizer trained on the data")
     tokenizer_sample_docs: int = Field(20000, ge=1, description="about this many documents, sampled across the "
                                        "whole corpus (seeded), train the tokenizer")
@@ -219,8 +221,10 @@ def split_cells(domain_weights: dict[str, float], cells: dict[str, dict], origin
     ...          "web:synthetic:easy": {"domain": "web", "origin": "synthetic", "style": "easy"},
     ...          "code": {"domain": "code", "origin": "real", "style": None}}
     >>> w, r, s = split_cells({"web": 0.8, "code": 0.2}, cells, None, None)
-    >>> {k: round(v, 3) for k, v in sorted(w.items())}, r, s
-    ({'code': 0.2, 'web': 0.4, 'web:synthetic:easy': 0.2, 'web:synthetic:qa': 0.2}, {'real': 0.5, 'synthetic': 0.5}, {'easy': 0.5, 'qa': 0.5})
+    >>> {k: round(v, 3) for k, v in sorted(w.items())}
+    {'code': 0.2, 'web': 0.4, 'web:synthetic:easy': 0.2, 'web:synthetic:qa': 0.2}
+    >>> r, s
+    ({'real': 0.5, 'synthetic': 0.5}, {'easy': 0.5, 'qa': 0.5})
     """
     styles = sorted({c["style"] for c in cells.values() if c["origin"] == "synthetic"})
     if not styles:

@@ -14,9 +14,12 @@ Safe by default: it must not change what a text means or how code runs.
   "Layout Controls"; UTS #51 "Unicode Emoji", §2.3).
 The earlier, lossy behaviour (every line stripped, spaces collapsed, joiners deleted) is available as
 `collapse_spaces: true, keep_indent: false, strip_joiners: true, max_blank_lines: 1`.
+Every change is counted per document: `normalize_edits` (JSON, changes by kind; null when the text is unchanged)
+and `normalize_changes` (their sum); `keep_original: true` also keeps the text as it was.
 """
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 
@@ -26,6 +29,7 @@ from pydantic import Field
 from gristmill.pipeline.stage import BatchStage, StageConfig
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0/C1 except \t \n (\r is gone by then)
+_LINE_ENDS = re.compile(r"\r\n|\r|\x85")
 _ZERO_WIDTH = re.compile(r"[\u200b\ufeff]")
 _JOINERS = re.compile(r"[\u200c\u200d]")
 _SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
@@ -61,44 +65,76 @@ def normalize_text(text: str | None, cfg: NormalizeConfig = NormalizeConfig()) -
     >>> normalize_text("def f(x):\\r\\n    if x:\\r\\n        return 1\\r\\n")
     'def f(x):\\n    if x:\\n        return 1'
     """
+    return normalize_counted(text, cfg)[0]
+
+
+def normalize_counted(text: str | None, cfg: NormalizeConfig = NormalizeConfig()) -> tuple[str | None, dict]:
+    """The normalized text and what changed, counted by kind (only kinds that changed something):
+    line_endings (CRLF/CR/NEL converted), unicode_form (1 when the normalization form changed the text),
+    control, zero_width, soft_hyphen, joiners (characters removed), spaces (runs collapsed), trailing_spaces
+    (lines trimmed), blank_lines (runs shortened), edges (leading blank lines or trailing whitespace removed).
+
+    >>> normalize_counted("a \\r\\nb\\x07")
+    ('a\\nb', {'line_endings': 1, 'control': 1, 'trailing_spaces': 1})
+    """
     if text is None:
-        return None
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x85", "\n")
-    text = unicodedata.normalize(cfg.form, text)
+        return None, {}
+    counts: dict[str, int] = {}
+
+    def sub(kind: str, pattern, repl: str, s: str) -> str:
+        out, n = (pattern.subn(repl, s) if not isinstance(pattern, str) else re.subn(pattern, repl, s))
+        if n:
+            counts[kind] = counts.get(kind, 0) + n
+        return out
+
+    text = sub("line_endings", _LINE_ENDS, "\n", text)
+    form = unicodedata.normalize(cfg.form, text)
+    if form != text:
+        counts["unicode_form"] = 1
+    text = form
     if cfg.strip_control:
-        text = _CONTROL.sub("", text)
+        text = sub("control", _CONTROL, "", text)
     if cfg.strip_zero_width:
-        text = _ZERO_WIDTH.sub("", text)
+        text = sub("zero_width", _ZERO_WIDTH, "", text)
     if cfg.strip_soft_hyphen:
-        text = text.replace("\u00ad", "")
+        text = sub("soft_hyphen", "\u00ad", "", text)
     if cfg.strip_joiners:
-        text = _JOINERS.sub("", text)
+        text = sub("joiners", _JOINERS, "", text)
     if cfg.collapse_spaces:
-        text = "\n".join(_collapse(line, cfg.keep_indent) for line in text.split("\n"))
+        lines = text.split("\n")
+        new = [_collapse(line, cfg.keep_indent) for line in lines]
+        if new != lines:
+            counts["spaces"] = sum(a != b for a, b in zip(lines, new))
+        text = "\n".join(new)
     if cfg.strip_trailing:
-        text = _TRAILING.sub("", text)
+        text = sub("trailing_spaces", _TRAILING, "", text)
     keep = cfg.max_blank_lines + 1  # newlines in a row that are allowed
-    text = re.sub(r"\n{%d,}" % (keep + 1), "\n" * keep, text)
+    text = sub("blank_lines", r"\n{%d,}" % (keep + 1), "\n" * keep, text)
     # leading blank lines and trailing whitespace go; the first line's indentation stays
-    return _LEADING_BLANK.sub("", text).rstrip()
+    out = _LEADING_BLANK.sub("", text).rstrip()
+    if out != text:
+        counts["edges"] = 1
+    return out, counts
 
 
 class Normalize(BatchStage):
     name = "normalize"
     Config = NormalizeConfig
+    rewrites_text = True
+    text_records = ("normalize_edits", "normalize_changes")
 
     def produced_columns(self):
-        return {"text_original": "string"} if self.config.keep_original else {}
+        cols = {"normalize_changes": "int", "normalize_edits": "string"}
+        return {**cols, "text_original": "string"} if self.config.keep_original else cols
 
     def process_batch(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        texts = batch.column("text").to_pylist()
-        out = pa.array([normalize_text(t, self.config) for t in texts], pa.string())
-        names = batch.schema.names
-        cols = [out if n == "text" else batch.column(n) for n in names]
+        texts, edits, changes = [], [], []
+        for t in batch.column("text").to_pylist():
+            new, counts = normalize_counted(t, self.config)
+            texts.append(new)
+            edits.append(json.dumps(counts) if counts else None)
+            changes.append(sum(counts.values()))
+        out = {"text": pa.array(texts, pa.string()), "normalize_changes": changes, "normalize_edits": edits}
         if self.config.keep_original:
-            cols.append(batch.column("text"))
-            names = names + ["text_original"]
-        if "drop_reason" in names:
-            return pa.RecordBatch.from_arrays(cols, names=names)
-        cols.append(pa.nulls(batch.num_rows, pa.string()))
-        return pa.RecordBatch.from_arrays(cols, names=names + ["drop_reason"])
+            out["text_original"] = batch.column("text")
+        return self.emit(batch, out)

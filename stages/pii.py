@@ -30,8 +30,6 @@ from pydantic import Field
 
 from gristmill.pipeline.stage import DROP_REASON, BatchStage, StageConfig
 
-from .langid.stage import merge_columns
-
 TYPES = ("email", "iban", "credit_card", "us_ssn", "ip_address", "phone_number")  # precedence on overlaps
 PLACEHOLDERS = {t: f"<{t.upper()}>" for t in TYPES}
 PiiType = Literal["email", "iban", "credit_card", "us_ssn", "ip_address", "phone_number"]
@@ -258,4 +256,4 @@ class Pii(BatchStage):
         if cfg.action in ("replace", "mask"):
             new_cols["text"] = pa.array(texts, pa.string())
         new_cols[DROP_REASON] = pa.array(reasons, pa.string())
-        return merge_columns(batch, new_cols)
+        return self.emit(batch, new_cols)

@@ -23,12 +23,17 @@ def tokenizer_file(path: str | Path) -> Path:
 
 
 def load_tokenizer(path: str | Path):
+    """The tokenizer saved at `path`, with any truncation or padding saved in the file turned off: a
+    tokenizer.json saved after `enable_truncation(8)` would otherwise cut every document to 8 tokens."""
     from tokenizers import Tokenizer
     p = tokenizer_file(path)
     try:
-        return Tokenizer.from_file(str(p))
+        tok = Tokenizer.from_file(str(p))
     except Exception as e:  # tokenizers raises a bare Exception on malformed files
         raise StageError(f"{p} is not a tokenizers JSON file ({e})") from None
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
 
 
 def eos_id(tok) -> int:

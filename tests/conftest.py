@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from helpers import SHARED_DATA
 
 
 @pytest.fixture(scope="session")
@@ -20,9 +18,3 @@ def spark(tmp_path_factory):
     yield s
     s.stop()
 
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.exists():
-        pytest.skip(f"real data folder {SHARED_DATA} is not present (it sits beside the repository in CI)")
-    return SHARED_DATA

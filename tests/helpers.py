@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"  # the developers' gold sets; absent on a clone
 TEST_DATA = REPO / "tests" / "data"  # small real samples with licence and origin (tests/data/README.md)
 
 

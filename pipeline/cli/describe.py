@@ -1,7 +1,11 @@
-"""gristmill describe CONFIG"""
+"""gristmill describe CONFIG: a pipeline, training (`gristmill train`) or experiment (`gristmill experiment`) config"""
 from __future__ import annotations
 
-HELP = "validate a config and show the plan: stages, their settings, columns in and out"
+from pathlib import Path
+
+HELP = ("validate a config and show the plan: a pipeline's stages, settings and columns; a training or "
+        "experiment config's settings")
+EXPERIMENT_KEYS = {"clean", "arms", "upsample", "heldout", "near_dedup", "full"}
 
 
 def add_arguments(p):
@@ -10,7 +14,49 @@ def add_arguments(p):
     add_set_argument(p)
 
 
+def _settings(obj, indent: str = "  ") -> None:
+    for k, v in obj.model_dump().items():
+        print(f"{indent}{k}={v}")
+
+
+def describe_training(path: str) -> None:
+    from .train import load_train_config
+    cfg = load_train_config(path)
+    print(f"{path}: training config (gristmill train): mixture {cfg.mixture} -> {cfg.out_dir}")
+    print(f"  steps {cfg.steps}, batch {cfg.batch_size} x block {cfg.block_size} tokens, model {cfg.model}")
+    schedule = getattr(cfg, "schedule", None)
+    if schedule is not None:
+        print(f"  schedule: {getattr(schedule, 'type', schedule)}")
+    _settings(cfg)
+
+
+def describe_experiment(path: str) -> None:
+    from ...trainer_hooks.experiment import load_experiment
+    cfg = load_experiment(path)
+    print(f"{path}: experiment config (gristmill experiment) {cfg.name}: input {cfg.input}")
+    print(f"  arms: {', '.join(cfg.arms)}")
+    print("  clean: " + " -> ".join(next(iter(s)) for s in cfg.clean))
+    print(f"  select: {cfg.select.selector}, budget {cfg.select.budget}, params {cfg.select.params}")
+    t = cfg.train
+    print(f"  train (every arm): seeds {t.seeds}, steps {t.steps}, batch {t.batch_size} x block {t.block_size}, "
+          f"vocab {t.vocab_size}, model {t.model}")
+    _settings(cfg)
+
+
 def main(args) -> int:
+    from ..config import load_yaml
+    raw = load_yaml(Path(args.config).read_text(encoding="utf-8"), args.config) if Path(args.config).is_file() else {}
+    if isinstance(raw, dict) and "stages" not in raw and not args.overrides:
+        if "mixture" in raw:
+            describe_training(args.config)
+            return 0
+        if EXPERIMENT_KEYS & set(raw):
+            describe_experiment(args.config)
+            return 0
+    return describe_pipeline(args)
+
+
+def describe_pipeline(args) -> int:
     from ..config import load_config
     from ..inputs.readers import base_fields
     from ..inputs.warc import web_fields

@@ -21,7 +21,9 @@ import pyarrow as pa
 from .. import storage
 from ..config import ConfigError, InputConfig
 
-SPLIT_BYTES = 256 * 1024 * 1024  # plain jsonl files larger than this are read by several tasks
+SPLIT_BYTES = 256 * 1024 * 1024  # plan_tasks' default: plain jsonl files larger than this are read by several tasks
+MAX_TASK_BYTES = 128 * 1024 * 1024  # a read task (and so one output file) holds at most about this many input bytes
+MIN_TASK_BYTES = 4 * 1024 * 1024  # below this, more tasks cost more (scheduling, one file each) than they gain
 BATCH_ROWS = 2048
 BATCH_BYTES = 64 * 1024 * 1024
 EXTS = {
@@ -163,18 +165,59 @@ def _stat(path: str):
     return os.stat(path)
 
 
-def plan_tasks(cfg: InputConfig) -> list[tuple[str, str, int, int]]:
-    """(path, relpath, start, end) read tasks; end=-1 means to the end of the file."""
+def _sized_files(cfg: InputConfig) -> list[tuple[str, str, int]]:
+    return [(path, rel, _stat(path).st_size) for path, rel in list_files(cfg)]
+
+
+def _split(cfg: InputConfig, files, task_bytes: int) -> list[tuple[str, str, int, int, int]]:
+    """(path, relpath, start, end, bytes) read tasks; end=-1 means to the end of the file. A plain jsonl file
+    larger than task_bytes is cut into byte ranges (a task reads the lines that start inside its range)."""
     tasks = []
-    for path, rel in list_files(cfg):
-        size = _stat(path).st_size
+    for path, rel, size in files:
         plain_jsonl = cfg.format == "jsonl" and not path.endswith((".gz", ".zst", ".zstd"))
-        if plain_jsonl and size > SPLIT_BYTES and cfg.limit is None:
-            for start in range(0, size, SPLIT_BYTES):
-                tasks.append((path, rel, start, min(start + SPLIT_BYTES, size)))
+        if plain_jsonl and size > task_bytes and cfg.limit is None:
+            for start in range(0, size, task_bytes):
+                end = min(start + task_bytes, size)
+                tasks.append((path, rel, start, end, end - start))
         else:
-            tasks.append((path, rel, 0, -1))
+            tasks.append((path, rel, 0, -1, size))
     return tasks
+
+
+def plan_tasks(cfg: InputConfig, task_bytes: int | None = None) -> list[tuple[str, str, int, int]]:
+    """(path, relpath, start, end) read tasks, one per file or byte range; end=-1 means to the end."""
+    return [t[:4] for t in _split(cfg, _sized_files(cfg), task_bytes or SPLIT_BYTES)]
+
+
+def task_bytes_for(total: int, parallelism: int) -> int:
+    """Input bytes per read task: about two tasks per core, within [MIN_TASK_BYTES, MAX_TASK_BYTES]."""
+    return min(MAX_TASK_BYTES, max(MIN_TASK_BYTES, total // max(1, 2 * parallelism)))
+
+
+def pack_tasks(tasks, target: int) -> list[list[tuple[str, str, int, int]]]:
+    """Consecutive (path, rel, start, end, bytes) tasks grouped up to `target` bytes, in their listed order: a
+    folder of small files becomes a few tasks (and a few output files), not one per file."""
+    groups: list[list[tuple[str, str, int, int]]] = []
+    cur: list[tuple[str, str, int, int]] = []
+    cur_bytes = 0
+    for *task, nbytes in tasks:
+        if cur and cur_bytes + nbytes > target:
+            groups.append(cur)
+            cur, cur_bytes = [], 0
+        cur.append(tuple(task))
+        cur_bytes += max(nbytes, 1)
+    if cur:
+        groups.append(cur)
+    return groups
+
+
+def task_frame(spark, cfg: InputConfig):
+    """A DataFrame of read tasks, one Spark partition per packed group (planned by bytes, not by files)."""
+    files = _sized_files(cfg)
+    target = task_bytes_for(sum(size for *_, size in files), spark.sparkContext.defaultParallelism)
+    groups = pack_tasks(_split(cfg, files, target), target)
+    rdd = spark.sparkContext.parallelize(groups, max(1, len(groups))).flatMap(lambda g: g)
+    return spark.createDataFrame(rdd, "path string, rel string, start bigint, end bigint")
 
 
 def input_fingerprint(cfg: InputConfig) -> list:
@@ -378,7 +421,10 @@ def iter_jsonl(cfg: InputConfig, path: str, rel: str, start: int = 0, end: int =
             return
         lineno += 1
         next_offset = row_key + len(raw)
-        if not raw.strip():
+        if not raw.strip():  # every line is accounted for: a blank one is rejected, never an error
+            yield {"id": _doc_id(rel, row_key), "source": source, "text": raw.decode("utf-8", "replace"),
+                   "src_file": path, "src_row": row_key, "drop_reason": "read:blank_line",
+                   "read_error": f"{path}: byte {row_key}: blank line"}
             continue
         where = (lambda n=lineno: f"{path}:{n}") if start == 0 else (lambda k=row_key: f"{path}: byte {k}")
         try:
@@ -471,6 +517,36 @@ def iter_task(cfg: InputConfig, path: str, rel: str, start: int, end: int) -> It
     return iter_txt(cfg, path, rel)
 
 
+def expected_rows(cfg: InputConfig, path: str, start: int, end: int) -> int | None:
+    """How many rows a read task must produce, counted apart from the parser (None where only the parser can
+    tell: compressed, web archives, a `limit`): the lines that start in [start, end) of a plain jsonl file,
+    a Parquet file's row count from its footer, one per .txt file."""
+    if cfg.limit is not None or storage.is_uri(path):
+        return None
+    if cfg.format == "txt":
+        return 1
+    if cfg.format == "parquet":
+        import pyarrow.parquet as pq
+        return pq.ParquetFile(path).metadata.num_rows
+    if cfg.format != "jsonl" or path.endswith((".gz", ".zst", ".zstd")):
+        return None
+    size = os.path.getsize(path)
+    stop = size if end < 0 else min(end, size)
+    if start >= stop:
+        return 0
+    # a line starts at 0 and after every newline before the last byte
+    n, pos = (1 if start == 0 else 0), max(start - 1, 0)
+    with open(path, "rb") as fh:
+        fh.seek(pos)
+        while pos < stop - 1:
+            chunk = fh.read(min(CHUNK * 8, stop - 1 - pos))
+            if not chunk:
+                break
+            n += chunk.count(b"\n")
+            pos += len(chunk)
+    return n
+
+
 def read_tasks_to_batches(cfg: InputConfig, tasks) -> Iterator[pa.RecordBatch]:
     batcher = _Batcher(cfg)
     for path, rel, start, end in tasks:
@@ -496,3 +572,10 @@ def _spark_read_fn(cfg_json: str, rows_acc=None):
                     rows_acc.add(out.num_rows)
                 yield out
     return fn
+
+
+def check_input(cfg: InputConfig) -> None:
+    """Refuse a path that matches no file (naming the pattern) before anything is written; generated inputs
+    (python_env, hf_dataset) are made inside the run folder and checked by resolve_input."""
+    if cfg.format not in ("python_env", "hf_dataset"):
+        list_files(cfg)

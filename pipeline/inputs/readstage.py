@@ -1,6 +1,8 @@
 """The read stage (00-read): the workers read the input files and write kept/ and rejected/ themselves.
 
-Each Spark task parses its files into Arrow batches (readers.py, warc.py) and writes them with pyarrow's
+Read tasks are planned by bytes (readers.task_frame): small files are packed into one task up to a target size
+and large plain jsonl files cut into byte ranges, so output files stay near that size. Each Spark task parses
+its files into Arrow batches (readers.py, warc.py) and writes them with pyarrow's
 Parquet writer into one file per task and status; only (id, src_file, src_row) of the kept rows go back to
 the JVM, where one job groups them by id to find repeated ids. The texts are parsed and written once, never
 converted to JVM rows, and never read again unless an id repeats (then kept/ is rewritten,
@@ -9,18 +11,21 @@ doubled; a file appears under its final name only when complete.
 """
 from __future__ import annotations
 
+import json
 import os
 import uuid
+from collections import Counter
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import storage
 from ..config import InputConfig
-from .readers import WEB_FORMATS, arrow_schema, plan_tasks, read_tasks_to_batches
+from .readers import WEB_FORMATS, ReadError, arrow_schema, expected_rows, read_tasks_to_batches, task_frame
 
 ROW_GROUP_BYTES = 64 * 1024 * 1024  # Arrow bytes buffered per Parquet row group (Spark writes 128 MB ones)
 ID_COLUMNS = "id string, src_file string, src_row bigint"
+SEEN = "_seen"  # per task: {file: rows the file holds in the task's range}, summed into the stage's `in`
 # Spark's names for its Parquet codecs -> pyarrow's; the read stage follows spark.sql.parquet.compression.codec
 _CODECS = {"uncompressed": "none", "none": "none", "snappy": "snappy", "gzip": "gzip", "lz4": "lz4",
            "lz4_raw": "lz4", "zstd": "zstd", "brotli": "brotli"}
@@ -92,14 +97,21 @@ def _write_fn(cfg_json: str, work: str, codec: str, rows_acc=None):
         storage.apply_options(opts)
         cfg = InputConfig.model_validate_json(cfg_json)
         read, schema = _format_reader(cfg)
-        name = f"part-{TaskContext.get().partitionId():05d}.parquet"
+        part = TaskContext.get().partitionId()
+        name = f"part-{part:05d}.parquet"
         kept, rejected = (_PartFile(f"{work}/{s}", name, schema, codec) for s in ("kept", "rejected"))
+        written: Counter = Counter()
+        expected: dict[str, int | None] = {}
         try:
             for batch in batches:
                 tasks = list(zip(*(batch.column(i).to_pylist() for i in range(4))))
+                for path, _, start, end in tasks:
+                    n = expected_rows(cfg, path, start, end)
+                    expected[path] = None if n is None or expected.get(path, 0) is None else expected.get(path, 0) + n
                 for out in read(cfg, tasks):
                     if rows_acc is not None:
                         rows_acc.add(out.num_rows)
+                    written.update(_per_file(out))
                     reason = out.column("drop_reason")
                     if reason.null_count < out.num_rows:
                         rejected.add(out.filter(pc.is_valid(reason)))
@@ -107,8 +119,12 @@ def _write_fn(cfg_json: str, work: str, codec: str, rows_acc=None):
                     kept.add(out)
                     if out.num_rows:
                         yield out.select(["id", "src_file", "src_row"])
+            _check_files(expected, written)
             kept.close()
             rejected.close()
+            seen = {p: (expected[p] if expected.get(p) is not None else written[p]) for p in {*expected, *written}}
+            storage.write_bytes_atomic(storage.path(f"{work}/{SEEN}") / f"part-{part:05d}.json",
+                                       json.dumps(seen).encode())
         except BaseException:
             kept.abort()
             rejected.abort()
@@ -116,22 +132,37 @@ def _write_fn(cfg_json: str, work: str, codec: str, rows_acc=None):
     return fn
 
 
+def _per_file(batch: pa.RecordBatch) -> Counter:
+    counts = pc.value_counts(batch.column("src_file"))
+    return Counter(dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist())))
+
+
+def _check_files(expected: dict, written: Counter) -> None:
+    """Every row a file holds was written, kept or rejected: the readers' rows per file against a count made
+    apart from the parser (lines, a Parquet footer)."""
+    for path, n in expected.items():
+        if n is not None and written[path] != n:
+            raise ReadError(f"read accounting: {path} holds {n:,} rows (lines) in this task's range, but the reader "
+                            f"produced {written[path]:,} (kept + rejected). Nothing was written for this task; "
+                            f"report this with the file, it is a bug in gristmill's reader")
+
+
 def _codec(spark) -> str:
     name = (spark.conf.get("spark.sql.parquet.compression.codec", "snappy") or "snappy").lower()
     return _CODECS.get(name, "snappy")
 
 
-def run_read_stage(spark, cfg: InputConfig, work, rows_acc=None) -> int:
-    """Read the input into work/kept and work/rejected, then make the kept ids unique; returns how many
-    rows repeated an id (rejected, or renamed with input.duplicate_ids: rename)."""
+def run_read_stage(spark, cfg: InputConfig, work, rows_acc=None) -> dict:
+    """Read the input into work/kept and work/rejected, then make the kept ids unique. Returns `in` (the rows
+    the input files hold, counted per file by the readers: every jsonl line, blank ones too), `files` and
+    `repeated_ids` (rows that repeated an id: rejected, or renamed with input.duplicate_ids: rename)."""
     from pyspark.sql import functions as F
 
     work = storage.path(work)
     for status in ("kept", "rejected"):
         (work / status).mkdir(parents=True, exist_ok=True)
-    tasks = plan_tasks(cfg)
-    rdd = spark.sparkContext.parallelize(tasks, max(1, min(len(tasks), 4096)))
-    tdf = spark.createDataFrame(rdd, "path string, rel string, start bigint, end bigint")
+    (work / SEEN).mkdir(parents=True, exist_ok=True)
+    tdf = task_frame(spark, cfg)  # small files packed into one task, large jsonl cut into byte ranges
     where = work.uri if isinstance(work, storage.RemotePath) else str(work)
     ids = tdf.mapInArrow(_write_fn(cfg.model_dump_json(), where, _codec(spark), rows_acc), ID_COLUMNS)
     # the one pass over the input: parse, write the texts, and group the kept ids to find repeats
@@ -139,7 +170,12 @@ def run_read_stage(spark, cfg: InputConfig, work, rows_acc=None) -> int:
     (ids.groupBy("id").agg(F.count("*").alias("_n"), F.min(F.struct("src_file", "src_row")).alias("_first"))
         .where("_n > 1").write.parquet(str(table)))
     _fill_empty(work, _format_reader(cfg)[1])
-    return enforce_unique_ids(spark, work, cfg, table)
+    seen: dict[str, int] = {}
+    for f in (work / SEEN).glob("part-*.json"):
+        for path, n in json.loads(f.read_bytes()).items():
+            seen[path] = seen.get(path, 0) + n
+    storage.rmtree(work / SEEN, ignore_errors=False)
+    return {"in": sum(seen.values()), "files": len(seen), "repeated_ids": enforce_unique_ids(spark, work, cfg, table)}
 
 
 def _fill_empty(work, schema: pa.Schema) -> None:

@@ -9,7 +9,7 @@ from .. import storage
 from ..config import InputConfig
 from .hf_dataset import materialize
 from .pkgcorpus import dump_python_env
-from .readers import WEB_FORMATS, ReadError, _spark_read_fn, list_files, plan_tasks, spark_schema
+from .readers import WEB_FORMATS, ReadError, _spark_read_fn, list_files, spark_schema, task_frame
 from .warc import read_web
 
 
@@ -35,7 +35,5 @@ def read_input(spark, cfg: InputConfig, rows_acc=None):
     """A DataFrame of documents with the reader's columns; bad rows carry drop_reason read:*."""
     if cfg.format in WEB_FORMATS:  # web formats carry extra columns (inputs/warc.py)
         return read_web(spark, cfg, rows_acc)
-    tasks = plan_tasks(cfg)
-    rdd = spark.sparkContext.parallelize(tasks, max(1, min(len(tasks), 4096)))
-    tdf = spark.createDataFrame(rdd, "path string, rel string, start bigint, end bigint")
+    tdf = task_frame(spark, cfg)
     return tdf.mapInArrow(_spark_read_fn(cfg.model_dump_json(), rows_acc), spark_schema(cfg))

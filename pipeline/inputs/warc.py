@@ -224,7 +224,8 @@ def iter_records(path: str) -> Iterator[tuple[int, object, bytes | None, str | N
                         cut = True
                         yield (off, rec, None, f"record truncated: content-length {rec.content_length:,}, "
                                                f"only {len(block):,} bytes before the end of the file "
-                                               f"(the file is truncated or corrupt{': ' + fh.error if fh.error else ''})")
+                                               f"(the file is truncated or corrupt"
+                                               f"{': ' + fh.error if fh.error else ''})")
                         continue
                     if not _digest_ok(rec.headers.get("WARC-Block-Digest"), block):
                         # a too-short content-length cuts the block; the parser skips the rest silently
@@ -330,7 +331,8 @@ def iter_warc(cfg, path: str, rel: str) -> Iterator[dict]:
             continue
         rid = h.get("WARC-Record-ID")
         row = {"id": rid.strip("<>") if rid else hashlib.sha1(f"{source}\x00{rel}\x00{off}".encode()).hexdigest()[:20],
-               "source": source, "url": (h.get("WARC-Target-URI") or "").strip("<>") or None, "src_file": path, "src_row": off,
+               "source": source, "url": (h.get("WARC-Target-URI") or "").strip("<>") or None, "src_file": path,
+               "src_row": off,
                "warc_date": h.get("WARC-Date"), "warc_record_id": rid, "text": None}
         where = f"{path}: record at byte {off:,}" + (" (decompressed)" if path.endswith(".gz") else "")
         if problem is not None:
@@ -420,11 +422,9 @@ def _spark_fn(cfg_json: str, rows_acc=None):
 
 
 def read_web(spark, cfg, rows_acc=None):
-    """A DataFrame of web documents: one Spark task per file."""
-    from .readers import plan_tasks
-    tasks = plan_tasks(cfg)
+    """A DataFrame of web documents: read tasks packed by bytes (readers.task_frame)."""
+    from .readers import task_frame
     names = {pa.string(): "string", pa.int64(): "bigint"}
     schema = ", ".join(f"`{n}` {names[t]}" for n, t in web_fields(cfg.keep_fields))
-    rdd = spark.sparkContext.parallelize(tasks, max(1, min(len(tasks), 4096)))
-    tdf = spark.createDataFrame(rdd, "path string, rel string, start bigint, end bigint")
+    tdf = task_frame(spark, cfg)
     return tdf.mapInArrow(_spark_fn(cfg.model_dump_json(), rows_acc), schema)

@@ -38,7 +38,8 @@ def per_file(run: Run) -> list[tuple]:
     final = f'SELECT id, 1 AS fin FROM "{done[-1].view}_kept"' if run.has_view(f"{done[-1].view}_kept") else None
     sql = (f"WITH r AS ({' UNION ALL '.join(parts)}) SELECT r.src_file, count(*), "
            f"count(f.fin), sum(r.rej_read), count(*) - count(f.fin) - sum(r.rej_read) FROM r "
-           + (f"LEFT JOIN ({final}) f ON r.id = f.id AND r.rej_read = 0 " if final else "CROSS JOIN (SELECT NULL AS fin) f ")
+           + (f"LEFT JOIN ({final}) f ON r.id = f.id AND r.rej_read = 0 " if final
+              else "CROSS JOIN (SELECT NULL AS fin) f ")
            + "GROUP BY 1 ORDER BY 1")
     return run.query(sql)[1]
 

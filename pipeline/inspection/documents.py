@@ -202,7 +202,8 @@ def diff(run_a: Run, run_b: Run, examples: int = 3) -> None:
         have = {v for v in run_a.views() if v.startswith(p)} if p else set(run_a.views())
         if f"{p}final" not in have:
             raise StageError(f"run {run.path} has no finished stage to compare; states: {run.states()}")
-        sql = fate.format(p=p) if f"{p}rejected" in have else f"SELECT id, '(kept)' AS fate, NULL AS reason FROM {p}final"
+        sql = (fate.format(p=p) if f"{p}rejected" in have
+               else f"SELECT id, '(kept)' AS fate, NULL AS reason FROM {p}final")
         parts[p or "a"] = sql
     names, rows = run_a.query(
         f"WITH a AS ({parts['a']}), b AS ({parts['b__']}) "

@@ -112,7 +112,8 @@ def _clusters(run: Run):
         for col, sql in (("duplicate_of", f"SELECT duplicate_of, count(*) + 1 AS n FROM {qident(s.view + '_rejected')} "
                                           "WHERE duplicate_of IS NOT NULL GROUP BY 1"),
                          ("minhash_cluster", f"SELECT minhash_cluster, count(*) AS n FROM "
-                                             f"(SELECT minhash_cluster FROM {qident(s.view + '_kept')} UNION ALL BY NAME "
+                                             f"(SELECT minhash_cluster FROM {qident(s.view + '_kept')} "
+                                             "UNION ALL BY NAME "
                                              f"SELECT minhash_cluster FROM {qident(s.view + '_rejected')}) "
                                              "WHERE minhash_cluster IS NOT NULL GROUP BY 1")):
             if not all(run.has_view(f"{s.view}_{p}") and col in run.columns(f"{s.view}_{p}")

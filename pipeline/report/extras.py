@@ -62,7 +62,8 @@ def selection_section(run):
             parts.append(plots.hbar([f"weight {r[0]:g}" for r in rows], [r[1] for r in rows],
                                     "chosen documents by weight (how many documents each one stands for)"))
         if "domain" in cols:
-            _, rows = run.query("SELECT coalesce(domain, '(null)'), count(*) FROM selection GROUP BY 1 ORDER BY 2 DESC LIMIT 25")
+            _, rows = run.query("SELECT coalesce(domain, '(null)'), count(*) FROM selection "
+                                "GROUP BY 1 ORDER BY 2 DESC LIMIT 25")
             parts.append(plots.hbar([r[0] for r in rows], [r[1] for r in rows], "chosen documents by domain"))
         elif "id" in cols and run.has_view("final") and "domain" in run.columns("final"):
             _, rows = run.query("SELECT coalesce(f.domain, '(null)'), count(*) AS n, count(s.id) AS chosen "
@@ -103,8 +104,9 @@ def _log_files(run_dir: Path) -> list[Path]:
 
 
 def read_curves(path: Path) -> dict[str, tuple[list[float], list[float]]]:
-    """step -> every numeric field with 'loss' in its name (nested dicts give 'loss/web' style names), and the
-    per-domain losses gristmill's trainer logs under `train` and `heldout` ('heldout.code')."""
+    """step -> every numeric field with 'loss' in its name (nested dicts give 'loss/web' style names), the
+    per-domain losses gristmill's trainer logs under `train` and `heldout` ('heldout.code'), and the domain
+    weights it logs under `weights`."""
     series: dict[str, tuple[list, list]] = {}
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -119,7 +121,8 @@ def read_curves(path: Path) -> dict[str, tuple[list[float], list[float]]]:
             continue
         flat = {k: v for k, v in _scalars(rec)}
         for k, v in flat.items():
-            if ("loss" in k or k.startswith(("train.", "heldout."))) and isinstance(v, (int, float)) and not isinstance(v, bool):
+            number = isinstance(v, (int, float)) and not isinstance(v, bool)
+            if number and ("loss" in k or k.startswith(("train.", "heldout.", "weights."))):
                 if k not in series and len(series) >= MAX_SERIES:
                     continue
                 xs, ys = series.setdefault(k, ([], []))
@@ -132,8 +135,12 @@ def training_section(run):
     parts = []
     for f in _log_files(run.path):
         series = read_curves(f)
-        if series:
-            parts.append(plots.curves(series, f"{f.relative_to(run.path)}"))
+        losses = {k: v for k, v in series.items() if not k.startswith("weights.")}
+        weights = {k: v for k, v in series.items() if k.startswith("weights.")}
+        if losses:
+            parts.append(plots.curves(losses, f"{f.relative_to(run.path)}"))
+        if weights:  # a schedule's domain weights per step (a dynamic schedule moves them with the loss)
+            parts.append(plots.curves(weights, f"{f.relative_to(run.path)}: domain weights"))
     return ("Training", "".join(parts), "") if parts else None
 
 

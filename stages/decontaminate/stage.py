@@ -26,7 +26,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from gristmill.pipeline.stage import DROP_REASON, FILE, FitStage, StageConfig, StageError, worker_cached
+from gristmill.pipeline.stage import DROP_REASON, FILE, FitStage, StageConfig, StageError, merge_batch, worker_cached
 
 from .index import Index, bundled, char_spans, load_bundled, load_file, match_batch, merge_spans
 
@@ -174,7 +174,6 @@ def _cut_rows(cfg_json: str, batches):
     """mapInArrow body for action `cut`: rewrite the text of documents with matches."""
     import pyarrow as pa
 
-    from ..langid.stage import merge_columns
     cfg = DecontaminateConfig.model_validate_json(cfg_json)
     cut_struct = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("text", pa.string())])
     for batch in batches:
@@ -192,7 +191,7 @@ def _cut_rows(cfg_json: str, batches):
             new_texts.append(text if reason else new)  # rejected rows keep their text, to show what was there
             cuts.append(removed)
             reasons.append(reason)
-        yield merge_columns(batch, {"text": pa.array(new_texts, pa.string()),
+        yield merge_batch(batch, {"text": pa.array(new_texts, pa.string()),
                                     "decon_cuts": pa.array(cuts, pa.list_(cut_struct)),
                                     DROP_REASON: pa.array(reasons, pa.string())})
 

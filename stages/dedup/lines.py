@@ -40,6 +40,8 @@ class DedupLinesConfig(StageConfig):
 class DedupLines(FitStage):
     name = "dedup_lines"
     Config = DedupLinesConfig
+    rewrites_text = True  # removed lines are counted per document
+    text_records = ("lines_removed",)
     produces = {"lines_removed": "int", "chars_removed": "int"}
 
     def __init__(self, config, ctx=None):
@@ -100,7 +102,8 @@ class DedupLines(FitStage):
         out = self.join_artifact(base, "removals")
         kept_text = F.expr("array_join(filter(split(coalesce(text, ''), '\\n'), "
                            "(l, i) -> NOT array_contains(removed_pos, i)), '\\n')")
-        cleaned = F.when(F.col("removed_pos").isNull(), F.col("text")).otherwise(F.regexp_replace(kept_text, r"^\s+|\s+$", ""))
+        cleaned = F.when(F.col("removed_pos").isNull(), F.col("text")).otherwise(
+            F.regexp_replace(kept_text, r"^\s+|\s+$", ""))
         out = out.withColumn("_clean", cleaned)
         total = F.length(F.coalesce(F.col("text"), F.lit("")))
         left = F.length(F.coalesce(F.col("_clean"), F.lit("")))

@@ -230,7 +230,8 @@ class DedupMinhash(FitStage):
         pairs = (shared.where(F.col("k") <= cfg.max_bucket_pairs).groupBy(*keys)
                        .agg(F.array_sort(F.collect_list("id")).alias("ids"))
                        .select(F.explode(F.expr("flatten(transform(ids, (x, i) -> "
-                                                "transform(slice(ids, i + 2, size(ids)), y -> struct(y as u, x as v))))"))
+                                                "transform(slice(ids, i + 2, size(ids)), "
+                                                "y -> struct(y as u, x as v))))"))
                                .alias("e"))
                        .select("e.u", "e.v"))
         stars = members.where(F.col("k") > cfg.max_bucket_pairs).select(*star)

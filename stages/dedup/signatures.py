@@ -11,8 +11,8 @@ the script, chosen per document (`mode="auto"`):
   every shingle; with character 5-grams it changes five.
 
 `mode="words"` or `"chars"` forces one tokenization for every document. Words are hashed for a whole batch
-at once in NumPy (`word_token_hashes`), each character from its code point; n-gram hashes are combined from the token hashes with
-vectorized arithmetic, so the per-shingle work never touches Python objects.
+at once in NumPy (`word_token_hashes`), each character from its code point; n-gram hashes are combined from the
+token hashes with vectorized arithmetic, so the per-shingle work never touches Python objects.
 
 Rule for short documents: a document with fewer than `n` tokens (but at least one) becomes one
 shingle made of all its tokens, so two identical short documents still match. A document with no

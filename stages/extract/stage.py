@@ -74,6 +74,8 @@ class Extract(BatchStage):
     name = "extract"
     Config = ExtractConfig
     requires = ("id", "text")
+    rewrites_text = True  # HTML becomes its extracted text; extractor_used names what did it
+    text_records = ("extractor_used",)
     produces = {"text": "string", "title": "string", "html_lang": "string", "meta_lang": "string",
                 "extractor_used": "string", "extract_sources": "array<string>", "extract_error": "string"}
 
@@ -97,8 +99,9 @@ class Extract(BatchStage):
         cols = {k: [None] * len(pages) for k in ("text", "title", "html_lang", "meta_lang", "extractor_used",
                                                   "extract_sources", "extract_error", DROP_REASON)}
         for i, (p, ct) in enumerate(zip(pages, plain)):
+            cols["text"][i] = p  # a blank page keeps its text (rejected as extract:empty); others are replaced
             if ct == "text/plain":
-                cols["text"][i], cols["extractor_used"][i] = p, "none"
+                cols["extractor_used"][i] = "none"
         results = self.sandbox.map([pages[i] for i in todo])
         for i, (status, value) in zip(todo, results):
             if status == "ok":

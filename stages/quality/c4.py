@@ -1,4 +1,4 @@
-"""C4's cleaning rules (Raffel et al. 2020, "Exploring the Limits of Transfer Learning with a Unified
+r"""C4's cleaning rules (Raffel et al. 2020, "Exploring the Limits of Transfer Learning with a Unified
 Text-to-Text Transformer", section 2.2), as the TFDS reference code (`tensorflow_datasets/text/c4_utils.py`,
 `clean_page`) applies them.
 
@@ -14,9 +14,22 @@ C4 is mostly a *line* filter. Each line is stripped, then, in this order:
 8. a line with a policy phrase ("terms of use", "cookie policy", ...) is removed.
 
 The page is then dropped when the kept lines hold fewer than `min_sentences` (3) sentences (or, with that
-rule off, when no line is left), and otherwise its text becomes the kept lines joined by newlines. The TFDS values are the default (`preset: tfds`);
-`preset: datatrove` gives datatrove's `C4QualityFilter` values (5 sentences, 3 words per line, `'` also an
-end mark). Any single value can still be set beside the preset.
+rule off, when no line is left). The TFDS values are the default (`preset: tfds`); `preset: datatrove` gives
+datatrove's `C4QualityFilter` values (5 sentences, 3 words per line, `'` also an end mark). Any single value
+can still be set beside the preset.
+
+The text of a kept page. TFDS (`output: tfds`) returns the stripped kept lines joined by "\n": a Markdown page
+or a code block loses its paragraphs and indentation, a CRLF page its line endings. By default
+(`output: as_written`, our choice) the kept lines stay exactly as written (indentation, CRLF, trailing spaces)
+with the blank lines between them; blank lines before the first and after the last kept line go. A page with
+nothing to remove is byte-identical. Either way every change is recorded (`removed_json`): each removed line
+(as written, without its line ending) with its rule, each blank line dropped (`blank`), each citation cut
+(`citation`, with `cut`) and, with `output: tfds`, each kept line whose whitespace was stripped (`whitespace`),
+or `line_endings` when only line endings changed. `c4_removed_line_count` counts the removed lines,
+`c4_edited_lines` the kept lines that changed.
+
+Citations: TFDS's regex is `\[\d*\]|\[edit\]|\[citation needed\]`, which also cuts an empty `[]` (`result = []` in
+code); the default requires a number (`\[\d+\]`), `output: tfds` uses the published regex.
 
 Where we differ, on purpose: TFDS counts sentences with NLTK's punkt model (a download); we count end marks
 (`. ! ?` and their CJK/Arabic/Indic forms before a space or the line end), at least one per kept line.
@@ -34,7 +47,8 @@ from pydantic import Field, model_validator
 from .rules import Doc, Thresholds
 
 _SENTENCE_END = re.compile(r"[.!?。！？։؟।॥።][\"'”’»)\]]*(?=\s|$)")
-_CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
+_CITATION = re.compile(r"\[\d+\]|\[edit\]|\[citation needed\]")
+_CITATION_TFDS = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")  # as published: "[]" matches too
 POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies",
                   "use cookies")
 ELLIPSIS = "..."
@@ -51,6 +65,9 @@ class C4Config(Thresholds):
     min_words_per_line: int | None = Field(None, ge=0, description="shorter lines are removed (5 or 3)")
     end_marks: list[str] = Field(default_factory=list, description="a kept line ends in one of these")
     max_word_length: int | None = Field(1000, ge=1, description="lines with a longer word are removed")
+    output: Literal["as_written", "tfds"] = Field(
+        "as_written", description="as_written: kept lines exactly as written with the blank lines between them; "
+        "tfds: TFDS's output (stripped kept lines joined by newlines, its citation regex)")
     remove_lines: bool = Field(True, description="kept documents lose the lines C4 removes (C4 as "
                                "published); false only computes the signals and the page-level reason")
     require_terminal_punct: bool = True
@@ -72,22 +89,26 @@ class C4Config(Thresholds):
         return {**PRESETS[preset], **data}
 
 
+# record kinds of a kept line that changed; every other kind removed a line
+EDITS = ("citation", "whitespace", "line_endings")
+
+
 @dataclass
 class C4Result:
-    kept: list[str] = field(default_factory=list)
-    removed: list[tuple[str, str]] = field(default_factory=list)  # (reason, line or cut-out marker)
+    kept: list[str] = field(default_factory=list)  # the kept lines, stripped (what the rules judged)
+    # (reason, line as written without its ending, cut-out citation markers or None)
+    removed: list[tuple[str, str, str | None]] = field(default_factory=list)
     reason: str | None = None
     sentences: int = 0
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.kept).strip()
+    text: str = ""  # the kept page's text (for a rejected page, whatever was built before the rule fired)
+    edited: int = 0  # kept lines whose content changed (citation cut, whitespace stripped)
 
     def removed_json(self) -> str | None:
-        """The removed lines with their reasons, for the `c4_removed_lines` column (null when none)."""
+        """Every change with its reason, for the `c4_removed_lines` column (null when the text is unchanged)."""
         if not self.removed:
             return None
-        return json.dumps([{"reason": r, "line": ln} for r, ln in self.removed], ensure_ascii=False)
+        return json.dumps([{"reason": r, "line": ln, **({"cut": cut} if cut else {})}
+                           for r, ln, cut in self.removed], ensure_ascii=False)
 
 
 def count_sentences(line: str) -> int:
@@ -99,55 +120,100 @@ def count_sentences(line: str) -> int:
     return max(len(_SENTENCE_END.findall(line)), 1)
 
 
+def _line_rule(line: str, cfg: C4Config, ends: tuple[str, ...]) -> str | None:
+    """The line rule that removes a stripped (citation-free) line, 'page:<reason>' for a page rule, or None."""
+    if cfg.require_terminal_punct and (not line.endswith(ends) or line.endswith(ELLIPSIS)):
+        return "no_terminal_punct"
+    if cfg.min_words_per_line is not None and len(line.split()) < cfg.min_words_per_line:
+        return "too_few_words"
+    lower = line.lower()
+    if cfg.lorem_ipsum and "lorem ipsum" in lower:
+        return "page:c4:lorem_ipsum"
+    if cfg.javascript and "javascript" in lower:
+        return "javascript"
+    if cfg.curly_bracket and "{" in line:
+        return "page:c4:curly_bracket"
+    if cfg.policy and any(p in lower for p in POLICY_PHRASES):
+        return "policy"
+    return None
+
+
+def _body(raw: str) -> str:
+    """A line as written without its line ending (the separators str.splitlines knows)."""
+    return raw.rstrip("\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
 def clean(doc: Doc, cfg: C4Config) -> C4Result:
-    """Apply C4's line rules in the TFDS order; blank lines are dropped without a record."""
+    """Apply C4's line rules in the TFDS order, over the lines str.splitlines finds (as TFDS does)."""
     out = C4Result()
     ends = tuple(cfg.end_marks)
-    for line in doc.lines:
-        line = line.strip()
-        if not line:
+    tfds = cfg.output == "tfds"
+    citation = _CITATION_TFDS if tfds else _CITATION
+    kept_raw: list[str] = []  # as_written: kept lines and the blank lines between them, with their endings
+    gap: list[str] = []  # as_written: blank lines since the last kept line (or the start)
+    gap_removed = False  # a line was removed since the last kept line (or the start)
+    for raw in doc.text.splitlines(keepends=True):
+        body = _body(raw)
+        line = body.strip()
+        if not line and not tfds:  # TFDS: a blank line has no end mark, so no_terminal_punct removes it
+            gap.append(raw)
             continue
         # a word longer than the limit needs a line longer than it: most lines skip the scan
         if (cfg.max_word_length is not None and len(line) > cfg.max_word_length
                 and any(len(w) > cfg.max_word_length for w in line.split())):
-            out.removed.append(("too_long_word", line))
+            out.removed.append(("too_long_word", body, None))
+            gap_removed = True
             continue
-        if cfg.remove_citations:
-            cut = _CITATION.findall(line)
-            if cut:
-                out.removed.append(("citation", "".join(cut)))
-                line = _CITATION.sub("", line)
-        if cfg.require_terminal_punct and (not line.endswith(ends) or line.endswith(ELLIPSIS)):
-            out.removed.append(("no_terminal_punct", line))
-            continue
-        if cfg.min_words_per_line is not None and len(line.split()) < cfg.min_words_per_line:
-            out.removed.append(("too_few_words", line))
-            continue
-        lower = line.lower()
-        if cfg.lorem_ipsum and "lorem ipsum" in lower:
-            out.reason = "c4:lorem_ipsum"
+        cut = citation.findall(line) if cfg.remove_citations else []
+        if cut:
+            line = citation.sub("", line)
+        rule = _line_rule(line, cfg, ends)
+        if rule is not None and rule.startswith("page:"):
+            out.reason = rule[5:]
             return out
-        if cfg.javascript and "javascript" in lower:
-            out.removed.append(("javascript", line))
-            continue
-        if cfg.curly_bracket and "{" in line:
-            out.reason = "c4:curly_bracket"
-            return out
-        if cfg.policy and any(p in lower for p in POLICY_PHRASES):
-            out.removed.append(("policy", line))
+        if rule is not None:
+            out.removed.append((rule, body, None))
+            gap_removed = True
             continue
         out.sentences += count_sentences(line)
         out.kept.append(line)
+        if cut:
+            out.removed.append(("citation", body, "".join(cut)))
+        stripped = tfds and body != body.strip()
+        if stripped:
+            out.removed.append(("whitespace", body, None))
+        out.edited += bool(cut) or stripped
+        if not tfds:
+            _close_gap(out, kept_raw, gap, drop=not kept_raw and gap_removed)
+            kept_raw.append(citation.sub("", raw) if cut else raw)
+            gap, gap_removed = [], False
     if cfg.min_sentences is not None and out.sentences < cfg.min_sentences:
         out.reason = "c4:too_few_sentences"
     elif not out.kept:
         out.reason = "c4:no_lines_left"  # with the sentence rule off, an emptied page must still go
+    if tfds:
+        out.text = "\n".join(out.kept).strip()
+        if out.text != doc.text and not out.removed and not out.reason:  # only CRLF/CR or a final newline
+            out.removed.append(("line_endings", "", None))
+    else:
+        _close_gap(out, kept_raw, gap, drop=gap_removed)
+        out.text = "".join(kept_raw)
     return out
+
+
+def _close_gap(out: C4Result, kept_raw: list[str], gap: list[str], drop: bool) -> None:
+    """Blank lines between kept lines stay; at the page's start or end they go (recorded) only when a line
+    was removed there too, so a page with nothing removed stays byte-identical."""
+    if drop:
+        out.removed.extend(("blank", _body(b), None) for b in gap)
+    else:
+        kept_raw.extend(gap)
 
 
 def c4_signals(result: C4Result) -> dict:
     return {"c4_kept_lines": float(len(result.kept)),
-            "c4_removed_line_count": float(sum(r != "citation" for r, _ in result.removed)),
+            "c4_removed_line_count": float(sum(r not in EDITS for r, _, _ in result.removed)),
+            "c4_edited_lines": float(result.edited),
             "c4_sentences": float(result.sentences)}
 
 

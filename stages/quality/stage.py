@@ -4,10 +4,11 @@ Every signal of every enabled rule set becomes a float column; `drop_reason` nam
 rule (`gopher:mean_word_length`) in the order of `rules`.
 
 C4 removes lines (as published, `c4.remove_lines`, on by default): this stage then REWRITES `text` of the
-documents it keeps to the lines C4 keeps, declares `text` among its output columns, and records every
-removed line with its reason in `c4_removed_lines` (JSON, null when nothing was removed) so
-`gristmill inspect show` displays what went. Rule sets after `c4` in `rules` see the cleaned text, as in
-a pipeline of filters; rejected documents keep their original text.
+documents it keeps to the lines C4 keeps (as written by default, TFDS's joined stripped lines with
+`c4.output: tfds`), declares `text` among its output columns, and records every change with its reason in
+`c4_removed_lines` (JSON, null only when the text is unchanged) so `gristmill inspect show` displays what
+went. Rule sets after `c4` in `rules` see the cleaned text, as in a pipeline of filters; rejected documents
+keep their original text.
 """
 from __future__ import annotations
 
@@ -104,6 +105,8 @@ class QualityScorer:
 class Quality(BatchStage):
     name = "quality"
     Config = QualityConfig
+    rewrites_text = True  # with C4 line removal (the default)
+    text_records = ("c4_removed_lines",)
 
     def produced_columns(self):
         scorer = QualityScorer(self.config)

@@ -21,8 +21,10 @@ _TOKENS = re.compile(r"[a-z0-9]+")
 
 
 class UrlFilterConfig(StageConfig):
-    domain_lists: list[str] = Field(default_factory=list, description="files of blocked domains", json_schema_extra=FILE)
-    word_lists: list[str] = Field(default_factory=list, description="files of blocked URL words", json_schema_extra=FILE)
+    domain_lists: list[str] = Field(default_factory=list, description="files of blocked domains",
+                                    json_schema_extra=FILE)
+    word_lists: list[str] = Field(default_factory=list, description="files of blocked URL words",
+                                  json_schema_extra=FILE)
 
 
 def read_list(path: str, what: str) -> set[str]:

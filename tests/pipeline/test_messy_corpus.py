@@ -46,7 +46,7 @@ def build(tmp: Path) -> tuple[Path, dict]:
            line({"id": "X5", "text": docs[1]["text"]})]
     a.write_bytes(b"".join(line(d) for d in docs[:100]) + b"".join(bad))
     b.write_bytes(b"".join(line({**d, "id": None}) for d in docs[100:160]))
-    expect[a] = 100 + len(bad) - 2  # blank lines are not documents
+    expect[a] = 100 + len(bad)  # blank lines are input too, rejected as read:blank_line
     expect[b] = 60
     raw = b"".join(line({**d, "id": f"gz-{i}"}) for i, d in enumerate(docs[160:210]))
     gz = gzip.compress(raw)[: int(len(gzip.compress(raw)) * 0.6)]
@@ -83,7 +83,7 @@ def test_messy_corpus_every_line_accounted_for(spark, tmp_path, capsys):
     assert {Path(k): v for k, v in per_file.items()} == expect
     reasons = dict(duckdb.sql(f"SELECT drop_reason, count(*) FROM '{run}/00-read/rejected/*.parquet' GROUP BY 1")
                    .fetchall())
-    assert reasons == {"read:malformed": 2, "read:invalid_utf8": 1, "read:missing_text": 2,
+    assert reasons == {"read:malformed": 2, "read:blank_line": 2, "read:invalid_utf8": 1, "read:missing_text": 2,
                        "read:duplicate_id": 1, "read:truncated": 2}
     nulls = duckdb.sql(f"SELECT count(*) FROM read_parquet('{run}/*/rejected/*.parquet', union_by_name=true) "
                        f"WHERE drop_reason IS NULL").fetchall()[0][0]
@@ -110,10 +110,11 @@ def test_messy_corpus_every_line_accounted_for(spark, tmp_path, capsys):
     table = [("same-named shards in two folders", f"{len(sources & {'dumpA/part-00000', 'dumpB/part-00000'})} "
               f"distinct sources, {ids[1]:,} distinct ids", 0),
              ("malformed JSON / JSON array line", "read:malformed", 0), ("invalid UTF-8", "read:invalid_utf8", 0),
-             ("null / number text", "read:missing_text", 0), ("blank lines", "skipped (not documents)", 0),
+             ("null / number text", "read:missing_text", 0), ("blank lines", "read:blank_line", 0),
              ("given id X5 twice", f"second copy read:duplicate_id; the unique X5: {fate('X5')}", 0),
              ("truncated .gz (60%)", f"{expect[tmp_path / 'data' / 'cut.jsonl.gz'] - 1} rows kept + read:truncated", 0),
-             ("truncated .zst (60%)", f"{expect[tmp_path / 'data' / 'cut.jsonl.zst'] - 1} rows kept + read:truncated", 0),
+             ("truncated .zst (60%)",
+              f"{expect[tmp_path / 'data' / 'cut.jsonl.zst'] - 1} rows kept + read:truncated", 0),
              ("30 MB document", fate("big"), 0)]
     with capsys.disabled():
         print("\ncase | result | rows lost")

@@ -176,3 +176,23 @@ def test_quiet_prints_nothing_and_the_jvm_banner_goes_to_the_log(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stderr == "" and out.stdout == f"{tmp_path / 'runs' / 'q'}: read 5, kept 5, rejected 0\n"
     assert (tmp_path / "runs" / "q" / "spark.log").exists()
+
+
+def test_a_jvm_killed_by_a_signal_is_named_not_called_out_of_memory(tmp_path):
+    # a real local JVM, killed with SIGKILL, in a child process so this session's Spark lives on
+    script = tmp_path / "kill_jvm.py"
+    script.write_text(
+        "import os, signal\n"
+        "from pyspark.sql import SparkSession\n"
+        "from gristmill.pipeline.errors import explain\n"
+        "spark = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false').getOrCreate()\n"
+        "os.kill(spark.sparkContext._gateway.proc.pid, signal.SIGKILL)\n"
+        "try:\n"
+        "    spark.range(10).count()\n"
+        "except Exception as e:\n"
+        "    print('MSG:', explain(e, '02-quality', driver_memory='2g'))\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300).stdout
+    assert "MSG:" in out, out
+    msg = out.split("MSG:", 1)[1]
+    assert "signal 9 (SIGKILL)" in msg and "02-quality" in msg and "resume" in msg
+    assert "most likely out of memory" not in msg

@@ -72,8 +72,10 @@ def test_outputs_and_counts(web_run):
 
 def test_exact_duplicates_point_at_kept_representative(web_run):
     _, _, run, _ = web_run
-    dups = duckdb.sql(f"SELECT id, duplicate_of, drop_reason FROM read_parquet('{run}/03-dedup_exact/rejected/*.parquet')").fetchall()
-    kept_ids = {r[0] for r in duckdb.sql(f"SELECT id FROM read_parquet('{run}/03-dedup_exact/kept/*.parquet')").fetchall()}
+    stage = f"{run}/03-dedup_exact"
+    q = f"SELECT id, duplicate_of, drop_reason FROM read_parquet('{stage}/rejected/*.parquet')"
+    dups = duckdb.sql(q).fetchall()
+    kept_ids = {r[0] for r in duckdb.sql(f"SELECT id FROM read_parquet('{stage}/kept/*.parquet')").fetchall()}
     assert dups and all(r[2] == "dup:exact" and r[1] in kept_ids and r[1] < r[0] for r in dups)
 
 
@@ -164,10 +166,12 @@ def test_killed_run_resumes_to_identical_output(corpus, tmp_path):
 def test_cli_reports_bad_input_without_traceback(tmp_path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(yaml.safe_dump({"input": {"path": str(tmp_path / "missing.jsonl")}, "runs_dir": str(tmp_path)}))
-    r = subprocess.run([sys.executable, "-m", "gristmill.pipeline.cli", "run", str(cfg)], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "gristmill.pipeline.cli", "run", str(cfg)], capture_output=True,
+                       text=True)
     assert r.returncode == 2 and "matches no jsonl files" in r.stderr and "Traceback" not in r.stderr
     (tmp_path / "bad.jsonl").write_text('{"text": "fine"}\n{oops\n')
     cfg.write_text(yaml.safe_dump({"input": {"path": str(tmp_path / "bad.jsonl")}, "runs_dir": str(tmp_path)}))
-    r = subprocess.run([sys.executable, "-m", "gristmill.pipeline.cli", "run", str(cfg)], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "gristmill.pipeline.cli", "run", str(cfg)], capture_output=True,
+                       text=True)
     assert r.returncode == 1 and "bad.jsonl:2: malformed JSON" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "run" / "00-read").exists()

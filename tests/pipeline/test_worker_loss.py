@@ -106,7 +106,8 @@ def outputs(run: Path) -> dict:
                                   f"ORDER BY id").fetchall()
                 out[f"{stage.name}/{part}"] = rows
     sel = next(run.glob("*-select/selection/selection.parquet"))
-    out["selection"] = duckdb.sql(f"SELECT id, select_rank FROM read_parquet('{sel}/**/*.parquet') ORDER BY 2").fetchall()
+    q = f"SELECT id, select_rank FROM read_parquet('{sel}/**/*.parquet') ORDER BY 2"
+    out["selection"] = duckdb.sql(q).fetchall()
     mixture = json.loads((run / "mixture.json").read_text())
     for name, d in mixture["domains"].items():
         for split in ("files", "heldout_files"):

@@ -35,7 +35,8 @@ def write_shards(folder, X, per: int = 100):
 
 def read_ranked(df):
     rows = sorted(df.collect(), key=lambda r: r["select_rank"])
-    return [r["id"] for r in rows], np.array([r["select_score"] for r in rows]), np.array([r["select_weight"] for r in rows])
+    scores = np.array([r["select_score"] for r in rows])
+    return [r["id"] for r in rows], scores, np.array([r["select_weight"] for r in rows])
 
 
 @pytest.mark.parametrize("params", [{}, {"partition_size": 500}, {"partition_size": 500, "allocation": "proportional"}])
@@ -69,7 +70,8 @@ def test_a_sampled_plan_keeps_the_budget_and_most_of_the_objective(spark, tmp_pa
 def test_distributed_stage_path_writes_the_selection_and_diagnostics(spark, tmp_path):
     """run_selection with distributed: true for facility location reuses shards and writes from the workers."""
     from helpers import docs_df
-    texts = [f"document {i} about {['rivers', 'stars', 'bread', 'trains'][i % 4]} and more words here" for i in range(40)]
+    topics = ['rivers', 'stars', 'bread', 'trains']
+    texts = [f"document {i} about {topics[i % 4]} and more words here" for i in range(40)]
     df = docs_df(spark, [{"id": f"d{i:02d}", "text": t} for i, t in enumerate(texts)])
     cfg = SelectConfig(selector="facility_location", budget=10, distributed=True,
                        params={"partition_size": 10, "allocation": "proportional"})
@@ -181,8 +183,8 @@ def test_stage_path_distributed_equals_one_process(spark, tmp_path, selector):
     assert written[0].column("id").to_pylist() == written[1].column("id").to_pylist()
     # semdedup keeps fewer than the budget: these notes differ by a topic and a number only
     assert (len(written[0]) == 24) if selector == "target_knn" else (0 < len(written[0]) < 24)
-    np.testing.assert_allclose(written[0].column("select_score").to_numpy(), written[1].column("select_score").to_numpy(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(written[0].column("select_score").to_numpy(),
+                               written[1].column("select_score").to_numpy(), rtol=1e-5)
 
 
 def test_distributed_true_refuses_a_selector_without_a_spark_path():

@@ -35,7 +35,8 @@ def documents() -> list[dict]:
         {"id": "bullets", "text": "\n".join(f"• item number {i} on the list of items" for i in range(60))},
         {"id": "symbols", "text": " ".join(["# # # # word"] * 200)},
         {"id": "nostop", "text": " ".join(["alpha beta gamma delta epsilon zeta eta theta."] * 40)},
-        {"id": "policy", "text": "This site uses cookies.\n" + "A normal sentence about grain mills and their history here. " * 30},
+        {"id": "policy",
+         "text": "This site uses cookies.\n" + "A normal sentence about grain mills and their history here. " * 30},
     ]
     return docs
 
@@ -76,10 +77,15 @@ def test_two_filters_and_a_formatter_decide_as_datatrove_does(spark, tmp_path):
     assert want_gopher and want_c4 and want_kept  # the documents exercise every step
 
     k1, r1, s1 = run_stage(spark, "datatrove", {"step": GOPHER}, docs, tmp_path / "g")
-    assert {r["id"]: r["drop_reason"] for r in r1} == {i: f"datatrove:GopherQualityFilter:{why}" for i, why in want_gopher.items()}
-    k2, r2, _ = run_stage(spark, "datatrove", {"step": C4, "label": "c4"}, [{"id": r["id"], "text": r["text"]} for r in k1], tmp_path / "c")
+    want = {i: f"datatrove:GopherQualityFilter:{why}" for i, why in want_gopher.items()}
+    assert {r["id"]: r["drop_reason"] for r in r1} == want
+
+    def plain(rows):
+        return [{"id": r["id"], "text": r["text"]} for r in rows]
+
+    k2, r2, _ = run_stage(spark, "datatrove", {"step": C4, "label": "c4"}, plain(k1), tmp_path / "c")
     assert {r["id"]: r["drop_reason"] for r in r2} == {i: f"datatrove:c4:{why}" for i, why in want_c4.items()}
-    k3, r3, _ = run_stage(spark, "datatrove", {"step": FTFY}, [{"id": r["id"], "text": r["text"]} for r in k2], tmp_path / "f")
+    k3, r3, _ = run_stage(spark, "datatrove", {"step": FTFY}, plain(k2), tmp_path / "f")
     assert r3 == []
     assert {r["id"]: r["text"] for r in k3} == want_kept
     assert len(k1) + len(r1) == len(docs)
@@ -104,8 +110,10 @@ def test_stats_are_summed_into_the_stage_stats(spark, tmp_path):
 
 def test_metadata_goes_in_and_comes_back_as_columns(spark, tmp_path):
     """URLFilter reads doc.metadata["url"] (the row's url column); metadata_columns brings keys back typed."""
-    rows = [{"id": "a", "text": "A page about mills and grain and their history.", "url": "https://blocked-site.com/x", "n": 3},
-            {"id": "b", "text": "Another page about bread, flour and the people who bake it.", "url": "https://fine-site.com/", "n": 4}]
+    rows = [{"id": "a", "text": "A page about mills and grain and their history.",
+             "url": "https://blocked-site.com/x", "n": 3},
+            {"id": "b", "text": "Another page about bread, flour and the people who bake it.",
+             "url": "https://fine-site.com/", "n": 4}]
     kept, rejected, _ = run_stage(spark, "datatrove", {
         "step": "datatrove.pipeline.filters.URLFilter", "label": "url",
         "kwargs": {"extra_domains": ["blocked-site.com"], "use_integrated_lists": False},

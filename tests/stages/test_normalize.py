@@ -53,3 +53,19 @@ def test_stage_on_spark(spark, tmp_path):
     kept, rej, _ = run_stage(spark, "normalize", {}, [{"id": "a", "text": "def f():\r\n    return 1  "},
                                                       {"id": "b", "text": None}], tmp_path)
     assert {r["id"]: r["text"] for r in kept} == {"a": "def f():\n    return 1", "b": None} and rej == []
+
+
+def test_each_change_is_counted_per_document(spark, tmp_path):
+    import json
+
+    from helpers import run_stage
+    rows = [{"id": "crlf", "text": "one  \r\ntwo\r\n"},
+            {"id": "bell", "text": "\ufeffCafe\u0301 ring\x07\x07"},
+            {"id": "same", "text": "already clean\n\n    indented"}]
+    kept, _, _ = run_stage(spark, "normalize", {}, rows, tmp_path)
+    by_id = {r["id"]: r for r in kept}
+    assert json.loads(by_id["crlf"]["normalize_edits"]) == {"line_endings": 2, "trailing_spaces": 1, "edges": 1}
+    assert json.loads(by_id["bell"]["normalize_edits"]) == {"unicode_form": 1, "control": 2, "zero_width": 1}
+    assert by_id["crlf"]["normalize_changes"] == 4 and by_id["bell"]["normalize_changes"] == 4
+    assert by_id["same"]["text"] == rows[2]["text"]
+    assert by_id["same"]["normalize_edits"] is None and by_id["same"]["normalize_changes"] == 0

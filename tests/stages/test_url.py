@@ -77,5 +77,6 @@ def test_url_filter_reads_the_normalized_url(spark, tmp_path):
     (tmp_path / "domains.txt").write_text("spam.example\n")
     rows = [{"id": "a", "text": "x", "url": "HTTPS://WWW.SPAM.EXAMPLE./x", "url_normalized": "https://www.spam.example/x"},
             {"id": "b", "text": "y", "url": "https://fine.example/", "url_normalized": "https://fine.example/"}]
-    kept, rejected, _ = run_stage(spark, "url_filter", {"domain_lists": [str(tmp_path / "domains.txt")]}, rows, tmp_path)
+    params = {"domain_lists": [str(tmp_path / "domains.txt")]}
+    kept, rejected, _ = run_stage(spark, "url_filter", params, rows, tmp_path)
     assert [r["id"] for r in rejected] == ["a"] and [r["id"] for r in kept] == ["b"]

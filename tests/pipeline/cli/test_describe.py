@@ -67,3 +67,25 @@ def test_describe_rejects_stage_whose_input_column_is_missing(tmp_path, capsys):
         {"domain": {"from": "source"}}, {"needs_domain_test": {}}]}))
     assert main(["describe", str(cfg)]) == 0
     assert "adds domain" in capsys.readouterr().out
+
+
+def test_describe_a_training_config(capsys):
+    from helpers import REPO
+
+    from gristmill.pipeline.cli import main
+    assert main(["describe", str(REPO / "configs" / "train_tiny.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "unknown key" not in out
+    assert "training config" in out and "mixture runs/mix-demo/mixture.json" in out and "steps 60" in out
+    assert "schedule: static" in out and "lr_schedule=wsd" in out
+
+
+def test_describe_an_experiment_config(capsys):
+    from helpers import REPO
+
+    from gristmill.pipeline.cli import main
+    assert main(["describe", str(REPO / "configs" / "experiment.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "unknown key" not in out
+    assert "experiment config" in out and "arms:" in out and "clean+fl" in out
+    assert "normalize" in out and "dedup_minhash" in out and "seeds 3" in out and "facility_location" in out

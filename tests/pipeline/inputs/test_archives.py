@@ -95,5 +95,6 @@ def test_spark_read_continues_past_broken_archives(spark, tmp_path):
     (tmp_path / "b.jsonl.zst").write_bytes(b"not zstd at all\n")
     (tmp_path / "c.jsonl").write_bytes(lines(5))
     df = read_input(spark, InputConfig(path=str(tmp_path), on_error="reject", id_field=None))
-    got = {r["drop_reason"]: r["n"] for r in df.groupBy("drop_reason").count().withColumnRenamed("count", "n").collect()}
+    counts = df.groupBy("drop_reason").count().withColumnRenamed("count", "n").collect()
+    got = {r["drop_reason"]: r["n"] for r in counts}
     assert got["read:truncated"] == 1 and got["read:corrupt_archive"] == 1 and got[None] > 100

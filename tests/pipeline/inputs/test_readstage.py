@@ -3,6 +3,7 @@ reader's rows exactly (ids, sources, src_row, reasons), split by drop_reason, on
 import gzip
 import hashlib
 import json
+from collections import Counter
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -72,10 +73,13 @@ def test_workers_write_the_readers_rows_split_by_reason(spark, tmp_path):
     for folder, r in auto.items():
         assert r["id"] == hashlib.sha1(f"{folder}/part-00000.jsonl\x00{r['src_row']}".encode()).hexdigest()[:20]
     assert sorted(r["drop_reason"] for r in rejected) == [
-        "read:duplicate_id", "read:invalid_utf8", "read:malformed", "read:missing_text", "read:missing_text",
-        "read:too_large"]
+        "read:blank_line", "read:blank_line", "read:duplicate_id", "read:invalid_utf8", "read:malformed",
+        "read:missing_text", "read:missing_text", "read:too_large"]
     stats = json.loads((stage / "stats.json").read_text())
     assert (stats["kept"], stats["rejected"], stats["repeated_ids"]) == (len(kept), len(rejected), 1)
+    # `in` is what the files hold, counted per file (every line, blank ones too), not kept + rejected
+    lines = sum(len(p.read_bytes().splitlines()) for p in (tmp_path / "in").rglob("*.jsonl")) + 5  # + the .gz
+    assert stats["in"] == lines and stats["files"] == 4
 
 
 def test_nothing_rejected_still_leaves_a_readable_rejected_folder(spark, tmp_path):
@@ -96,3 +100,81 @@ def test_a_failing_task_leaves_no_file_and_names_the_row(spark, tmp_path):
     with pytest.raises(Exception, match=r"a\.jsonl:2: malformed JSON line"):
         read_stage(tmp_path)
     assert not [p for p in (tmp_path / "runs" / "r").rglob("*") if p.suffix in (".parquet", ".tmp")]
+
+
+def test_quiet_still_warns_about_a_truncated_archive(spark, tmp_path, capfd):
+    (tmp_path / "in").mkdir()
+    data = gzip.compress("".join(json.dumps({"id": f"d{i}", "text": f"document {i} " * 20}) + "\n"
+                                 for i in range(500)).encode())
+    (tmp_path / "in" / "cut.jsonl.gz").write_bytes(data[: len(data) // 2])
+    read_stage(tmp_path, on_error="reject")  # quiet=True
+    err = capfd.readouterr().err
+    assert "warning" in err and "cut.jsonl.gz" in err and "compressed byte" in err
+
+
+def test_an_empty_glob_fails_before_a_run_folder_exists(tmp_path):
+    from gristmill.pipeline.inputs.readers import ReadError
+    (tmp_path / "in").mkdir()
+    raw = {"name": "r", "input": {"path": str(tmp_path / "in" / "*.jsonl")}, "stages": []}
+    cfg, stages = parse_config(raw)
+    with pytest.raises(ReadError, match=r"in/\*\.jsonl' matches no jsonl files"):
+        Runner(config=cfg, stages=stages, raw_config=raw, runs_dir=tmp_path / "runs", quiet=True).run()
+    assert not (tmp_path / "runs").exists()
+
+
+def test_small_files_are_packed_into_few_tasks_with_ids_and_order_kept(spark, tmp_path):
+    from gristmill.pipeline.inputs.readers import pack_tasks
+    (tmp_path / "in").mkdir()
+    for i in range(300):
+        (tmp_path / "in" / f"doc{i:04d}.txt").write_text(f"small document number {i}\n" * (1 + i % 7))
+    cfg, stage = read_stage(tmp_path, format="txt")
+    files = list((stage / "kept").glob("*.parquet"))
+    assert 1 <= len(files) <= 4  # not one file (and one task) per input file
+    want = sorted((r["src_file"], r["id"]) for b in read_tasks_to_batches(cfg, plan_tasks(cfg)) for r in b.to_pylist())
+    assert sorted((r["src_file"], r["id"]) for r in table(stage / "kept")) == want
+    # a packed task keeps the input files in their listed order
+    first = pq.read_table(sorted(files)[0]).column("src_file").to_pylist()
+    assert first == sorted(first)
+    # large splittable inputs are cut into byte ranges, small ones packed, nothing lost or repeated
+    tasks = [("a", "a", 0, -1, 10), ("b", "b", 0, -1, 10), ("c", "c", 0, 50, 50), ("c", "c", 50, 90, 40)]
+    groups = pack_tasks(tasks, target=45)
+    assert [[t[0] for t in g] for g in groups] == [["a", "b"], ["c"], ["c"]]
+
+
+def test_a_large_jsonl_is_read_in_byte_ranges_at_line_boundaries(spark, tmp_path, monkeypatch):
+    import gristmill.pipeline.inputs.readers as readers
+    (tmp_path / "in").mkdir()
+    lines = [json.dumps({"text": f"line {i} " + "x" * (i % 50)}) for i in range(2000)]
+    (tmp_path / "in" / "big.jsonl").write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(readers, "MIN_TASK_BYTES", 1000)
+    cfg, stage = read_stage(tmp_path)
+    assert len(plan_tasks(cfg, task_bytes=20_000)) > 3
+    kept = table(stage / "kept")
+    assert [r["text"] for r in kept] == [json.loads(x)["text"] for x in lines]
+    assert len(list((stage / "kept").glob("*.parquet"))) > 1
+
+
+def test_blank_lines_are_input_and_rejected_with_a_reason(spark, tmp_path):
+    (tmp_path / "in").mkdir()
+    body = "".join(json.dumps({"id": f"d{i}", "text": f"doc {i}"}) + "\n" + ("\n" if i % 2 else "") for i in range(40))
+    (tmp_path / "in" / "a.jsonl").write_text(body)
+    _, stage = read_stage(tmp_path)  # on_error: raise; a blank line is not an error
+    stats = json.loads((stage / "stats.json").read_text())
+    assert (stats["in"], stats["kept"], stats["rejected"]) == (60, 40, 20)
+    assert {r["drop_reason"] for r in table(stage / "rejected")} == {"read:blank_line"}
+
+
+def test_the_readers_rows_are_checked_per_file_against_the_file(tmp_path):
+    from gristmill.pipeline.inputs.readers import ReadError
+    from gristmill.pipeline.inputs.readstage import _check_files
+    (tmp_path / "a.jsonl").write_bytes(b'{"text": "a"}\n\n{"text": "b"}')
+    cfg = parse_config({"name": "r", "input": {"path": str(tmp_path / "a.jsonl")}, "stages": []})[0].input
+    from gristmill.pipeline.inputs.readers import expected_rows
+    path = str(tmp_path / "a.jsonl")
+    assert expected_rows(cfg, path, 0, -1) == 3
+    assert expected_rows(cfg, path, 0, 5) + expected_rows(cfg, path, 5, 100) == 3
+    assert expected_rows(cfg, path, 14, 15) == 1 and expected_rows(cfg, path, 15, 16) == 1
+    rows = [r for b in read_tasks_to_batches(cfg, [(path, "a.jsonl", 0, -1)]) for r in b.to_pylist()]
+    assert len(rows) == 3  # every line, the blank one rejected
+    with pytest.raises(ReadError, match=r"a\.jsonl holds 3 rows .* produced 2"):
+        _check_files({path: 3}, Counter({path: 2}))

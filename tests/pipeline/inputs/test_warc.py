@@ -1,5 +1,5 @@
-"""WARC, WET and HTML-folder readers: real WARCs written by warcio here, every kind of bad input, and the
-real crawl files in ../shared/data/web/warc when present."""
+"""WARC, WET and HTML-folder readers: real WARCs written by warcio here, every kind of bad input, and a real
+crawl WARC committed under tests/data (the other one, in ../shared/data, is checked in benchmarks/gold)."""
 from __future__ import annotations
 
 import io
@@ -25,8 +25,8 @@ def write_warc(path, records, gz=True):
     w = WARCWriter(buf, gzip=gz)
     w.write_record(w.create_warcinfo_record(path.name, {"software": "gristmill tests"}))
     for url, body, ctype, status, date in records:
-        req = w.create_warc_record(url, "request", payload=io.BytesIO(b""),
-                                   http_headers=StatusAndHeaders("GET / HTTP/1.1", [("Host", "x")], is_http_request=True))
+        request_headers = StatusAndHeaders("GET / HTTP/1.1", [("Host", "x")], is_http_request=True)
+        req = w.create_warc_record(url, "request", payload=io.BytesIO(b""), http_headers=request_headers)
         w.write_record(req)
         headers = [("Content-Type", ctype)] if ctype else []
         http = StatusAndHeaders(status, headers, protocol="HTTP/1.1")
@@ -50,7 +50,8 @@ def reasons(rows):
 
 
 def test_response_records_become_documents_with_warc_columns(tmp_path):
-    p = write_warc(tmp_path / "a.warc.gz", [rec("http://a.example/1"), rec("http://a.example/2", date="2024-06-01T00:00:00Z")])
+    p = write_warc(tmp_path / "a.warc.gz",
+                   [rec("http://a.example/1"), rec("http://a.example/2", date="2024-06-01T00:00:00Z")])
     rows = read(p)
     assert [r["url"] for r in rows] == ["http://a.example/1", "http://a.example/2"]  # request/warcinfo skipped
     r = rows[0]
@@ -65,7 +66,8 @@ def test_zstd_warc_reads_like_the_plain_file(tmp_path):
     plain = write_warc(tmp_path / "a.warc", [rec(f"http://z.example/{i}") for i in range(3)], gz=False)
     packed = tmp_path / "b.warc.zst"
     packed.write_bytes(zstandard.ZstdCompressor().compress(plain.read_bytes()))
-    assert [r["url"] for r in read(packed)] == [r["url"] for r in read(plain)] == [f"http://z.example/{i}" for i in range(3)]
+    want = [f"http://z.example/{i}" for i in range(3)]
+    assert [r["url"] for r in read(packed)] == [r["url"] for r in read(plain)] == want
 
 
 def test_non_html_http_errors_and_empty_bodies_are_named_rejections(tmp_path):
@@ -81,7 +83,8 @@ def test_non_html_http_errors_and_empty_bodies_are_named_rejections(tmp_path):
     assert rows["http://x/doc.pdf"].get("drop_reason") == "read:non_html"
     assert "application/pdf" in rows["http://x/doc.pdf"]["read_error"] and rows["http://x/doc.pdf"]["text"] is None
     assert rows["http://x/img.png"].get("drop_reason") == "read:non_html"
-    assert rows["http://x/gone"].get("drop_reason") == "read:http_status" and rows["http://x/gone"]["http_status"] == 404
+    gone = rows["http://x/gone"]
+    assert gone.get("drop_reason") == "read:http_status" and gone["http_status"] == 404
     assert rows["http://x/empty"].get("drop_reason") == "read:empty"
     assert rows["http://x/untyped"].get("drop_reason") is None
     assert rows["http://x/ok"].get("drop_reason") is None
@@ -131,7 +134,8 @@ def test_truncated_gz_keeps_the_records_before_and_names_the_offset(tmp_path):
 
 def test_truncated_zstd_keeps_the_records_before_and_names_the_offset(tmp_path):
     import zstandard
-    raw = write_warc(tmp_path / "t.warc", [rec(f"http://x/{i}", (PAGE * 50).encode()) for i in range(6)], gz=False).read_bytes()
+    pages = [rec(f"http://x/{i}", (PAGE * 50).encode()) for i in range(6)]
+    raw = write_warc(tmp_path / "t.warc", pages, gz=False).read_bytes()
     records = [b"WARC/1.0\r\n" + r for r in raw.split(b"WARC/1.0\r\n")[1:]]
     packed = b"".join(zstandard.ZstdCompressor().compress(r) for r in records)  # a frame per record, as crawlers write
     cut = tmp_path / "cut.warc.zst"
@@ -228,15 +232,16 @@ def test_the_shipped_sample_warc_reads(tmp_path):
     assert got[None] >= 40
 
 
-def test_real_common_crawl_style_warcs(shared_data):
-    total = 0
-    for name, n in [("dolma_sample-0000.warc.gz", 22), ("dolma_sample-0001.warc.gz", 15)]:
-        rows = read(shared_data / "web" / "warc" / name)
-        assert len(rows) == n and reasons(rows) == Counter({None: n})
-        assert all(r["url"].startswith("http") and "<" not in r["url"] for r in rows)
-        assert all("<html" in r["text"].lower() for r in rows)
-        total += len(rows)
-    assert total == 37
+def _check_real_warc(path, n):
+    rows = read(path)
+    assert len(rows) == n and reasons(rows) == Counter({None: n})
+    assert all(r["url"].startswith("http") and "<" not in r["url"] for r in rows)
+    assert all("<html" in r["text"].lower() for r in rows)
+
+
+def test_a_real_crawl_warc_committed():
+    from helpers import TEST_DATA
+    _check_real_warc(TEST_DATA / "web" / "warc" / "dolma_sample-0001.warc.gz", 15)  # on every clone
 
 
 @pytest.mark.slow

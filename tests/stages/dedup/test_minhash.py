@@ -107,7 +107,8 @@ def test_lsh_only_links_each_bucket_as_a_star_with_the_clusters_of_all_pairs(spa
     gives the clusters every pair would, with k - 1 edges instead of k(k - 1) / 2."""
     import pyarrow.parquet as pq
     docs = _web(300)
-    rows = docs + [dict(r, id=r["id"] + f"-{every}") for every in (60, 20) for r in _edited_copies(docs, 6, every=every)]
+    rows = docs + [dict(r, id=r["id"] + f"-{every}")
+                   for every in (60, 20) for r in _edited_copies(docs, 6, every=every)]
     kept, rejected, stats = run_stage(spark, "dedup_minhash", {"threshold": None}, rows, tmp_path)
     assert len(kept) + len(rejected) == len(rows)
     stage = tmp_path / "stage-dedup_minhash"

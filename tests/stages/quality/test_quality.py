@@ -30,54 +30,10 @@ from gristmill.stages.quality.rules import (
 from gristmill.stages.quality.stage import Quality, QualityConfig, QualityScorer
 from gristmill.stages.quality.url_filter import UrlFilter, UrlFilterConfig
 
-# Real CommonCrawl pages and the rule each fails first (checked by hand: see the comments).
-REAL = {
-    "blj5uzvcoa4iybpd5o6kom5nir6ngmoj": None,  # a normal prose page
-    "s5chsljgmpchrhvarcsptyzpsicubohh": "gopher:mean_word_length",  # a list of long URL-like tokens
-    "oekn6zzky53fzs7szdftcvuoyejve4ig": "gopher:dup_para_frac",  # the same paragraphs over and over
-    "dycgosuoofnybv652qvoaeqvtfo5pury": "c4:curly_bracket",  # page with inline script/CSS braces
-    "oxtbm4ysv2unnok7emebjytiyjksf7u4": None,  # repeated boilerplate lines: C4 removes them before FineWeb
-    "nnqs2l4gcc63go5576cwdpntzrrwzpa4": "gopher:too_few_words",  # a 202-character stub
-}
-
-
-@pytest.fixture(scope="module")
-def web(shared_data):
-    with gzip.open(shared_data / "web" / "dolma_ccmain201930_cclicensed_697docs.jsonl.gz", "rt") as fh:
-        return {d["id"]: d["text"] for d in map(json.loads, fh)}
-
 
 def test_doctests():
     for mod in (quality_rules, c4_rules, url_filter):
         assert doctest.testmod(mod).failed == 0
-
-
-def test_real_pages_fail_the_expected_rule(web):
-    _, reasons = QualityScorer(QualityConfig()).score([web[i] for i in REAL])
-    assert dict(zip(REAL, reasons)) == REAL
-    # without C4's line removal FineWeb sees the boilerplate
-    _, reasons = QualityScorer(QualityConfig(c4={"remove_lines": False})).score([web["oxtbm4ysv2unnok7emebjytiyjksf7u4"]])
-    assert reasons == ["fineweb:char_dup_ratio"]
-
-
-def test_datatrove_agrees_on_the_real_pages(web):
-    pytest.importorskip("datatrove")
-    # The peer implementation with the same published thresholds makes the same keep/drop calls.
-    from datatrove.data import Document
-    from datatrove.pipeline.filters import (
-        C4QualityFilter,
-        FineWebQualityFilter,
-        GopherQualityFilter,
-        GopherRepetitionFilter,
-    )
-    # datatrove's C4 filter also rewrites the text, so its filters run in our order on one Document
-    filters = [GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter(), FineWebQualityFilter()]
-    cfg = QualityConfig(c4={"preset": "datatrove"})
-    _, ours = QualityScorer(cfg).score([web[i] for i in REAL])
-    for doc_id, reason in zip(REAL, ours):
-        doc = Document(text=web[doc_id], id=doc_id)
-        kept = all(f.filter(doc) is True for f in filters)
-        assert kept == (reason is None), doc_id
 
 
 def test_gopher_quality_rules_one_by_one():
@@ -135,13 +91,32 @@ def test_cjk_words_are_split():
     assert gopher_quality(cjk, GopherQualityConfig())[0]["gopher_word_count"] == 140
 
 
-def test_stage_tags_rows_and_keeps_signals(spark, web, tmp_path):
-    rows = [{"id": i, "text": web[i]} for i in REAL] + [{"id": "empty", "text": ""}]
-    kept, rejected, stats = run_stage(spark, "quality", {"rules": ["gopher", "c4", "fineweb"]}, rows, tmp_path)
-    got = {r["id"]: r["drop_reason"] for r in kept + rejected}
-    assert got == {**REAL, "empty": "quality:empty"}
-    assert {"gopher_mean_word_length", "c4_sentences", "fineweb_line_punct_ratio"} <= set(kept[0])
-    assert stats["rules"] == ["gopher_repetition", "gopher_quality", "c4", "fineweb"]
+@pytest.fixture(scope="module")
+def committed_web():
+    """50 real web pages committed under tests/data/web (CCNet WET text and RedPajama CC/C4; see its README)."""
+    from helpers import TEST_DATA
+    docs = {}
+    for name in ("dolma_ccnet_en_head_30docs.jsonl.gz", "datajuicer_redpajama_cc_c4_20docs.jsonl.gz"):
+        with gzip.open(TEST_DATA / "web" / name, "rt") as fh:
+            docs.update({f"{name.split('_')[0]}-{i}": d["text"] for i, d in enumerate(map(json.loads, fh))})
+    return docs
+
+
+def test_default_chain_in_spark_on_committed_pages(spark, committed_web, tmp_path):
+    """The default Gopher + C4 + FineWeb chain as the runner applies it, on real pages a clone has: every page
+    accounted for, the reasons and the cleaned texts of the in-process scorer, every rewrite recorded."""
+    ids = list(committed_web)
+    kept, rejected, _ = run_stage(spark, "quality", {}, [{"id": i, "text": committed_web[i]} for i in ids], tmp_path)
+    assert sorted(r["id"] for r in kept + rejected) == sorted(ids) and kept and rejected
+    _, reasons, edits = QualityScorer(QualityConfig()).score_and_clean([committed_web[i] for i in ids])
+    assert {r["id"]: r["drop_reason"] for r in kept + rejected} == dict(zip(ids, reasons))
+    for r in kept:
+        new_text, record = edits[ids.index(r["id"])]
+        assert r["text"] == (new_text or committed_web[r["id"]])
+        assert (r["text"] != committed_web[r["id"]]) <= (r["c4_removed_lines"] is not None)
+        assert r["c4_removed_lines"] == record
+    assert any(r["text"] != committed_web[r["id"]] for r in kept)  # C4 did remove lines somewhere
+    assert all(r["text"] == committed_web[r["id"]] for r in rejected)
 
 
 def test_classifier_threshold_and_top_fraction(spark, tmp_path):
@@ -217,22 +192,6 @@ def test_train_quality_command(tmp_path, capsys):
     rc = main(["train-quality", "--positive", str(tmp_path / "nope.jsonl"), "--negative", str(tmp_path / "neg.jsonl"),
                "-o", str(out)])
     assert rc == 2 and "nope.jsonl does not exist" in capsys.readouterr().err
-
-
-def test_datatrove_repetition_scan_matches_datatrove_on_real_pages(web):
-    pytest.importorskip("datatrove")
-    from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate
-
-    from gristmill.stages.quality.rules import NgramIndex, Vocab
-    checked = 0
-    for text in [t for t in web.values() if t][:300]:
-        words = split_words(text)
-        index = NgramIndex(Vocab(words))
-        for n in range(5, 11):
-            ours = index.dup_char_frac_datatrove(n, len(text))
-            assert ours == pytest.approx(find_all_duplicate(words, n) / len(text)), (text[:60], n)
-            checked += ours > 0
-    assert checked > 50  # the pages do repeat n-grams, so the jumps were exercised
 
 
 def test_datatrove_repetition_scan_jumps_past_a_repeat():
