@@ -8,7 +8,10 @@ import pytest
 import yaml
 
 from gristmill.pipeline.cli import main as gristmill
+from gristmill.pipeline.rundir import RunDir
 from gristmill.trainer_hooks.experiment import ExperimentConfig, pick_upsample_domain, tokens_to_reach
+from gristmill.trainer_hooks.mixture import FORMAT as MIXTURE_FORMAT
+from gristmill.trainer_hooks.mixture import VERSION as MIXTURE_VERSION
 
 MINI = {"name": "mini", "input": {"format": "python_env", "limit": 300},
         # a lighter clean than the default (no second MinHash pass): Spark stages dominate the test's time
@@ -32,13 +35,14 @@ def _ids(folder: Path) -> set[str]:
 
 def _norm_texts(folder: Path) -> set[str]:
     # the same normalization dedup_exact hashes: case-folded, whitespace collapsed
-    q = f"SELECT trim(regexp_replace(lower(coalesce(text, '')), '\\s+', ' ', 'g')) FROM read_parquet('{folder}/**/*.parquet')"
+    q = (f"SELECT trim(regexp_replace(lower(coalesce(text, '')), '\\s+', ' ', 'g')) "
+         f"FROM read_parquet('{folder}/**/*.parquet')")
     return {r[0] for r in duckdb.sql(q).fetchall()}
 
 
 def _mix_input(run: Path) -> Path:
-    stages = json.loads((run / "manifest.json").read_text())["stages"]
-    return run / stages[-2]["dir"] / "kept"  # what the arm's `mix` stage tokenized
+    stages = RunDir(run).finished()
+    return RunDir(run).kept(stages[-2]["dir"])  # what the arm's `mix` stage tokenized
 
 
 @pytest.fixture(scope="module")
@@ -144,11 +148,16 @@ def test_tokens_to_reach_reads_the_first_crossing():
     assert tokens_to_reach(curve, 2.0) is None
 
 
+# what the mixture module's validating reader requires of every mixture file
+_HEAD = {"format": MIXTURE_FORMAT, "version": MIXTURE_VERSION, "dtype": "uint16"}
+
+
 def _clean_mix(tmp_path, domains: dict[str, tuple[int, int]]) -> Path:
     """A mixture.eval.json as eval_mixtures writes it: {domain: (training tokens, held-out tokens)}."""
     path = tmp_path / "mixture.eval.json"
-    path.write_text(json.dumps({"domains": {d: {"tokens": t, "heldout_tokens": h, "files": [], "docs": 1}
-                                            for d, (t, h) in domains.items()}}))
+    path.write_text(json.dumps({**_HEAD, "domains": {d: {"tokens": t, "heldout_tokens": h, "files": [], "docs": 1,
+                                                         "weight": 0.0}
+                                                     for d, (t, h) in domains.items()}}))
     return path
 
 
@@ -184,7 +193,7 @@ def test_a_domain_shorter_than_one_window_gets_no_weight(tmp_path):
     arm, held = tmp_path / "arm", tmp_path / "held"
     for folder, doms in ((arm, {"web": (1000, 0.5), "web:synthetic:qa": (40, 0.5)}), (held, {"web": (500, 1.0)})):
         folder.mkdir()
-        (folder / "mixture.json").write_text(json.dumps({"domains": {
+        (folder / "mixture.json").write_text(json.dumps({**_HEAD, "domains": {
             d: {"files": [], "tokens": t, "docs": 1, "weight": w} for d, (t, w) in doms.items()}}))
     out = json.loads(eval_mixtures({"clean+rephrased": arm}, held, block_size=64)["clean+rephrased"].read_text())
     assert out["domains"]["web:synthetic:qa"]["weight"] == 0.0
