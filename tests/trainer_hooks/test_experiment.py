@@ -76,6 +76,41 @@ def test_table_has_every_arm_with_loss_over_seeds(outcome):
     assert (exp / "outcome.png").stat().st_size > 1000
 
 
+def test_every_arm_is_scored_on_the_shipped_target_sets(outcome):
+    exp, out = outcome
+    assert set(out["targets"]) == {"wiki", "math", "code"}
+    assert out["split"]["removed_as_eval_targets"] == 0  # the quickstart corpus holds none of them
+    for name, t in out["targets"].items():
+        assert t["raw_final"] == pytest.approx(out["arms"]["raw"]["targets"][name][0])
+        for arm, a in out["arms"].items():
+            mean, sd = a["targets"][name]
+            assert 0 < mean < 20 and sd >= 0
+            r = t["arms"][arm]
+            assert r["seeds"] == 2 and 0 <= r["reached"] <= 2 and len(r["per_seed"]) == 2
+            # a seed's reach read off its own curve, against raw's mean final loss (reference: the definition)
+            curves = a["target_curves"][name]
+            for x, curve in zip(r["per_seed"], curves):
+                hit = [i for i, (_, y) in enumerate(curve) if y <= t["raw_final"]]
+                assert (x is None) == (not hit)
+                if hit:
+                    i = hit[0]
+                    assert (curve[i - 1][0] if i else 0) <= x <= curve[i][0]
+    # the raw arm reaches its own mean final loss on at least one seed
+    assert all(t["arms"]["raw"]["reached"] >= 1 for t in out["targets"].values())
+    md = (exp / "outcome.md").read_text()
+    assert "wiki: tokens to raw's loss" in md and "secondary row" in md
+
+
+def test_a_target_file_without_text_is_named(tmp_path):
+    from gristmill.trainer_hooks.experiment import ExperimentError
+    from gristmill.trainer_hooks.experiment.arms import write_targets
+    bad = tmp_path / "t.jsonl"
+    bad.write_text('{"text": "ok"}\n{"body": "no text"}\n')
+    cfg = ExperimentConfig(input={"format": "python_env"}, eval=[{"name": "t", "path": str(bad)}])
+    with pytest.raises(ExperimentError, match=r"t.jsonl: row 1 has no `text`"):
+        write_targets(cfg, tmp_path / "out")
+
+
 def test_arms_trained_on_what_they_should(outcome):
     exp, out = outcome
     a = out["arms"]

@@ -9,7 +9,7 @@ from pathlib import Path
 from ...pipeline.rundir import RunDir
 from ..mixture import MixtureSpec, save_mixture
 from .common import finished_stages, mixture_json, run_pipeline, say, write_yaml
-from .config import ExperimentConfig, ExperimentError
+from .config import EVAL_PREFIX, ExperimentConfig, ExperimentError
 
 
 def _read_json(path: Path):
@@ -44,7 +44,9 @@ def split(cfg: ExperimentConfig, run_dir: Path, exp: Path, quiet: bool) -> tuple
     rd = RunDir(run_dir)
     st = {s["name"]: s["dir"] for s in stages}
     data = exp / "data"
-    key = {"stages": [s["hash"] for s in stages], "fraction": cfg.heldout.fraction, "version": 1}
+    targets = write_targets(cfg, data / "targets")
+    key = {"stages": [s["hash"] for s in stages], "fraction": cfg.heldout.fraction, "version": 2,
+           "targets": targets}
     done = _read_json(data / "split.json")
     if done and done.get("key") == key:  # rewriting would change the Parquet files and rerun every arm
         return data / "train", data / "heldout", done["info"]
@@ -64,19 +66,62 @@ def split(cfg: ExperimentConfig, run_dir: Path, exp: Path, quiet: bool) -> tuple
                   .withColumn("group", F.coalesce("group", "id"))
                   .withColumn("_held", h < F.lit(cfg.heldout.fraction)))
     reps = mh.select("id").withColumn("_rep", F.lit(True))  # one document per duplicate group
-    tagged.where(~F.col("_held")).drop("_held", "group").write.mode("overwrite").parquet(str(data / "train"))
-    (tagged.where(F.col("_held")).join(reps, "id").drop("_held", "group", "_rep")
+    # no arm trains on a target's text (the real mixed corpus contains the default targets' sources)
+    norm = F.sha1(F.trim(F.regexp_replace(F.lower(F.coalesce(F.col("text"), F.lit(""))), r"\s+", " ")))
+    target_keys = read(str(data / "targets")).select(norm.alias("_norm")).distinct().withColumn("_target", F.lit(1))
+    tagged = (tagged.withColumn("_norm", norm).join(F.broadcast(target_keys), "_norm", "left")
+                    .withColumn("_held", F.col("_held") & F.col("_target").isNull()).cache())
+    tagged.where(~F.col("_held") & F.col("_target").isNull()).drop("_held", "group", "_norm", "_target") \
+          .write.mode("overwrite").parquet(str(data / "train"))
+    (tagged.where(F.col("_held")).join(reps, "id").drop("_held", "group", "_rep", "_norm", "_target")
            .write.mode("overwrite").parquet(str(data / "heldout")))
     counts = (tagged.join(reps, "id", "left")
                     .agg(F.count("*").alias("docs"), F.sum(F.col("_held").cast("int")).alias("held_all"),
                          F.sum((F.col("_held") & F.col("_rep").isNotNull()).cast("int")).alias("held_unique"),
+                         F.sum(F.col("_target").isNotNull().cast("int")).alias("targets"),
                     ).first())
     info = {"docs": counts["docs"], "heldout_docs_with_copies": counts["held_all"],
-            "heldout_docs": counts["held_unique"], "train_side_docs": counts["docs"] - counts["held_all"]}
+            "heldout_docs": counts["held_unique"],
+            "train_side_docs": counts["docs"] - counts["held_all"] - counts["targets"],
+            "removed_as_eval_targets": counts["targets"]}
     if not info["heldout_docs"]:
         raise ExperimentError(f"no document was held out of {info['docs']}; raise heldout.fraction")
     (data / "split.json").write_text(json.dumps({"key": key, "info": info}, indent=2))
     return data / "train", data / "heldout", info
+
+
+def write_targets(cfg: ExperimentConfig, folder: Path) -> dict[str, str]:
+    """The `eval:` target sets as one Parquet table (domain `eval.<name>`); returns {name: content digest}. The
+    sets are small files a user names (read on the driver; the corpus never is)."""
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    rows, digests = [], {}
+    for t in cfg.eval:
+        docs = _read_target(Path(t.path))
+        digests[t.name] = hashlib.sha1(Path(t.path).read_bytes()).hexdigest()
+        for i, d in enumerate(docs):
+            rows.append({"id": f"{EVAL_PREFIX}{t.name}:{d.get('id', i)}", "text": d["text"],
+                         "source": EVAL_PREFIX + t.name, "url": None, "domain": EVAL_PREFIX + t.name})
+    folder.mkdir(parents=True, exist_ok=True)
+    schema = pa.schema([(c, pa.string()) for c in ("id", "text", "source", "url", "domain")])
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), folder / "targets.parquet")
+    return digests
+
+
+def _read_target(path: Path) -> list[dict]:
+    try:
+        text = path.read_text(encoding="utf-8")
+        docs = json.loads(text) if path.suffix == ".json" else [json.loads(ln) for ln in text.splitlines() if ln]
+    except (OSError, ValueError) as e:
+        raise ExperimentError(f"eval target {path}: cannot read it ({e}); give a .json list or .jsonl file of "
+                              f"objects with a `text` field") from None
+    bad = next((i for i, d in enumerate(docs) if not isinstance(d, dict) or not isinstance(d.get("text"), str)), None)
+    if bad is not None or not docs:
+        raise ExperimentError(f"eval target {path}: row {bad} has no `text` string" if docs else
+                              f"eval target {path} has no rows")
+    return docs
 
 
 # -- 2. the arms -------------------------------------------------------------------------------------
@@ -112,6 +157,8 @@ def build_arms(cfg: ExperimentConfig, exp: Path, train_dir: Path, held_dir: Path
     mixture = mixture_json(RunDir(runs["raw"]).mixture)
     tok = str((runs["raw"] / mixture["tokenizer"]["path"]).resolve())
     held = run_pipeline(_arm_config(cfg, exp, "heldout", _parquet_input(held_dir), [], tok))
+    runs["_targets"] = run_pipeline(_arm_config(cfg, exp, "targets", _parquet_input(held_dir.parent / "targets"),
+                                                [], tok))
     if wanted & {"clean", "clean+fl", "clean+random", "clean+rephrased", "clean+upsample"}:
         say(quiet, "arm clean: " + ", ".join(next(iter(s)) for s in cfg.clean))
         runs["clean"] = run_pipeline(_arm_config(cfg, exp, "clean", _parquet_input(train_dir), cfg.clean, tok))
@@ -142,6 +189,13 @@ def eval_mixtures(runs: dict[str, Path], held: Path, block_size: int) -> dict[st
     tokens than one window (e.g. one short rephrasing) gets weight 0, the others share its weight: the trainer
     cannot draw from it."""
     held_m = mixture_json(RunDir(held).mixture)
+    runs = dict(runs)
+    targets = runs.pop("_targets", None)
+    if targets is not None:  # the target sets' shards are held-out files of domains eval.<name> in every arm
+        tm = mixture_json(RunDir(targets).mixture)
+        for d, e in tm["domains"].items():
+            held_m["domains"][d] = {"files": [os.path.relpath(targets / f, held) for f in e["files"]],
+                                    "tokens": e["tokens"], "docs": e.get("docs", 0)}
     arms = {a: mixture_json(RunDir(r).mixture) for a, r in runs.items()}
     domains = sorted(set(held_m["domains"]).union(*(m["domains"] for m in arms.values())))
     out = {}

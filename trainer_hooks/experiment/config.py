@@ -71,6 +71,19 @@ class TrainSpec(_Strict):
         return self.steps * self.batch_size * self.block_size
 
 
+EVAL_PREFIX = "eval."  # the target sets' domain names: eval.<name>
+EVAL_SETS = Path(__file__).parent / "eval_sets"  # the default targets, with their origins (README.md there)
+
+
+class EvalTarget(_Strict):
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="the target's name in the outcome")
+    path: str = Field(..., description="a .json list or .jsonl file of objects with a `text` field")
+
+
+def _default_targets() -> list[EvalTarget]:
+    return [EvalTarget(name=n, path=str(EVAL_SETS / f"{n}.json")) for n in ("wiki", "math", "code")]
+
+
 class ExperimentConfig(_Strict):
     name: str = "experiment"
     runs_dir: str = "runs"
@@ -84,6 +97,9 @@ class ExperimentConfig(_Strict):
     rephrase: dict = Field(default_factory=dict, description="settings of the `rephrase` stage, when installed")
     upsample: UpsampleSpec = Field(default_factory=UpsampleSpec)
     heldout: HeldoutSpec = Field(default_factory=HeldoutSpec)
+    eval: list[EvalTarget] = Field(default_factory=_default_targets,
+                                   description="target sets scored beside the corpus's own held-out split; no "
+                                               "arm trains on a document whose text equals a target's")
     train: TrainSpec = Field(default_factory=TrainSpec)
     full: dict = Field(default_factory=dict, description="train overrides for --full (GPU)")
     arms: list[str] = Field(default_factory=lambda: list(ARMS))
@@ -106,6 +122,10 @@ def load_experiment(path: str | Path, full: bool = False, **overrides) -> Experi
         paths = inp["path"] if isinstance(inp["path"], list) else [inp["path"]]
         inp["path"] = [str((p.parent / q).resolve()) if not Path(q).is_absolute() else q for q in paths]
         raw["input"] = inp
+    if isinstance(raw.get("eval"), list):  # target paths, like the input's, are relative to the config file
+        raw["eval"] = [dict(t, path=str((p.parent / t["path"]).resolve())) if isinstance(t, dict) and
+                       isinstance(t.get("path"), str) and not Path(t["path"]).is_absolute() else t
+                       for t in raw["eval"]]
     train = dict(raw.get("train") or {})
     if full:
         train.update({**FULL, **(raw.get("full") or {})})

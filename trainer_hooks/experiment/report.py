@@ -19,7 +19,10 @@ def markdown(outcome: dict) -> str:
         ep = ", ".join(f"{d} {e:.3g}" for d, e in sorted(a["epochs_by_domain"].items()))
         lines.append(f"| {arm} | {a['docs']:,} | {a['unique_tokens']:,} | {a['tokens_seen']:,} | "
                      f"{_fmt(a['overall'])} | " + " | ".join(_fmt(a["domains"][d]) for d in doms) + f" | {ep} |")
-    out = ["\n".join(lines), ""]
+    out = ["\n".join(lines), "", "(held-out loss above: the corpus's own held-out split, a secondary row; an arm "
+           "that drops a domain is judged there on text it chose not to learn.)", ""]
+    if outcome.get("targets"):
+        out += [_target_table(outcome), ""]
     out += [_domain_table(outcome), ""]
     reach = outcome["tokens_to_reach_raw_final"]
     if reach:
@@ -101,3 +104,25 @@ def plot(outcome: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
+
+
+def _reach(r: dict, tokens: int) -> str:
+    if not r["reached"]:
+        return f"not reached (0/{r['seeds']})"
+    return (f"{r['mean']:,.0f} ± {r['sd']:,.0f} [{r['min']:,.0f}–{r['max']:,.0f}] "
+            f"({r['mean'] / tokens:.2f} of the run; {r['reached']}/{r['seeds']} seeds)")
+
+
+def _target_table(outcome: dict) -> str:
+    """The headline: per target set (held out of every arm's pool), each arm's final loss and the training tokens
+    it needed to reach raw's final loss on that target."""
+    arms, targets, tokens = outcome["arms"], outcome["targets"], outcome["train_tokens"]
+    names = sorted(targets)
+    lines = ["Target sets (no arm trains on them). Tokens to reach raw's final loss on each, read off each seed's "
+             "curve: mean ± sd [min–max] over the seeds that reached it; loss: mean ± sd over seeds.", "",
+             "| arm | " + " | ".join(f"{n}: loss | {n}: tokens to raw's loss" for n in names) + " |",
+             "|---" * (1 + 2 * len(names)) + "|"]
+    for arm, a in arms.items():
+        cells = [f"{_fmt(a['targets'][n])} | {_reach(targets[n]['arms'][arm], tokens)}" for n in names]
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ...pipeline.rundir import RunDir
 from .common import finished_stages, mixture_json
-from .config import ExperimentConfig, ExperimentError
+from .config import EVAL_PREFIX, ExperimentConfig, ExperimentError
 
 
 def read_log(log: Path, batch: int, block: int) -> dict:
@@ -48,6 +48,23 @@ def tokens_to_reach(curve: list[tuple[int, float]], target: float) -> float | No
     return None
 
 
+def reach_over_seeds(curves: list[list[tuple[int, float]]], target: float) -> dict:
+    """Tokens to reach `target` on each seed's curve: how many seeds reached it, and over those the mean, sample
+    standard deviation and range (the interval the outcome reports).
+
+    >>> r = reach_over_seeds([[(100, 5.0), (200, 3.0)], [(100, 4.0), (200, 3.5)], [(100, 5.0), (200, 4.5)]], 4.0)
+    >>> r["seeds"], r["reached"], r["mean"], r["min"], r["max"]
+    (3, 2, 125.0, 100.0, 150.0)
+    """
+    xs = [tokens_to_reach(c, target) for c in curves]
+    got = [x for x in xs if x is not None]
+    out = {"seeds": len(xs), "reached": len(got), "per_seed": xs}
+    if got:
+        mean, sd = _mean_sd(got)
+        out.update(mean=mean, sd=sd, min=min(got), max=max(got))
+    return out
+
+
 def summarize(cfg: ExperimentConfig, runs: dict[str, Path], mixtures: dict[str, Path], logs: dict[str, list[Path]],
               upsample_domain: str | None, skipped: dict[str, str], split_info: dict) -> dict:
     t = cfg.train
@@ -56,7 +73,9 @@ def summarize(cfg: ExperimentConfig, runs: dict[str, Path], mixtures: dict[str, 
     for arm, paths in logs.items():
         m = mixture_json(mixtures["clean" if arm == "clean+upsample" else arm])["domains"]
         parsed = [read_log(p, t.batch_size, t.block_size) for p in paths]
-        doms = sorted(parsed[0]["evals"][-1][1])
+        # the corpus's own held-out domains (the secondary row) and the named target sets (eval.<name>)
+        doms = sorted(d for d in parsed[0]["evals"][-1][1] if not d.startswith(EVAL_PREFIX))
+        targets = sorted(d[len(EVAL_PREFIX):] for d in parsed[0]["evals"][-1][1] if d.startswith(EVAL_PREFIX))
         eval_domains = eval_domains or doms
         if doms != eval_domains:
             raise ExperimentError(f"arm {arm} was evaluated on domains {doms}, others on {eval_domains}")
@@ -69,6 +88,7 @@ def summarize(cfg: ExperimentConfig, runs: dict[str, Path], mixtures: dict[str, 
         spread = [(x, min(statistics.fmean(p["evals"][i][1][d] for d in doms) for p in parsed),
                    max(statistics.fmean(p["evals"][i][1][d] for d in doms) for p in parsed))
                   for i, x in enumerate(steps)]
+        m = {d: e for d, e in m.items() if not d.startswith(EVAL_PREFIX)}
         unique = {d: int(e["tokens"]) for d, e in m.items()}
         seen = {d: statistics.fmean(p["seen"].get(d, 0.0) for p in parsed) for d in m}
         arms[arm] = {
@@ -82,6 +102,8 @@ def summarize(cfg: ExperimentConfig, runs: dict[str, Path], mixtures: dict[str, 
             "unique_tokens_by_domain": unique,
             "epochs_by_domain": {d: (seen[d] / unique[d] if unique[d] else 0.0) for d in m if seen[d] or unique[d]},
             "curve": curve, "spread": spread,
+            "targets": {n: _mean_sd([f[EVAL_PREFIX + n] for f in finals]) for n in targets},
+            "target_curves": {n: [[(x, e[EVAL_PREFIX + n]) for x, e in p["evals"]] for p in parsed] for n in targets},
         }
     reach = {}
     if "raw" in arms:
@@ -89,6 +111,11 @@ def summarize(cfg: ExperimentConfig, runs: dict[str, Path], mixtures: dict[str, 
         for arm, a in arms.items():
             x = tokens_to_reach(a["curve"], target)
             reach[arm] = x
+    target_reach = {}
+    if "raw" in arms:
+        for n, (raw_final, _) in arms["raw"]["targets"].items():
+            target_reach[n] = {"raw_final": raw_final, "arms": {
+                arm: reach_over_seeds(a["target_curves"][n], raw_final) for arm, a in arms.items()}}
     upsample = None
     if upsample_domain and "clean+upsample" in arms and "clean" in arms and upsample_domain in eval_domains:
         c, u = arms["clean"]["domains"][upsample_domain], arms["clean+upsample"]["domains"][upsample_domain]
@@ -99,7 +126,8 @@ def summarize(cfg: ExperimentConfig, runs: dict[str, Path], mixtures: dict[str, 
     dropped = clean_rejections(runs["clean"]) if "clean" in runs else None
     return {"config": cfg.model_dump(mode="json"), "split": split_info, "eval_domains": eval_domains,
             "train_tokens": t.tokens, "arms": arms, "skipped": skipped,
-            "tokens_to_reach_raw_final": reach, "upsample": upsample, "rephrased": rephrased,
+            "tokens_to_reach_raw_final": reach,
+            "targets": target_reach, "upsample": upsample, "rephrased": rephrased,
             "clean_rejections": dropped,
             "machine": {"loadavg": _loadavg(), "cpus": os.cpu_count(), "device": _device(t.device)}}
 
