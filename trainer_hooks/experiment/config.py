@@ -8,10 +8,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 ARMS = ("raw", "clean", "clean+fl", "clean+random", "clean+rephrased", "clean+upsample")
-DEFAULT_CLEAN = [{"normalize": {}}, {"length": {"min_chars": 200, "min_words": 30}},
-                 {"langid": {"languages": ["en"], "min_score": 0.5}}, {"dedup_exact": {"scope": "global"}},
+# a per-domain recipe (issue 31): English-prose rules on prose only, loosened FineWeb on code; a domain whose name
+# has "code" in it is code (a null domain counts as prose)
+_PROSE, _CODE = "coalesce(domain, '') NOT RLIKE '(?i)code'", "coalesce(domain, '') RLIKE '(?i)code'"
+DEFAULT_CLEAN = [{"normalize": {}}, {"length": {"min_chars": 200, "min_words": 30, "where": _PROSE}},
+                 {"langid": {"languages": ["en"], "min_score": 0.5, "where": _PROSE}},
+                 {"dedup_exact": {"scope": "global"}},
                  {"dedup_minhash": {"num_perm": 112, "bands": 14, "ngram": 5, "threshold": 0.8}},
-                 {"quality": {"rules": ["fineweb"]}}]
+                 {"quality": {"rules": ["fineweb"], "where": _PROSE}},
+                 {"quality": {"rules": ["fineweb"], "where": _CODE,
+                              "fineweb": {"min_line_punct_ratio": None, "max_char_dup_ratio": 0.1}}}]
 # --full: a GPU-sized run (about 20M parameters, 100M tokens per run); override any key under `full:`
 FULL = {"steps": 6000, "batch_size": 64, "block_size": 256, "vocab_size": 8192, "eval_batches": 32,
         "model": {"n_layer": 6, "n_head": 6, "n_embd": 384}, "lr": 1.5e-3}
@@ -50,7 +56,7 @@ class UpsampleSpec(_Strict):
 
 
 class TrainSpec(_Strict):
-    seeds: int = Field(3, ge=1)
+    seeds: int = Field(5, ge=1, description="issue 31: intervals over at least 5 seeds")
     steps: int = Field(300, ge=1)
     batch_size: int = Field(16, ge=1)
     block_size: int = Field(64, ge=8)
