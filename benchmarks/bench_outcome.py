@@ -4,9 +4,10 @@
     .venv/bin/python benchmarks/bench_outcome.py real         # ../shared/data: web + 11-domain mix + stdlib
 
 `real` (set GRISTMILL_SHARED_DATA when ../shared/data is elsewhere) first writes one jsonl.gz (id, text, url,
-source, domain) from: the 11-domain mix, all 747 web pages in ../shared/data/web (250 of the CommonCrawl pages are also in the mix, so raw has real cross-file duplicates), the
-standard library's own code (every 4th .py file outside tests, under 200 KB) as `code` and its documentation
-topics (pydoc_data) as `docs`. Results: benchmarks/results/outcome_<corpus>.md and .png, with the machine load.
+source, domain) from: the 11-domain mix, all 747 web pages in ../shared/data/web (250 of the CommonCrawl pages are
+also in the mix, so raw has real cross-file duplicates), the standard library's own code (every 4th .py file outside
+tests, under 200 KB) as `code` and its documentation topics (pydoc_data) as `docs`. Results:
+benchmarks/results/outcome_<corpus>.md and .png, with the machine load.
 """
 from __future__ import annotations
 
