@@ -233,3 +233,25 @@ def test_a_domain_shorter_than_one_window_gets_no_weight(tmp_path):
     out = json.loads(eval_mixtures({"clean+rephrased": arm}, held, block_size=64)["clean+rephrased"].read_text())
     assert out["domains"]["web:synthetic:qa"]["weight"] == 0.0
     assert out["domains"]["web"]["weight"] == pytest.approx(1.0)
+
+
+def test_ablation_arms_leave_each_clean_stage_out_and_report_against_clean(tmp_path):
+    from gristmill.trainer_hooks.experiment import load_experiment
+    from gristmill.trainer_hooks.experiment.config import ablation_arms
+    from gristmill.trainer_hooks.experiment.stats import ablation_deltas
+    cfg_path = tmp_path / "e.yaml"
+    cfg_path.write_text(yaml.safe_dump({"input": {"format": "python_env"},
+                                        "clean": [{"length": {}}, {"dedup_exact": {}}, {"quality": {}}]}))
+    cfg = load_experiment(cfg_path, ablate=True)
+    arms = ablation_arms(cfg)
+    assert list(arms) == ["clean-01-length", "clean-02-dedup_exact", "clean-03-quality"]
+    assert arms["clean-02-dedup_exact"] == [{"length": {}}, {"quality": {}}]
+    assert ablation_arms(load_experiment(cfg_path)) == {}
+    # clean: losses 4.0 / 4.2 over 2 seeds; without dedup: 4.3 / 4.5 -> +0.3, se sqrt(2 * 0.02 / 2) = 0.1414
+    sd = 0.2 ** 0.5 / 10 ** 0.5  # sample sd of (4.0, 4.2) and of (4.3, 4.5)
+    arm = {"overall": (4.1, sd), "targets": {"wiki": (4.1, sd)}, "seeds": 2, "docs": 10}
+    out = ablation_deltas({"clean": arm, "clean-02-dedup_exact": {**arm, "overall": (4.4, sd),
+                                                                  "targets": {"wiki": (4.0, sd)}, "docs": 12}})
+    r = out["02-dedup_exact"]
+    assert r["corpus"][0] == pytest.approx(0.3) and r["corpus"][1] == pytest.approx(0.1414, abs=1e-4)
+    assert r["targets"]["wiki"][0] == pytest.approx(-0.1) and (r["docs"], r["clean_docs"]) == (12, 10)

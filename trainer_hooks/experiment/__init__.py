@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .arms import build_arms, eval_mixtures, rephrase_available, split
 from .common import say
-from .config import ARMS, DEFAULT_CLEAN, FULL, ExperimentConfig, ExperimentError, load_experiment
+from .config import ABLATE_PREFIX, ARMS, DEFAULT_CLEAN, FULL, ExperimentConfig, ExperimentError, load_experiment
 from .report import markdown, plot
 from .stats import read_log, summarize, tokens_to_reach
 from .training import pick_upsample_domain, train_arms, train_config
@@ -60,7 +60,9 @@ def run_experiment(cfg: ExperimentConfig, quiet: bool = False) -> Path:
             skipped["clean+upsample"] = why
             say(quiet, f"arm clean+upsample skipped: {why}")
     # the upsampling arm is read against clean, so clean trains whenever it runs
-    train_mix = {a: m for a, m in mixtures.items() if a in cfg.arms or (a == "clean" and up_domain)}
+    # (and every ablation arm is read against clean)
+    train_mix = {a: m for a, m in mixtures.items()
+                 if a in cfg.arms or a.startswith(ABLATE_PREFIX) or (a == "clean" and (up_domain or cfg.ablate))}
     logs = train_arms(cfg, exp, train_mix, up_domain, quiet)
     outcome = summarize(cfg, runs, mixtures, logs, up_domain, skipped, info)
     outcome["seconds"] = round(time.time() - t0, 1)

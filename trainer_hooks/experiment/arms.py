@@ -9,7 +9,7 @@ from pathlib import Path
 from ...pipeline.rundir import RunDir
 from ..mixture import MixtureSpec, save_mixture
 from .common import finished_stages, mixture_json, run_pipeline, say, write_yaml
-from .config import EVAL_PREFIX, ExperimentConfig, ExperimentError
+from .config import EVAL_PREFIX, ExperimentConfig, ExperimentError, ablation_arms
 
 
 def _read_json(path: Path):
@@ -159,7 +159,7 @@ def build_arms(cfg: ExperimentConfig, exp: Path, train_dir: Path, held_dir: Path
     held = run_pipeline(_arm_config(cfg, exp, "heldout", _parquet_input(held_dir), [], tok))
     runs["_targets"] = run_pipeline(_arm_config(cfg, exp, "targets", _parquet_input(held_dir.parent / "targets"),
                                                 [], tok))
-    if wanted & {"clean", "clean+fl", "clean+random", "clean+rephrased", "clean+upsample"}:
+    if wanted & {"clean", "clean+fl", "clean+random", "clean+rephrased", "clean+upsample"} or cfg.ablate:
         say(quiet, "arm clean: " + ", ".join(next(iter(s)) for s in cfg.clean))
         runs["clean"] = run_pipeline(_arm_config(cfg, exp, "clean", _parquet_input(train_dir), cfg.clean, tok))
         clean_kept = _last_kept(runs["clean"], before="mix")
@@ -171,6 +171,9 @@ def build_arms(cfg: ExperimentConfig, exp: Path, train_dir: Path, held_dir: Path
                 stage = {"select": {"selector": selector, "budget": budget, "params": params,
                                     "max_tokens": sel.max_tokens}}
                 runs[arm] = run_pipeline(_arm_config(cfg, exp, arm, _parquet_input(clean_kept), [stage], tok))
+        for arm, stages in ablation_arms(cfg).items():
+            say(quiet, f"arm {arm}: clean without stage {arm[len('clean-'):]}")
+            runs[arm] = run_pipeline(_arm_config(cfg, exp, arm, _parquet_input(train_dir), stages, tok))
         if "clean+rephrased" in wanted:
             why = rephrase_available()
             if why:

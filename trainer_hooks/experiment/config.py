@@ -77,6 +77,7 @@ class TrainSpec(_Strict):
         return self.steps * self.batch_size * self.block_size
 
 
+ABLATE_PREFIX = "clean-"  # leave-one-stage-out arms: clean-<NN>-<stage>, clean without its NNth stage
 EVAL_PREFIX = "eval."  # the target sets' domain names: eval.<name>
 EVAL_SETS = Path(__file__).parent / "eval_sets"  # the default targets, with their origins (README.md there)
 
@@ -109,6 +110,8 @@ class ExperimentConfig(_Strict):
     train: TrainSpec = Field(default_factory=TrainSpec)
     full: dict = Field(default_factory=dict, description="train overrides for --full (GPU)")
     arms: list[str] = Field(default_factory=lambda: list(ARMS))
+    ablate: bool = Field(False, description="also train clean without each of its stages in turn (leave one "
+                                            "stage out): what each stage contributes")
     spark: dict = Field(default_factory=lambda: {"master": "local[2]", "driver_memory": "2g"})
 
 
@@ -135,7 +138,9 @@ def load_experiment(path: str | Path, full: bool = False, **overrides) -> Experi
     train = dict(raw.get("train") or {})
     if full:
         train.update({**FULL, **(raw.get("full") or {})})
-    train.update({k: v for k, v in overrides.items() if v is not None and k != "arms"})
+    if overrides.get("ablate"):
+        raw["ablate"] = True
+    train.update({k: v for k, v in overrides.items() if v is not None and k not in ("arms", "ablate")})
     raw["train"] = train
     if overrides.get("arms"):
         raw["arms"] = overrides["arms"]
@@ -147,3 +152,20 @@ def load_experiment(path: str | Path, full: bool = False, **overrides) -> Experi
     if unknown:
         raise ExperimentError(f"{p}: unknown arm(s) {unknown}; arms: {', '.join(ARMS)}")
     return cfg
+
+
+def ablation_arms(cfg: ExperimentConfig) -> dict[str, list[dict]]:
+    """{arm name: the clean stages without one of them}, one arm per clean stage, when `ablate` is on.
+
+    >>> cfg = ExperimentConfig(input={"format": "python_env"}, ablate=True,
+    ...                        clean=[{"length": {}}, {"quality": {}}, {"quality": {"rules": ["c4"]}}])
+    >>> for arm, stages in ablation_arms(cfg).items():
+    ...     print(arm, [next(iter(s)) for s in stages])
+    clean-01-length ['quality', 'quality']
+    clean-02-quality ['length', 'quality']
+    clean-03-quality ['length', 'quality']
+    """
+    if not cfg.ablate:
+        return {}
+    return {f"{ABLATE_PREFIX}{i + 1:02d}-{next(iter(st))}": [s for j, s in enumerate(cfg.clean) if j != i]
+            for i, st in enumerate(cfg.clean)}

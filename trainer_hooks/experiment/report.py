@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .config import ABLATE_PREFIX
+
 
 def _fmt(ms: tuple[float, float]) -> str:
     return f"{ms[0]:.3f} ± {ms[1]:.3f}"
@@ -23,6 +25,8 @@ def markdown(outcome: dict) -> str:
            "that drops a domain is judged there on text it chose not to learn.)", ""]
     if outcome.get("targets"):
         out += [_target_table(outcome), ""]
+    if outcome.get("ablation"):
+        out += [_ablation_table(outcome), ""]
     out += [_domain_table(outcome), ""]
     reach = outcome["tokens_to_reach_raw_final"]
     if reach:
@@ -64,7 +68,7 @@ def _domain_table(outcome: dict) -> str:
     """Training tokens per domain in every arm, and the clean stages' main reasons for dropping from each."""
     arms = outcome["arms"]
     doms = sorted(set().union(*(a["unique_tokens_by_domain"] for a in arms.values())))
-    names = [a for a in arms if a != "clean+upsample"]  # the same data as clean
+    names = [a for a in arms if a != "clean+upsample" and not a.startswith(ABLATE_PREFIX)]  # upsample: clean's data
     lines = ["Unique training tokens per domain (share of the arm's tokens):", "",
              "| domain | " + " | ".join(names) + " | clean kept of raw | clean's main drop reasons (docs) |",
              "|---" * (len(names) + 3) + "|"]
@@ -90,6 +94,8 @@ def plot(outcome: dict, path: Path) -> None:
     arms = outcome["arms"]
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for arm, a in arms.items():
+        if arm.startswith(ABLATE_PREFIX):
+            continue
         xs = [x for x, _ in a["curve"]]
         line, = ax.plot(xs, [y for _, y in a["curve"]], label=arm, linewidth=1.4)
         ax.fill_between(xs, [lo for _, lo, _ in a["spread"]], [hi for _, _, hi in a["spread"]],
@@ -123,6 +129,21 @@ def _target_table(outcome: dict) -> str:
              "| arm | " + " | ".join(f"{n}: loss | {n}: tokens to raw's loss" for n in names) + " |",
              "|---" * (1 + 2 * len(names)) + "|"]
     for arm, a in arms.items():
+        if arm.startswith(ABLATE_PREFIX):
+            continue
         cells = [f"{_fmt(a['targets'][n])} | {_reach(targets[n]['arms'][arm], tokens)}" for n in names]
         lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _ablation_table(outcome: dict) -> str:
+    ab, targets = outcome["ablation"], sorted(outcome.get("targets") or {})
+    lines = ["Leave one stage out (--ablate): loss of clean without the stage minus clean's (positive: the stage "
+             "helped), ± its standard error over seeds.", "",
+             "| stage left out | docs (clean's) | corpus held-out | " + " | ".join(targets) + " |",
+             "|---" * (3 + len(targets)) + "|"]
+    for stage, r in ab.items():
+        cells = [f"{r['targets'][n][0]:+.3f} ± {r['targets'][n][1]:.3f}" for n in targets]
+        corpus = f"{r['corpus'][0]:+.3f} ± {r['corpus'][1]:.3f}"
+        lines.append(f"| {stage} | {r['docs']:,} ({r['clean_docs']:,}) | {corpus} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

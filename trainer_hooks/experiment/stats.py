@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ...pipeline.rundir import RunDir
 from .common import finished_stages, mixture_json
-from .config import EVAL_PREFIX, ExperimentConfig, ExperimentError
+from .config import ABLATE_PREFIX, EVAL_PREFIX, ExperimentConfig, ExperimentError
 
 
 def read_log(log: Path, batch: int, block: int) -> dict:
@@ -62,6 +62,31 @@ def reach_over_seeds(curves: list[list[tuple[int, float]]], target: float) -> di
     if got:
         mean, sd = _mean_sd(got)
         out.update(mean=mean, sd=sd, min=min(got), max=max(got))
+    return out
+
+
+def difference(a: tuple[float, float], b: tuple[float, float], n_a: int, n_b: int) -> tuple[float, float]:
+    """(mean of a - mean of b, its standard error) from (mean, sample sd) over n_a and n_b seeds.
+
+    >>> difference((5.0, 0.3), (4.0, 0.4), 9, 16)
+    (1.0, 0.14142135623730953)
+    """
+    return a[0] - b[0], (a[1] ** 2 / n_a + b[1] ** 2 / n_b) ** 0.5
+
+
+def ablation_deltas(arms: dict) -> dict:
+    """Leave-one-stage-out arms against clean: loss without the stage minus loss with it, on the corpus's held-out
+    split and on each target (positive: the stage helped)."""
+    if "clean" not in arms:
+        return {}
+    c = arms["clean"]
+    out = {}
+    for arm, a in arms.items():
+        if arm.startswith(ABLATE_PREFIX):
+            out[arm[len(ABLATE_PREFIX):]] = {
+                "corpus": difference(a["overall"], c["overall"], a["seeds"], c["seeds"]),
+                "targets": {n: difference(a["targets"][n], c["targets"][n], a["seeds"], c["seeds"])
+                            for n in c["targets"]}, "docs": a["docs"], "clean_docs": c["docs"]}
     return out
 
 
@@ -127,7 +152,7 @@ def summarize(cfg: ExperimentConfig, runs: dict[str, Path], mixtures: dict[str, 
     return {"config": cfg.model_dump(mode="json"), "split": split_info, "eval_domains": eval_domains,
             "train_tokens": t.tokens, "arms": arms, "skipped": skipped,
             "tokens_to_reach_raw_final": reach,
-            "targets": target_reach, "upsample": upsample, "rephrased": rephrased,
+            "targets": target_reach, "ablation": ablation_deltas(arms), "upsample": upsample, "rephrased": rephrased,
             "clean_rejections": dropped,
             "machine": {"loadavg": _loadavg(), "cpus": os.cpu_count(), "device": _device(t.device)}}
 
