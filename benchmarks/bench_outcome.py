@@ -29,6 +29,21 @@ from harness import CACHE, REPO, RESULTS, SHARED, publish, read_jsonl  # noqa: E
 DATA = Path(os.environ.get("GRISTMILL_SHARED_DATA", SHARED))  # a worktree sits one level deeper than ../shared
 
 
+# the real corpus's per-domain recipe: each domain its own rules and language list (issue 31)
+_PROSE = ["web", "wikipedia", "news", "speech", "review", "patent", "grant_abstract", "arxiv", "docs"]
+REAL_CLEAN = [
+    {"normalize": {}},
+    {"length": {"min_chars": 200, "min_words": 30, "domains": _PROSE}},
+    {"langid": {"languages": ["en"], "min_score": 0.5, "domains": _PROSE + ["math"]}},
+    {"langid": {"languages": ["en", "es"], "min_score": 0.5, "domains": ["stackexchange"]}},
+    {"dedup_exact": {"scope": "global"}},
+    {"dedup_minhash": {"num_perm": 112, "bands": 14, "ngram": 5, "threshold": 0.8}},
+    {"quality": {"rules": ["fineweb"], "domains": ["web", "news"]}},
+    {"quality": {"rules": ["fineweb"], "fineweb": {"min_line_punct_ratio": None, "max_char_dup_ratio": 0.1},
+                 "domains": ["code"]}},
+]
+
+
 def _loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -80,7 +95,7 @@ def main() -> None:
     if args.corpus == "real":
         cfg.update(input={"format": "jsonl", "path": str(real_corpus()), "url_field": "url",
                           "source_field": "source", "keep_fields": ["domain"]},
-                   domain={"from": "column", "column": "domain"})
+                   domain={"from": "column", "column": "domain"}, clean=REAL_CLEAN)
     for key in ("eval_batches", "eval_every"):
         if getattr(args, key):
             cfg["train"][key] = getattr(args, key)
