@@ -10,8 +10,6 @@ import yaml
 from gristmill.pipeline.cli import main as gristmill
 from gristmill.pipeline.rundir import RunDir
 from gristmill.trainer_hooks.experiment import ExperimentConfig, pick_upsample_domain, tokens_to_reach
-from gristmill.trainer_hooks.mixture import FORMAT as MIXTURE_FORMAT
-from gristmill.trainer_hooks.mixture import VERSION as MIXTURE_VERSION
 
 MINI = {"name": "mini", "input": {"format": "python_env", "limit": 300},
         # a lighter clean than the default (no second MinHash pass): Spark stages dominate the test's time
@@ -183,17 +181,19 @@ def test_tokens_to_reach_reads_the_first_crossing():
     assert tokens_to_reach(curve, 2.0) is None
 
 
-# what the mixture module's validating reader requires of every mixture file
-_HEAD = {"format": MIXTURE_FORMAT, "version": MIXTURE_VERSION, "dtype": "uint16"}
+def _mixture(path: Path, domains: dict[str, dict]) -> Path:
+    """A mixture written by the one writer (trainer_hooks/mixture.py), as experiment.py reads it back."""
+    from gristmill.trainer_hooks.mixture import DomainEntry, MixtureSpec, save_mixture
+    entries = {d: DomainEntry(**{"files": [], "weight": 0.0, **e}) for d, e in domains.items()}
+    spec = MixtureSpec(dtype="uint16", tokenizer={"path": None, "vocab_size": 300, "eos_id": 0},
+                       budget_tokens=sum(e.tokens for e in entries.values()), domains=entries)
+    return save_mixture(spec, path)
 
 
 def _clean_mix(tmp_path, domains: dict[str, tuple[int, int]]) -> Path:
     """A mixture.eval.json as eval_mixtures writes it: {domain: (training tokens, held-out tokens)}."""
-    path = tmp_path / "mixture.eval.json"
-    path.write_text(json.dumps({**_HEAD, "domains": {d: {"tokens": t, "heldout_tokens": h, "files": [], "docs": 1,
-                                                         "weight": 0.0}
-                                                     for d, (t, h) in domains.items()}}))
-    return path
+    return _mixture(tmp_path / "mixture.eval.json",
+                    {d: {"tokens": t, "heldout_tokens": h, "docs": 1} for d, (t, h) in domains.items()})
 
 
 def test_upsample_default_skips_a_domain_too_small_to_see(tmp_path):
@@ -228,8 +228,7 @@ def test_a_domain_shorter_than_one_window_gets_no_weight(tmp_path):
     arm, held = tmp_path / "arm", tmp_path / "held"
     for folder, doms in ((arm, {"web": (1000, 0.5), "web:synthetic:qa": (40, 0.5)}), (held, {"web": (500, 1.0)})):
         folder.mkdir()
-        (folder / "mixture.json").write_text(json.dumps({**_HEAD, "domains": {
-            d: {"files": [], "tokens": t, "docs": 1, "weight": w} for d, (t, w) in doms.items()}}))
+        _mixture(folder / "mixture.json", {d: {"tokens": t, "docs": 1, "weight": w} for d, (t, w) in doms.items()})
     out = json.loads(eval_mixtures({"clean+rephrased": arm}, held, block_size=64)["clean+rephrased"].read_text())
     assert out["domains"]["web:synthetic:qa"]["weight"] == 0.0
     assert out["domains"]["web"]["weight"] == pytest.approx(1.0)
