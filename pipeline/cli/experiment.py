@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import sys
 
-HELP = ("train the tiny GPT on raw, clean, clean+fl, clean+random, clean+rephrased and clean+upsample arms of one "
-        "corpus at equal tokens and compare held-out loss (see configs/experiment.yaml)")
+HELP = ("train the tiny GPT on raw, clean, clean+fl, clean+random, clean+rephrased, its repeated-real control "
+        "clean+repeated and clean+upsample arms of one corpus at equal tokens; compare loss on held-out target sets "
+        "(see configs/experiment.yaml)")
 
 
 def add_arguments(p):

@@ -55,7 +55,7 @@ def outcome(tmp_path_factory, spark):
 
 def test_table_has_every_arm_with_loss_over_seeds(outcome):
     exp, out = outcome
-    arms = {"raw", "clean", "clean+fl", "clean+random", "clean+rephrased", "clean+upsample"}
+    arms = {"raw", "clean", "clean+fl", "clean+random", "clean+rephrased", "clean+repeated", "clean+upsample"}
     assert set(out["arms"]) == arms, out["skipped"]
     doms = out["eval_domains"]
     assert doms, "no domain had held-out windows"
@@ -135,6 +135,27 @@ def test_rephrased_arm_is_clean_plus_real_rephrasings(outcome):
     assert len(rows) == 2 and all(p in clean_ids and t.strip() for p, t in rows)
     md = (exp / "outcome.md").read_text()
     assert "2 WRAP rephrasings kept" in md
+
+
+def test_repeated_real_control_adds_the_rephrased_chunks_real_text(outcome):
+    exp, out = outcome
+    a = out["arms"]
+    assert a["clean+repeated"]["docs"] == a["clean"]["docs"] + 2 == a["clean+rephrased"]["docs"]
+    kept = _mix_input(Path(a["clean+repeated"]["run"]))
+    rows = duckdb.sql(f"SELECT id, text, domain FROM read_parquet('{kept}/**/*.parquet') "
+                      f"WHERE domain LIKE '%:repeat:%'").fetchall()
+    syn = duckdb.sql(f"SELECT id, parent_id, chunk_start, chunk_end FROM read_parquet("
+                     f"'{_mix_input(Path(a['clean+rephrased']['run']))}/**/*.parquet') WHERE origin = 'synthetic'"
+                     ).fetchall()
+    clean = _mix_input(Path(a["clean"]["run"]))
+    parents = dict(duckdb.sql(f"SELECT id, text FROM read_parquet('{clean}/**/*.parquet')").fetchall())
+    # reference: the chunk each rephrasing rewrote, text[chunk_start:chunk_end] of its parent (rephrase/chunking.py)
+    want = {f"{i}:real": parents[p][s:e] for i, p, s, e in syn}
+    assert {i: t for i, t, _ in rows} == want and all(d.endswith(":repeat:medium") for _, _, d in rows)
+    # each repeat cell is repeated as often as its synthetic twin (weights matched by tokens)
+    ep_rep, ep_syn = a["clean+repeated"]["epochs_by_domain"], a["clean+rephrased"]["epochs_by_domain"]
+    pairs = [(ep_rep[d], ep_syn.get(d.replace(":repeat:", ":synthetic:"), 0.0)) for d in ep_rep if ":repeat:" in d]
+    assert pairs and all(r == pytest.approx(s, rel=0.15) for r, s in pairs if r and s)
 
 
 def test_no_arm_trains_on_a_heldout_document_or_a_copy_of_one(outcome):

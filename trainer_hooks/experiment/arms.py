@@ -183,7 +183,64 @@ def build_arms(cfg: ExperimentConfig, exp: Path, train_dir: Path, held_dir: Path
                 say(quiet, "arm clean+rephrased: clean plus WRAP rephrasings")
                 runs["clean+rephrased"] = run_pipeline(_arm_config(
                     cfg, exp, "clean+rephrased", _parquet_input(clean_kept), [{"rephrase": cfg.rephrase}], tok))
+        if "clean+repeated" in wanted and "clean+rephrased" in runs:
+            say(quiet, "arm clean+repeated: clean plus the real text of every rephrased chunk (the control)")
+            folder = repeated_real(cfg, runs["clean+rephrased"], clean_kept, exp / "data" / "repeated")
+            runs["clean+repeated"] = run_pipeline(_arm_config(cfg, exp, "clean+repeated", _parquet_input(folder),
+                                                              [], tok))
+        elif "clean+repeated" in wanted:
+            skipped["clean+repeated"] = "it is the control of clean+rephrased, which did not run"
     return runs, held, skipped
+
+
+def repeated_real(cfg: ExperimentConfig, rephrased: Path, clean_kept: Path, folder: Path) -> Path:
+    """The repeated-real control of the rephrased arm: clean, plus for every synthetic row the real text it
+    rephrased (its parent's `text[chunk_start:chunk_end]`) as a domain `<domain>:repeat:<style>`, one cell per
+    synthetic cell. eval_mixtures gives each such cell the repetition count of its synthetic twin. In Spark."""
+    from pyspark.sql import functions as F
+
+    from gristmill.pipeline.spark import SparkConfig, get_spark
+    st = next(s for s in finished_stages(rephrased) if s["name"] == "rephrase")
+    key = {"rephrase": st["hash"], "version": 1}
+    if _read_json(folder / "_key.json") == key:
+        return folder / "docs"
+    spark = get_spark(SparkConfig.model_validate(cfg.spark))
+    syn = (spark.read.parquet(str(RunDir(rephrased).kept(st["dir"]))).where(F.col("origin") == "synthetic")
+                .select("id", "parent_id", "chunk_start", "chunk_end", "style"))
+    cols = ["id", "text", "source", "url", "domain"]
+    clean = spark.read.parquet(str(clean_kept)).select(*cols)
+    parents = clean.select(F.col("id").alias("parent_id"), "text", "source", "url", "domain")
+    copies = syn.join(parents, "parent_id").select(
+        F.concat(F.col("id"), F.lit(":real")).alias("id"),
+        F.expr("substring(text, chunk_start + 1, chunk_end - chunk_start)").alias("text"), "source", "url",
+        F.concat_ws(":", F.coalesce(F.col("domain"), F.lit("other")), F.lit("repeat"), F.col("style")).alias("domain"))
+    clean.unionByName(copies).write.mode("overwrite").parquet(str(folder / "docs"))
+    (folder / "_key.json").write_text(json.dumps(key))
+    return folder / "docs"
+
+
+def match_repetition(control: dict, rephrased: dict) -> None:
+    """Weights of the repeated-real control from the rephrased arm's: each real domain keeps its weight, each
+    `<d>:repeat:<style>` cell gets its synthetic twin's weight scaled by tokens (control / synthetic), so both are
+    repeated the same number of times (epochs = weight x budget / tokens); then all weights are renormalized.
+
+    >>> ctl = {"domains": {"web": {"tokens": 900}, "web:repeat:qa": {"tokens": 50}}}
+    >>> rp = {"domains": {"web": {"tokens": 900, "weight": 0.9}, "web:synthetic:qa": {"tokens": 100, "weight": 0.1}}}
+    >>> match_repetition(ctl, rp)
+    >>> [round(ctl["domains"][d]["weight"], 4) for d in ("web", "web:repeat:qa")]
+    [0.9474, 0.0526]
+    """
+    src = rephrased["domains"]
+    for d, e in control["domains"].items():
+        if ":repeat:" in d:
+            twin = src.get(d.replace(":repeat:", ":synthetic:", 1)) or {}
+            t = twin.get("tokens") or 0
+            e["weight"] = (twin.get("weight") or 0.0) * e["tokens"] / t if t else 0.0
+        elif e.get("tokens"):
+            e["weight"] = (src.get(d) or {}).get("weight") or 0.0
+    total = sum(e.get("weight") or 0.0 for e in control["domains"].values()) or 1.0
+    for e in control["domains"].values():
+        e["weight"] = (e.get("weight") or 0.0) / total
 
 
 def eval_mixtures(runs: dict[str, Path], held: Path, block_size: int) -> dict[str, Path]:
@@ -211,6 +268,8 @@ def eval_mixtures(runs: dict[str, Path], held: Path, block_size: int) -> dict[st
             e["heldout_files"] = [os.path.relpath(held / f, base) for f in h["files"]]
             e["heldout_tokens"], e["heldout_docs"] = h["tokens"], h.get("docs", 0)
             new["domains"][d] = e
+        if arm == "clean+repeated" and "clean+rephrased" in arms:
+            match_repetition(new, arms["clean+rephrased"])
         short = [d for d, e in new["domains"].items() if e.get("weight") and e["tokens"] <= block_size]
         if short:
             left = sum(e.get("weight") or 0.0 for d, e in new["domains"].items() if d not in short)

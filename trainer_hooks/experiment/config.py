@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-ARMS = ("raw", "clean", "clean+fl", "clean+random", "clean+rephrased", "clean+upsample")
+ARMS = ("raw", "clean", "clean+fl", "clean+random", "clean+rephrased", "clean+repeated", "clean+upsample")
 # a per-domain recipe (issue 31): English-prose rules on prose only, loosened FineWeb on code; a domain whose name
 # has "code" in it is code (a null domain counts as prose)
 _PROSE, _CODE = "coalesce(domain, '') NOT RLIKE '(?i)code'", "coalesce(domain, '') RLIKE '(?i)code'"
