@@ -222,13 +222,13 @@ def repeated_real(cfg: ExperimentConfig, rephrased: Path, clean_kept: Path, fold
 def match_repetition(control: dict, rephrased: dict) -> None:
     """Weights of the repeated-real control from the rephrased arm's: each real domain keeps its weight, each
     `<d>:repeat:<style>` cell gets its synthetic twin's weight scaled by tokens (control / synthetic), so both are
-    repeated the same number of times (epochs = weight x budget / tokens); then all weights are renormalized.
+    repeated the same number of times (epochs = weight x budget / tokens); the real domains share what is left.
 
     >>> ctl = {"domains": {"web": {"tokens": 900}, "web:repeat:qa": {"tokens": 50}}}
     >>> rp = {"domains": {"web": {"tokens": 900, "weight": 0.9}, "web:synthetic:qa": {"tokens": 100, "weight": 0.1}}}
     >>> match_repetition(ctl, rp)
     >>> [round(ctl["domains"][d]["weight"], 4) for d in ("web", "web:repeat:qa")]
-    [0.9474, 0.0526]
+    [0.95, 0.05]
     """
     src = rephrased["domains"]
     for d, e in control["domains"].items():
@@ -238,9 +238,14 @@ def match_repetition(control: dict, rephrased: dict) -> None:
             e["weight"] = (twin.get("weight") or 0.0) * e["tokens"] / t if t else 0.0
         elif e.get("tokens"):
             e["weight"] = (src.get(d) or {}).get("weight") or 0.0
-    total = sum(e.get("weight") or 0.0 for e in control["domains"].values()) or 1.0
-    for e in control["domains"].values():
-        e["weight"] = (e.get("weight") or 0.0) / total
+    rep = sum(e["weight"] for d, e in control["domains"].items() if ":repeat:" in d)
+    if rep >= 1:
+        raise ExperimentError(f"the repeated-real control's cells would take all the weight ({rep:.2f}); lower the "
+                              f"rephrased share (rephrase.sample / max_chunks)")
+    real = sum(e.get("weight") or 0.0 for d, e in control["domains"].items() if ":repeat:" not in d) or 1.0
+    for d, e in control["domains"].items():
+        if ":repeat:" not in d:
+            e["weight"] = (e.get("weight") or 0.0) * (1 - rep) / real
 
 
 def eval_mixtures(runs: dict[str, Path], held: Path, block_size: int) -> dict[str, Path]:
