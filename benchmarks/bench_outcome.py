@@ -3,10 +3,11 @@
     .venv/bin/python benchmarks/bench_outcome.py quickstart   # the quickstart corpus (python_env input)
     .venv/bin/python benchmarks/bench_outcome.py real         # ../shared/data: web + 11-domain mix + stdlib
 
-`real` (set GRISTMILL_SHARED_DATA when ../shared/data is elsewhere) first writes one jsonl.gz (id, text, url, source, domain) from: the 11-domain mix, all 747 web pages in
-../shared/data/web (250 of the CommonCrawl pages are also in the mix, so raw has real cross-file duplicates), the
-standard library's own code (every 4th .py file outside tests, under 200 KB) as `code` and its documentation
-topics (pydoc_data) as `docs`. Results: benchmarks/results/outcome_<corpus>.md and .png, with the machine load.
+`real` (set GRISTMILL_SHARED_DATA when ../shared/data is elsewhere) first writes one jsonl.gz (id, text, url,
+source, domain) from: the 11-domain mix, all 747 web pages in ../shared/data/web (250 of the CommonCrawl pages are
+also in the mix, so raw has real cross-file duplicates), the standard library's own code (every 4th .py file outside
+tests, under 200 KB) as `code` and its documentation topics (pydoc_data) as `docs`. Results:
+benchmarks/results/outcome_<corpus>.md and .png, with the machine load.
 """
 from __future__ import annotations
 
@@ -26,6 +27,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import CACHE, REPO, RESULTS, SHARED, publish, read_jsonl  # noqa: E402
 
 DATA = Path(os.environ.get("GRISTMILL_SHARED_DATA", SHARED))  # a worktree sits one level deeper than ../shared
+
+
+# the real corpus's per-domain recipe: each domain its own rules and language list (issue 31)
+_PROSE = ["web", "wikipedia", "news", "speech", "review", "patent", "grant_abstract", "arxiv", "docs"]
+REAL_CLEAN = [
+    {"normalize": {}},
+    {"length": {"min_chars": 200, "min_words": 30, "domains": _PROSE}},
+    {"langid": {"languages": ["en"], "min_score": 0.5, "domains": _PROSE + ["math"]}},
+    {"langid": {"languages": ["en", "es"], "min_score": 0.5, "domains": ["stackexchange"]}},
+    {"dedup_exact": {"scope": "global"}},
+    {"dedup_minhash": {"num_perm": 112, "bands": 14, "ngram": 5, "threshold": 0.8}},
+    {"quality": {"rules": ["fineweb"], "domains": ["web", "news"]}},
+    {"quality": {"rules": ["fineweb"], "fineweb": {"min_line_punct_ratio": None, "max_char_dup_ratio": 0.1},
+                 "domains": ["code"]}},
+]
 
 
 def _loadavg() -> str:
@@ -69,6 +85,7 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="the GPU settings (record the device)")
     ap.add_argument("--steps", type=int, help="fewer training steps than the default (say why in the note)")
     ap.add_argument("--seeds", type=int)
+    ap.add_argument("--arms", nargs="+", help="only these arms (say which in the note)")
     ap.add_argument("--eval-batches", type=int, help="held-out windows per domain / batch (evaluation cost)")
     ap.add_argument("--eval-every", type=int)
     ap.add_argument("--note", default="", help="a sentence for the header, e.g. why steps were cut")
@@ -78,7 +95,7 @@ def main() -> None:
     if args.corpus == "real":
         cfg.update(input={"format": "jsonl", "path": str(real_corpus()), "url_field": "url",
                           "source_field": "source", "keep_fields": ["domain"]},
-                   domain={"from": "column", "column": "domain"})
+                   domain={"from": "column", "column": "domain"}, clean=REAL_CLEAN)
     for key in ("eval_batches", "eval_every"):
         if getattr(args, key):
             cfg["train"][key] = getattr(args, key)
@@ -88,7 +105,7 @@ def main() -> None:
     load0, t0 = _loadavg(), time.time()
     from gristmill.pipeline.cli import main as gristmill
     extra = (["--full"] if args.full else []) + (["--steps", str(args.steps)] if args.steps else []) \
-        + (["--seeds", str(args.seeds)] if args.seeds else [])
+        + (["--seeds", str(args.seeds)] if args.seeds else []) + (["--arms", *args.arms] if args.arms else [])
     rc = gristmill(["experiment", str(path), *extra])
     if rc:
         sys.exit(rc)
@@ -97,11 +114,12 @@ def main() -> None:
     extra += [f"{k}={cfg['train'][k]}" for k in ("eval_batches", "eval_every") if k in cfg["train"]]
     argv = [a for i, a in enumerate(sys.argv[1:]) if "--note" not in (a, sys.argv[i])]  # the note is in the text
     cmd = f"`.venv/bin/python benchmarks/bench_outcome.py {' '.join(argv)}`"
+    settings = f"defaults{', ' + ' '.join(extra) if extra else ''}"
+    note = f" {args.note}" if args.note else ""
     publish(f"outcome_{args.corpus}", f"### Does curation pay? ({args.corpus})\n\n{cmd} (configs/experiment.yaml "
-            f"defaults{', ' + ' '.join(extra) if extra else ''}); {time.time() - t0:.0f} s wall; load average (1/5/15 min) "
-            f"{load0} at the start, {_loadavg()} at the end.{' ' + args.note if args.note else ''}\n\n![curves](outcome_{args.corpus}.png)\n\n"
+            f"{settings}); {time.time() - t0:.0f} s wall; load average (1/5/15 min) {load0} at the start, "
+            f"{_loadavg()} at the end.{note}\n\n![curves](outcome_{args.corpus}.png)\n\n"
             + (exp / "outcome.md").read_text())
-
 
 if __name__ == "__main__":
     main()

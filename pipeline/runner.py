@@ -288,7 +288,10 @@ def execute_stage(stage: Stage, src, work, label: str | None = None, n_in: int |
     label = label or stage.name
     src = src.drop(DROP_REASON) if DROP_REASON in src.columns else src
     stage.check_columns(src.columns)
-    df = stage.transform(src)
+    inside, outside = split_scope(stage, src, label)
+    df = stage.transform(inside)
+    if outside is not None:  # rows outside the stage's where/domains rejoin untouched, the stage's columns null
+        df = df.unionByName(outside.withColumn(DROP_REASON, F.lit(None).cast("string")), allowMissingColumns=True)
     if stage.passes_through:
         if df.columns != src.columns:
             raise StageError(f"stage {label} declares passes_through but changed the columns "
@@ -309,7 +312,27 @@ def execute_stage(stage: Stage, src, work, label: str | None = None, n_in: int |
     check_balance(label, n_in + added, kept, rejected)
     check_identity(label, src, work, added)
     counters = stage.counters(src.sparkSession.read.parquet(str(work / "rejected")))
-    return {"in": n_in, "kept": kept, "rejected": rejected, **counters}, extra
+    passed = {} if outside is None else {"passed_through": outside.count()}
+    return {"in": n_in, "kept": kept, "rejected": rejected, **passed, **counters}, extra
+
+
+def split_scope(stage: Stage, src, label: str):
+    """(rows the stage applies to, rows that pass it untouched or None) by its config's where/domains. A null
+    predicate counts as outside. A predicate Spark cannot analyse is an error naming the stage, before any work."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.utils import AnalysisException, ParseException
+    pred = stage.config.scope_sql()
+    if pred is None:
+        return src, None
+    try:
+        cond = F.coalesce(F.expr(pred), F.lit(False))
+        inside = src.where(cond)
+        inside.schema  # analysed now: an unknown column or bad syntax fails here
+    except (AnalysisException, ParseException) as e:
+        msg = str(e).splitlines()[0]
+        raise StageError(f"stage {label}: where/domains predicate {pred!r} does not apply to its input (columns "
+                         f"{sorted(src.columns)}): {msg}; fix the predicate in the config") from None
+    return inside, src.where(~cond)
 
 
 def check_identity(label: str, src, work, added: int = 0) -> None:

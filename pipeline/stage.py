@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from . import storage
 from .errors import StageError
@@ -23,8 +23,38 @@ FILE = {"gristmill_file": True}
 
 
 class StageConfig(BaseModel):
-    """Base for every stage's config: unknown keys are errors."""
+    """Base for every stage's config: unknown keys are errors.
+
+    Every stage may apply to part of the corpus (a per-domain recipe): `where` (a Spark SQL predicate) or
+    `domains` (shorthand for `domain IN (...)`). Rows outside pass through the stage untouched (runner.execute_stage
+    routes them around it and counts them as `passed_through`)."""
     model_config = ConfigDict(extra="forbid")
+    where: str | None = Field(None, min_length=1, description="Spark SQL predicate: the stage applies only to the "
+                                                              "rows where it is true; the others pass through")
+    domains: list[str] | None = Field(None, min_length=1, description="apply only to these domains (the "
+                                                                      "`domain` column); the others pass through")
+
+    @model_validator(mode="after")
+    def _one_scope(self):
+        if self.where is not None and self.domains is not None:
+            raise ValueError("give either `where` or `domains`, not both (domains: [a] is where: domain IN ('a'))")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_scope(self, handler):
+        # an unset scope is left out, so a stage's settings and hash read as they did before scopes existed
+        out = handler(self)
+        for k in ("where", "domains"):
+            if isinstance(out, dict) and out.get(k) is None:
+                out.pop(k, None)
+        return out
+
+    def scope_sql(self) -> str | None:
+        """The rows this stage applies to, as a Spark SQL predicate; None: all rows."""
+        if self.domains is not None:
+            quoted = ", ".join("'" + d.replace("'", "''") + "'" for d in self.domains)
+            return f"domain IN ({quoted})"
+        return self.where
 
 
 @dataclass
@@ -77,6 +107,9 @@ class Stage:
 
     # -- plan time ---------------------------------------------------------------------------------
     def check_columns(self, columns: list[str]) -> None:
+        if self.config.scope_sql() is not None and self.passes_through:
+            raise StageError(f"stage '{self.name}' passes its documents through unchanged, so `where`/`domains` "
+                             f"has nothing to select; remove it from this stage")
         missing = [c for c in self.required_columns() if c not in columns]
         if missing:
             raise StageError(
@@ -84,6 +117,8 @@ class Stage:
                 f"add the stage that produces them earlier in the config")
 
     def required_columns(self) -> tuple[str, ...]:
+        if self.config.domains is not None and "domain" not in self.requires:
+            return (*self.requires, "domain")
         return self.requires
 
     def produced_columns(self) -> dict[str, str]:

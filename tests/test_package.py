@@ -38,6 +38,9 @@ def test_regular_wheel_install_has_every_subpackage(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert not any(n.startswith("selectors/") for n in names)
     assert "gristmill/pipeline/log4j2.properties" in names
+    # the experiment's subpackage and the target sets it scores by default
+    assert {"gristmill/trainer_hooks/experiment/arms.py", "gristmill/trainer_hooks/experiment/eval_sets/wiki.json",
+            "gristmill/trainer_hooks/experiment/eval_sets/math.json"} <= set(names)
     code = ("import gristmill.pipeline.runner, gristmill.stages.dedup.exact, gristmill.pipeline.stage as s;"
             "import selectors; selectors.DefaultSelector; print(s.__file__)")
     r = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path / 'site')!r}); "

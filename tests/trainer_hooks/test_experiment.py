@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from gristmill.pipeline.cli import main as gristmill
+from gristmill.pipeline.rundir import RunDir
 from gristmill.trainer_hooks.experiment import ExperimentConfig, pick_upsample_domain, tokens_to_reach
 
 MINI = {"name": "mini", "input": {"format": "python_env", "limit": 300},
@@ -32,13 +33,14 @@ def _ids(folder: Path) -> set[str]:
 
 def _norm_texts(folder: Path) -> set[str]:
     # the same normalization dedup_exact hashes: case-folded, whitespace collapsed
-    q = f"SELECT trim(regexp_replace(lower(coalesce(text, '')), '\\s+', ' ', 'g')) FROM read_parquet('{folder}/**/*.parquet')"
+    q = (f"SELECT trim(regexp_replace(lower(coalesce(text, '')), '\\s+', ' ', 'g')) "
+         f"FROM read_parquet('{folder}/**/*.parquet')")
     return {r[0] for r in duckdb.sql(q).fetchall()}
 
 
 def _mix_input(run: Path) -> Path:
-    stages = json.loads((run / "manifest.json").read_text())["stages"]
-    return run / stages[-2]["dir"] / "kept"  # what the arm's `mix` stage tokenized
+    stages = RunDir(run).finished()
+    return RunDir(run).kept(stages[-2]["dir"])  # what the arm's `mix` stage tokenized
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,7 @@ def outcome(tmp_path_factory, spark):
 
 def test_table_has_every_arm_with_loss_over_seeds(outcome):
     exp, out = outcome
-    arms = {"raw", "clean", "clean+fl", "clean+random", "clean+rephrased", "clean+upsample"}
+    arms = {"raw", "clean", "clean+fl", "clean+random", "clean+rephrased", "clean+repeated", "clean+upsample"}
     assert set(out["arms"]) == arms, out["skipped"]
     doms = out["eval_domains"]
     assert doms, "no domain had held-out windows"
@@ -70,6 +72,41 @@ def test_table_has_every_arm_with_loss_over_seeds(outcome):
     md = (exp / "outcome.md").read_text()
     assert md.startswith("| arm | docs | unique tokens | tokens seen | held-out loss (all) |")
     assert (exp / "outcome.png").stat().st_size > 1000
+
+
+def test_every_arm_is_scored_on_the_shipped_target_sets(outcome):
+    exp, out = outcome
+    assert set(out["targets"]) == {"wiki", "math", "code"}
+    assert out["split"]["removed_as_eval_targets"] == 0  # the quickstart corpus holds none of them
+    for name, t in out["targets"].items():
+        assert t["raw_final"] == pytest.approx(out["arms"]["raw"]["targets"][name][0])
+        for arm, a in out["arms"].items():
+            mean, sd = a["targets"][name]
+            assert 0 < mean < 20 and sd >= 0
+            r = t["arms"][arm]
+            assert r["seeds"] == 2 and 0 <= r["reached"] <= 2 and len(r["per_seed"]) == 2
+            # a seed's reach read off its own curve, against raw's mean final loss (reference: the definition)
+            curves = a["target_curves"][name]
+            for x, curve in zip(r["per_seed"], curves):
+                hit = [i for i, (_, y) in enumerate(curve) if y <= t["raw_final"]]
+                assert (x is None) == (not hit)
+                if hit:
+                    i = hit[0]
+                    assert (curve[i - 1][0] if i else 0) <= x <= curve[i][0]
+    # the raw arm reaches its own mean final loss on at least one seed
+    assert all(t["arms"]["raw"]["reached"] >= 1 for t in out["targets"].values())
+    md = (exp / "outcome.md").read_text()
+    assert "wiki: tokens to raw's loss" in md and "secondary row" in md
+
+
+def test_a_target_file_without_text_is_named(tmp_path):
+    from gristmill.trainer_hooks.experiment import ExperimentError
+    from gristmill.trainer_hooks.experiment.arms import write_targets
+    bad = tmp_path / "t.jsonl"
+    bad.write_text('{"text": "ok"}\n{"body": "no text"}\n')
+    cfg = ExperimentConfig(input={"format": "python_env"}, eval=[{"name": "t", "path": str(bad)}])
+    with pytest.raises(ExperimentError, match=r"t.jsonl: row 1 has no `text`"):
+        write_targets(cfg, tmp_path / "out")
 
 
 def test_arms_trained_on_what_they_should(outcome):
@@ -98,6 +135,27 @@ def test_rephrased_arm_is_clean_plus_real_rephrasings(outcome):
     assert len(rows) == 2 and all(p in clean_ids and t.strip() for p, t in rows)
     md = (exp / "outcome.md").read_text()
     assert "2 WRAP rephrasings kept" in md
+
+
+def test_repeated_real_control_adds_the_rephrased_chunks_real_text(outcome):
+    exp, out = outcome
+    a = out["arms"]
+    assert a["clean+repeated"]["docs"] == a["clean"]["docs"] + 2 == a["clean+rephrased"]["docs"]
+    kept = _mix_input(Path(a["clean+repeated"]["run"]))
+    rows = duckdb.sql(f"SELECT id, text, domain FROM read_parquet('{kept}/**/*.parquet') "
+                      f"WHERE domain LIKE '%:repeat:%'").fetchall()
+    syn = duckdb.sql(f"SELECT id, parent_id, chunk_start, chunk_end FROM read_parquet("
+                     f"'{_mix_input(Path(a['clean+rephrased']['run']))}/**/*.parquet') WHERE origin = 'synthetic'"
+                     ).fetchall()
+    clean = _mix_input(Path(a["clean"]["run"]))
+    parents = dict(duckdb.sql(f"SELECT id, text FROM read_parquet('{clean}/**/*.parquet')").fetchall())
+    # reference: the chunk each rephrasing rewrote, text[chunk_start:chunk_end] of its parent (rephrase/chunking.py)
+    want = {f"{i}:real": parents[p][s:e] for i, p, s, e in syn}
+    assert {i: t for i, t, _ in rows} == want and all(d.endswith(":repeat:medium") for _, _, d in rows)
+    # each repeat cell is repeated as often as its synthetic twin (weights matched by tokens)
+    ep_rep, ep_syn = a["clean+repeated"]["epochs_by_domain"], a["clean+rephrased"]["epochs_by_domain"]
+    pairs = [(ep_rep[d], ep_syn.get(d.replace(":repeat:", ":synthetic:"), 0.0)) for d in ep_rep if ":repeat:" in d]
+    assert pairs and all(r == pytest.approx(s, rel=0.15) for r, s in pairs if r and s)
 
 
 def test_no_arm_trains_on_a_heldout_document_or_a_copy_of_one(outcome):
@@ -195,3 +253,25 @@ def test_a_domain_shorter_than_one_window_gets_no_weight(tmp_path):
     out = json.loads(eval_mixtures({"clean+rephrased": arm}, held, block_size=64)["clean+rephrased"].read_text())
     assert out["domains"]["web:synthetic:qa"]["weight"] == 0.0
     assert out["domains"]["web"]["weight"] == pytest.approx(1.0)
+
+
+def test_ablation_arms_leave_each_clean_stage_out_and_report_against_clean(tmp_path):
+    from gristmill.trainer_hooks.experiment import load_experiment
+    from gristmill.trainer_hooks.experiment.config import ablation_arms
+    from gristmill.trainer_hooks.experiment.stats import ablation_deltas
+    cfg_path = tmp_path / "e.yaml"
+    cfg_path.write_text(yaml.safe_dump({"input": {"format": "python_env"},
+                                        "clean": [{"length": {}}, {"dedup_exact": {}}, {"quality": {}}]}))
+    cfg = load_experiment(cfg_path, ablate=True)
+    arms = ablation_arms(cfg)
+    assert list(arms) == ["clean-01-length", "clean-02-dedup_exact", "clean-03-quality"]
+    assert arms["clean-02-dedup_exact"] == [{"length": {}}, {"quality": {}}]
+    assert ablation_arms(load_experiment(cfg_path)) == {}
+    # clean: losses 4.0 / 4.2 over 2 seeds; without dedup: 4.3 / 4.5 -> +0.3, se sqrt(2 * 0.02 / 2) = 0.1414
+    sd = 0.2 ** 0.5 / 10 ** 0.5  # sample sd of (4.0, 4.2) and of (4.3, 4.5)
+    arm = {"overall": (4.1, sd), "targets": {"wiki": (4.1, sd)}, "seeds": 2, "docs": 10}
+    out = ablation_deltas({"clean": arm, "clean-02-dedup_exact": {**arm, "overall": (4.4, sd),
+                                                                  "targets": {"wiki": (4.0, sd)}, "docs": 12}})
+    r = out["02-dedup_exact"]
+    assert r["corpus"][0] == pytest.approx(0.3) and r["corpus"][1] == pytest.approx(0.1414, abs=1e-4)
+    assert r["targets"]["wiki"][0] == pytest.approx(-0.1) and (r["docs"], r["clean_docs"]) == (12, 10)

@@ -29,7 +29,7 @@ def test_describe_quickstart_lists_stages_and_columns():
     r = describe(REPO / "configs" / "quickstart.yaml")
     assert r.returncode == 0, r.stderr
     assert "01-normalize" in r.stdout and "dedup_exact" in r.stdout and "duplicate_of" in r.stdout
-    assert "07-domain" in r.stdout and "08-rephrase" in r.stdout and "09-select" in r.stdout and "10-mix" in r.stdout
+    assert "08-domain" in r.stdout and "09-rephrase" in r.stdout and "10-select" in r.stdout and "11-mix" in r.stdout
 
 
 @pytest.mark.parametrize("config", pipeline_configs(), ids=lambda p: p.name)
@@ -88,4 +88,11 @@ def test_describe_an_experiment_config(capsys):
     out = capsys.readouterr().out
     assert "unknown key" not in out
     assert "experiment config" in out and "arms:" in out and "clean+fl" in out
-    assert "normalize" in out and "dedup_minhash" in out and "seeds 3" in out and "facility_location" in out
+    assert "normalize" in out and "dedup_minhash" in out and "seeds 5" in out and "facility_location" in out
+
+
+def test_describe_shows_a_stage_scope():
+    r = describe(REPO / "configs" / "quickstart.yaml")
+    assert r.returncode == 0, r.stderr
+    assert "03-langid   where=source <> 'python_code'" in r.stdout
+    assert "07-quality  where=source = 'python_code'" in r.stdout
