@@ -129,7 +129,6 @@ class DatatroveStep(BatchStage):
 
     def process_batch(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         from datatrove.data import Document
-        names = batch.schema.names
         rows = batch.to_pylist()
         reasons: list[str | None] = [None] * len(rows)
         docs = []
@@ -157,9 +156,7 @@ class DatatroveStep(BatchStage):
                DROP_REASON: pa.array(reasons, pa.string())}
         for k, t in self.config.metadata_columns.items():
             new[k] = pa.array(meta_cols[k], _ARROW[t])
-        order = names + [n for n in ["datatrove_text_changed", *self.config.metadata_columns, DROP_REASON]
-                         if n not in names]
-        return pa.RecordBatch.from_arrays([new[n] if n in new else batch.column(n) for n in order], names=order)
+        return self.emit(batch, new)
 
     def transform(self, df):
         cls, cfg = type(self), self.config.model_dump_json()
