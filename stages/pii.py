@@ -228,7 +228,8 @@ class PiiConfig(StageConfig):
 class Pii(BatchStage):
     name = "pii"
     Config = PiiConfig
-    rewrites_text = True  # with action replace or mask; where is in `pii_spans`
+    rewrites_text = True  # with action replace or mask
+    text_records = ("pii_spans",)  # where each placeholder or mask now stands
     drop_reasons = tuple(f"pii:{t}" for t in TYPES)
 
     def produced_columns(self):

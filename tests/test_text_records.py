@@ -16,7 +16,8 @@ P = ("The mill was built in 1820 by the river bank, and it still stands today. F
      "it every autumn, and they paid the miller in flour. ")
 MARKDOWN = ("# The old mill\n\n" + P + "\n" + P + "\n\n"
             "    for sack in sacks:\n        grind(sack)\n\n"
-            "It ground wheat and rye for the whole valley until the year 1950, when it closed for good.\n")
+            "It ground wheat and rye for the whole valley until the year 1950, when it closed for good.\n"
+            "Write to the miller at miller.jones@example.org about visits.\n")
 MESSY = {
     "markdown": MARKDOWN,
     "python": inspect.getsource(json.dumps),  # real source: indentation, blank lines, docstring
@@ -45,6 +46,8 @@ CONFIGS = {
     "mix": [{"vocab_size": 300, "heldout_fraction": 0.0}],
     "select": [{"selector": "facility_location", "budget": 0.5, "max_tokens": 32, "params": {"k": 2}}],
     "embed": [{"max_tokens": 32}],
+    "pii": [{}, {"action": "mask"}],
+    "decontaminate": [{"action": "cut"}],
     # the real default model (SmolLM2), one short generation: it adds synthetic rows; the originals must not change
     "rephrase": [{"styles": ["qa"], "sample": 1, "max_chunks": 1, "max_chunk_tokens": 60, "max_new_tokens": 16,
                   "batch_size": 1}],

@@ -198,9 +198,9 @@ def _cut_rows(cfg_json: str, batches):
 
 class Decontaminate(FitStage):
     name = "decontaminate"
-    version = "1"
     Config = DecontaminateConfig
-    rewrites_text = True  # with action `cut`; what went is in `decon_cuts`
+    rewrites_text = True  # with action `cut`
+    text_records = ("decon_cuts",)  # what went, with its offsets
     drop_reasons = ("decon:<benchmark>", TOO_MANY_CUTS, NOTHING_LEFT)
 
     def __init__(self, config, ctx=None):
