@@ -123,7 +123,9 @@ def read_curves(path: Path) -> dict[str, tuple[list[float], list[float]]]:
         for k, v in flat.items():
             number = isinstance(v, (int, float)) and not isinstance(v, bool)
             if number and ("loss" in k or k.startswith(("train.", "heldout.", "weights."))):
-                if k not in series and len(series) >= MAX_SERIES:
+                # losses and weights are drawn in charts of their own: each chart has its own cap
+                group = k.startswith("weights.")
+                if k not in series and sum(s.startswith("weights.") == group for s in series) >= MAX_SERIES:
                     continue
                 xs, ys = series.setdefault(k, ([], []))
                 xs.append(rec["step"])
