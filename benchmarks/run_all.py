@@ -51,6 +51,8 @@ PLAN = [
     ("bench_minhash.py", ["bench_minhash_{n}"], None, ["--n", "1000000", "--no-shipped"], 0),
     ("bench_exact_dedup.py", ["exact_dedup_{n}"], None, ["--n", "1000000"], 0),
     ("bench_select_driver.py", ["select_driver"], ["--n", "100000"], ["--n", "100000", "--n", "1000000"], 900),
+    ("bench_read.py", ["bench_read"], ["--small", "5000", "--jsonl-mb", "100"],
+     ["--small", "20000", "--jsonl-mb", "1000"], 600),
     ("bench_rephrase.py", ["rephrase"], [], [], 600),
     ("bench_extract.py", ["bench_extract"], [], [], 600),
 ]
