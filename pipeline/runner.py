@@ -337,31 +337,30 @@ def split_scope(stage: Stage, src, label: str):
 
 def check_identity(label: str, src, work, added: int = 0) -> None:
     """The ids that leave a stage (kept ∪ rejected) are the ids that entered, each as many times, plus exactly
-    `added` new ids (rephrase's synthetic rows). Two small Spark jobs over the ids; only up to 5 example ids
-    come back to the driver."""
+    `added` new ids (rephrase's synthetic rows). One Spark aggregate over the ids when all is well; only when it
+    is not, two more find up to 5 example ids for the message (nothing else comes back to the driver)."""
     from pyspark.sql import functions as F
     spark = src.sparkSession
+    one, zero = F.lit(1), F.lit(0)
     out = spark.read.parquet(str(work / "kept")).select("id").unionByName(
         spark.read.parquet(str(work / "rejected")).select("id"))
-    n_in = src.groupBy("id").agg(F.count(F.lit(1)).alias("n_in"))
-    n_out = out.groupBy("id").agg(F.count(F.lit(1)).alias("n_out"))
-    diff = n_in.join(n_out, "id", "full_outer").where(
-        F.coalesce(F.col("n_in"), F.lit(0)) != F.coalesce(F.col("n_out"), F.lit(0))).cache()
-    try:
-        changed = diff.where(F.col("n_in").isNotNull()).limit(5).collect()
-        new = diff.where(F.col("n_in").isNull()).agg(F.coalesce(F.sum("n_out"), F.lit(0)).alias("rows"),
-                                                      F.max("n_out").alias("most")).first()
-        examples = [] if changed else diff.where(F.col("n_in").isNull()).limit(5).collect()
-    finally:
-        diff.unpersist()
-    if changed:
-        said = "; ".join(f"id {r['id']!r} entered {r['n_in']} time(s), left {r['n_out'] or 0}" for r in changed)
+    per_id = (src.select("id", one.alias("i"), zero.alias("o")).unionByName(out.select("id", zero.alias("i"),
+                                                                                       one.alias("o")))
+                 .groupBy("id").agg(F.sum("i").alias("n_in"), F.sum("o").alias("n_out")))
+    diff = per_id.where(F.col("n_in") != F.col("n_out"))
+    new_id = F.col("n_in") == 0
+    seen = diff.agg(F.count(F.when(~new_id, one)).alias("changed"),
+                    F.coalesce(F.sum(F.when(new_id, F.col("n_out"))), F.lit(0)).alias("rows"),
+                    F.max(F.when(new_id, F.col("n_out"))).alias("most")).first()
+    if seen["changed"]:
+        said = "; ".join(f"id {r['id']!r} entered {r['n_in']} time(s), left {r['n_out']}"
+                         for r in diff.where(~new_id).limit(5).collect())
         raise AccountingError(f"stage {label} does not account for its documents by id: {said}. A row was lost, "
                               f"duplicated or had its id changed; the stage was not committed; please report this "
                               f"with the run's manifest.json")
-    if new["rows"] != added or (new["most"] or 0) > 1:
-        said = ", ".join(repr(r["id"]) for r in examples) or "none"
-        raise AccountingError(f"stage {label} wrote {new['rows']:,} row(s) with ids that did not enter it (e.g. "
+    if seen["rows"] != added or (seen["most"] or 0) > 1:
+        said = ", ".join(repr(r["id"]) for r in diff.where(new_id).limit(5).collect()) or "none"
+        raise AccountingError(f"stage {label} wrote {seen['rows']:,} row(s) with ids that did not enter it (e.g. "
                               f"{said}) but reports {added:,} added; a stage that makes rows must count them in "
                               f"stats()['added'] and give each a new unique id")
 

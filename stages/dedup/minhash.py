@@ -3,9 +3,10 @@
 Each numbered step is one method of DedupMinhash (`_signatures`, `_candidates`, `_verify`,
 `_components`, `tag`).
 
-1. signatures: mapInArrow over Arrow batches (signatures.py: word or character shingles by script),
-   written to <stage>/signatures/
-2. candidates: one row per (band, bucket, doc); a group-by finds buckets with two or more docs.
+1. signatures: mapInArrow over Arrow batches (signatures.py: word or character shingles by script) that
+   also cuts each signature into its LSH band keys, written to <stage>/signatures/ as one row per
+   (doc, band, bucket) (with `verify: signature`, one row per doc with its whole signature)
+2. candidates: a window over (band, bucket) finds buckets with two or more docs.
    Buckets up to `max_bucket_pairs` docs give all their pairs; larger ones connect each member to the
    bucket's smallest id, so 10k identical docs make 10k edges, not 50M pairs. Without verification
    (`threshold: null`) every bucket is such a star: only connectivity matters then, and the clusters are
@@ -94,8 +95,11 @@ def _pick_device(choice: str) -> str:
     return "cuda" if ok else "cpu"
 
 
-def _signature_batches(cfg: DedupMinhashConfig, with_scope: bool, batches):
-    """mapInArrow body: (id, text[, _scope]) -> (id[, _scope], sig, buckets) for docs with shingles."""
+def _signature_batches(cfg: DedupMinhashConfig, with_scope: bool, batches, with_sig: bool = False):
+    """mapInArrow body: (id, text[, _scope]) -> one row (id[, _scope], band, bucket) per LSH band of each
+    document with shingles, the band table step 2 groups (signature and banding in one pass, so no signature
+    is written and read back to be exploded). with_sig: one row per document (id[, _scope], sig, buckets)
+    instead, for `verify: signature`, which compares whole signatures."""
     a, b = worker_cached(("minhash-perm", cfg.num_perm, cfg.seed), lambda: minhash.permutations(cfg.num_perm, cfg.seed))
     device = worker_cached(("minhash-device", cfg.device), lambda: _pick_device(cfg.device))
     for batch in batches:
@@ -115,17 +119,32 @@ def _signature_batches(cfg: DedupMinhashConfig, with_scope: bool, batches):
             continue
         sig = sig[idx]
         buckets = minhash.band_hashes(sig, cfg.bands)
-        k = cfg.num_perm
-        cols = {"id": batch.column("id").take(pa.array(idx))}
-        if with_scope:
-            cols["_scope"] = batch.column("_scope").take(pa.array(idx))
-        # uint32 values stored as int32 bit patterns: equality, the only thing compared, is preserved
-        cols["sig"] = pa.ListArray.from_arrays(pa.array(np.arange(0, len(idx) * k + 1, k, dtype=np.int32)),
-                                               pa.array(sig.view(np.int32).ravel()))
-        nb = cfg.bands
-        cols["buckets"] = pa.ListArray.from_arrays(pa.array(np.arange(0, len(idx) * nb + 1, nb, dtype=np.int32)),
-                                                   pa.array(buckets.ravel()))
-        yield pa.RecordBatch.from_pydict(cols)
+        yield (_per_document(batch, idx, sig, buckets, with_scope) if with_sig
+               else _per_band(batch, idx, buckets, with_scope))
+
+
+def _per_band(batch, idx: np.ndarray, buckets: np.ndarray, with_scope: bool) -> pa.RecordBatch:
+    bands = buckets.shape[1]
+    rows = pa.array(np.repeat(idx, bands))
+    cols = {"id": batch.column("id").take(rows)}
+    if with_scope:
+        cols["_scope"] = batch.column("_scope").take(rows)
+    cols["band"] = pa.array(np.tile(np.arange(bands, dtype=np.int32), len(idx)))
+    cols["bucket"] = pa.array(buckets.ravel())
+    return pa.RecordBatch.from_pydict(cols)
+
+
+def _per_document(batch, idx: np.ndarray, sig: np.ndarray, buckets: np.ndarray, with_scope: bool) -> pa.RecordBatch:
+    k, nb = sig.shape[1], buckets.shape[1]
+    cols = {"id": batch.column("id").take(pa.array(idx))}
+    if with_scope:
+        cols["_scope"] = batch.column("_scope").take(pa.array(idx))
+    # uint32 values stored as int32 bit patterns: equality, the only thing compared, is preserved
+    cols["sig"] = pa.ListArray.from_arrays(pa.array(np.arange(0, len(idx) * k + 1, k, dtype=np.int32)),
+                                           pa.array(sig.view(np.int32).ravel()))
+    cols["buckets"] = pa.ListArray.from_arrays(pa.array(np.arange(0, len(idx) * nb + 1, nb, dtype=np.int32)),
+                                               pa.array(buckets.ravel()))
+    return pa.RecordBatch.from_pydict(cols)
 
 
 def _shingle_sets(cfg: DedupMinhashConfig, batches):
@@ -195,15 +214,20 @@ class DedupMinhash(FitStage):
     def _scope_cols(self) -> list[str]:
         return ["_scope"] if self.config.scope == "per_source" else []
 
+    def _with_sig(self) -> bool:
+        return self.config.threshold is not None and self.config.verify == "signature"
+
     def _signatures(self, df):
-        """Step 1: one MinHash signature and its LSH band keys per document with shingles."""
+        """Step 1: MinHash signatures and their LSH band keys, one row per (document with shingles, band); with
+        `verify: signature`, one row per document with its whole signature and band keys."""
         from pyspark.sql import functions as F
         cfg = self.config
         per_source = cfg.scope == "per_source"
+        with_sig = self._with_sig()
         src = df.select("id", "text", *([F.coalesce(F.col("source"), F.lit("")).alias("_scope")] if per_source else []))
         schema = ("id string, " + ("_scope string, " if per_source else "")
-                  + "sig array<int>, buckets array<bigint>")
-        return self.save_artifact(src.mapInArrow(lambda it: _signature_batches(cfg, per_source, it), schema),
+                  + ("sig array<int>, buckets array<bigint>" if with_sig else "band int, bucket bigint"))
+        return self.save_artifact(src.mapInArrow(lambda it: _signature_batches(cfg, per_source, it, with_sig), schema),
                                   "signatures")
 
     def _bucket_keys(self) -> list[str]:
@@ -216,8 +240,9 @@ class DedupMinhash(FitStage):
         cfg = self.config
         keys = self._bucket_keys()
         bucket = Window.partitionBy(*keys)
-        shared = (sigs.select("id", *self._scope_cols(), F.posexplode("buckets").alias("band", "bucket"))
-                      .withColumn("k", F.count("*").over(bucket))
+        rows = (sigs.select("id", *self._scope_cols(), F.posexplode("buckets").alias("band", "bucket"))
+                if self._with_sig() else sigs)
+        shared = (rows.withColumn("k", F.count("*").over(bucket))
                       .where(F.col("k") >= 2)
                       .withColumn("head", F.min("id").over(bucket)))
         shared = self.save_artifact(shared, "buckets")  # only docs that share a bucket
@@ -280,14 +305,19 @@ class DedupMinhash(FitStage):
             "clusters"), rounds
 
     def _summary(self, df, sigs, shared, candidates, edges, clusters, rounds) -> dict:
+        """Counts from the Parquet footers of the tables fit() wrote, and two scans (no shuffle) for the rest."""
         from pyspark.sql import functions as F
+
+        from gristmill.pipeline.rundir import parquet_rows
         cfg = self.config
-        bucket_stats = (shared.groupBy(*self._bucket_keys()).agg(F.first("k").alias("k"))
-                              .agg(F.count("*").alias("b"), F.sum(F.col("k") * (F.col("k") - 1) / 2).alias("p"))
-                              .first())
-        cl = clusters.agg(F.count("*").alias("n"), F.countDistinct("minhash_cluster").alias("c"),
-                          F.count("duplicate_of").alias("d")).first()
-        n_signed = sigs.count()
+        work = self.ctx.work_dir
+        # a bucket of k documents has k rows, each with that k: summing 1/k counts it once, (k-1) twice its pairs
+        bucket_stats = shared.agg(F.sum(1.0 / F.col("k")).alias("b"), F.sum(F.col("k") - 1).alias("p2")).first()
+        n_clustered = parquet_rows(work / "clusters")
+        # a cluster keeps exactly one document (the first by `keep`), so clusters = members - removed
+        removed = int(clusters.agg(F.count("duplicate_of").alias("d")).first()["d"])
+        rows = parquet_rows(work / "signatures")
+        n_signed = rows if self._with_sig() else rows // cfg.bands
         n_in = self.ctx.extra.get("input_rows") if self.ctx else None
         if n_in is None:
             n_in = df.count()  # the runner passes it; a direct call counts (no document leaves Spark)
@@ -297,16 +327,16 @@ class DedupMinhash(FitStage):
             "threshold": cfg.threshold, "keep": cfg.keep,
             "docs_signed": n_signed,
             "docs_without_shingles": n_in - n_signed,
-            "shared_buckets": int(bucket_stats["b"] or 0),
-            "candidate_pairs": int(bucket_stats["p"] or 0),
-            "candidate_edges": candidates.count(),
+            "shared_buckets": round(bucket_stats["b"] or 0),
+            "candidate_pairs": int(bucket_stats["p2"] or 0) // 2,
+            "candidate_edges": parquet_rows(work / "candidates"),
             "verify": cfg.verify if cfg.threshold is not None else None,
-            "verified_edges": edges.count() if cfg.threshold is not None else None,
+            "verified_edges": parquet_rows(work / "verified") if cfg.threshold is not None else None,
             "components": "spark rounds" if rounds else "one task",
             "components_rounds": rounds,
-            "clusters": int(cl["c"]),
-            "docs_in_clusters": int(cl["n"]),
-            "docs_removed": int(cl["d"]),
+            "clusters": n_clustered - removed,
+            "docs_in_clusters": n_clustered,
+            "docs_removed": removed,
         }
 
     def _verify_exact(self, df, edges):

@@ -93,23 +93,39 @@ _SPAN = 1 << 20  # code points per hashing group: keeps the power tables and pre
 _tables: dict = {}
 
 
-def _is_word_table() -> np.ndarray:
-    """Per code point, whether Python's `\\w` matches it (str.isalnum() or '_'), as sre defines it."""
-    if "word" not in _tables:
-        table = np.zeros(0x110000, dtype=bool)
-        for m in _WORD.finditer("".join(map(chr, range(0x110000)))):
+_BMP = 0x10000
+
+
+def _is_word_table(top: int = 0x10FFFF) -> np.ndarray:
+    """Per code point up to at least `top`, whether Python's `\\w` matches it (str.isalnum() or '_'), as sre
+    defines it. Built for the Basic Multilingual Plane first (a twentieth of the work, enough for almost all
+    text), then for every code point once a batch holds one above it: a Python worker starts faster."""
+    size = _BMP if top < _BMP else 0x110000
+    if len(_tables.get("word", ())) < size:
+        table = np.zeros(size, dtype=bool)
+        for m in _WORD.finditer("".join(map(chr, range(size)))):
             table[m.start():m.end()] = True
         _tables["word"] = table
     return _tables["word"]
 
 
 def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Powers 0..n-1 (at least 2 * _SPAN) of _P and of its inverse modulo 2**64, by doubling: each step
+    multiplies the block so far by the next power, so the work is vectorized (an ufunc accumulate is not)."""
     if len(_tables.get("pow", ())) < n:
         n = max(n, _SPAN * 2)
         with np.errstate(over="ignore"):
-            p = np.multiply.accumulate(np.r_[np.uint64(1), np.full(n - 1, _P, dtype=np.uint64)])
-            q = np.multiply.accumulate(np.r_[np.uint64(1), np.full(n - 1, _P_INV, dtype=np.uint64)])
-        _tables["pow"], _tables["inv"] = p, q
+            out = []
+            for base in (_P, _P_INV):
+                p = np.ones(n, dtype=np.uint64)
+                size, step = 1, np.uint64(base)
+                while size < n:
+                    m = min(size, n - size)
+                    np.multiply(p[:m], step, out=p[size:size + m])
+                    size += m
+                    step = step * step
+                out.append(p)
+        _tables["pow"], _tables["inv"] = out
     return _tables["pow"], _tables["inv"]
 
 
@@ -127,7 +143,7 @@ def word_token_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     lowered = [t.lower() for t in texts]
     cps = np.frombuffer("\x00".join(lowered).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     is_word = np.zeros(len(cps) + 2, dtype=bool)
-    is_word[1:-1] = _is_word_table()[cps]
+    is_word[1:-1] = _is_word_table(int(cps.max()) if len(cps) else 0)[cps]
     edge = np.flatnonzero(is_word[1:] != is_word[:-1])
     starts, ends = edge[0::2], edge[1::2]
     bounds = np.cumsum([0] + [len(t) + 1 for t in lowered])  # each document's first code point, then the end
