@@ -210,6 +210,9 @@ def _close_gap(out: C4Result, kept_raw: list[str], gap: list[str], drop: bool) -
         kept_raw.extend(gap)
 
 
+C4_SIGNALS = ("c4_kept_lines", "c4_removed_line_count", "c4_edited_lines", "c4_sentences")
+
+
 def c4_signals(result: C4Result) -> dict:
     return {"c4_kept_lines": float(len(result.kept)),
             "c4_removed_line_count": float(sum(r not in EDITS for r, _, _ in result.removed)),
