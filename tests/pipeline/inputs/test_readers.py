@@ -135,3 +135,47 @@ def test_spark_read_error_surfaces_file_and_line(spark, tmp_path):
         read_input(spark, InputConfig(path=str(tmp_path / "bad.jsonl"))).collect()
     msg = spark_error_message(e.value)
     assert msg and "bad.jsonl:2: malformed JSON" in msg and "on_error: reject" in msg
+
+
+def batch_rows(cfg, task_bytes=None):
+    from gristmill.pipeline.inputs.readers import read_tasks_to_batches
+    out = []
+    for b in read_tasks_to_batches(cfg, plan_tasks(cfg, task_bytes)):
+        out += b.to_pylist()
+    return out
+
+
+def line_rows(cfg, task_bytes=None):
+    """The line-by-line reader's rows, with every column the batches have."""
+    from gristmill.pipeline.inputs.readers import base_fields
+    names = [n for n, _ in base_fields(cfg.keep_fields)]
+    return [{n: r.get(n) for n in names} for task in plan_tasks(cfg, task_bytes) for r in iter_task(cfg, *task)]
+
+
+@pytest.mark.parametrize("block", [64, 1 << 20])
+def test_block_reader_gives_the_line_readers_rows(tmp_path, monkeypatch, block):
+    """Plain jsonl is parsed in blocks by pyarrow; a block holding anything unusual (a blank, malformed or
+    non-object line, invalid UTF-8, a number where a string is expected, a missing text, a duplicated key) is
+    read line by line, so every row, id, offset, message and reason is what the line reader gives."""
+    import gristmill.pipeline.inputs.readers as readers
+    monkeypatch.setattr(readers, "FAST_BLOCK", block)
+    good = [{"text": f"doc {i} " + "é" * (i % 7), "id": f"d{i}", "url": f"u{i}", "lang": "en", "src": ""}
+            for i in range(300)] + [{"text": "no id"}, {"text": "x" * 300, "src": "named"}]
+    bad = ["", "   ", '{"text": broken', "[1, 2]", '{"text": 5}', '{"body": "none"}', '{"text": "a", "text": "b"}',
+           '{"text": "ok", "id": 7}', '{"text": "ok", "lang": {"x": 1}}']
+    p = tmp_path / "mixed.jsonl"
+    lines = [json.dumps(d, ensure_ascii=False) for d in good]
+    for i, b in enumerate(bad):
+        lines.insert(40 * i + 7, b)
+    p.write_bytes(("\n".join(lines) + "\n").encode() + b'{"text": "caf\xe9"}\n{"text": "last, no newline"}')
+    for cfg in [InputConfig(path=str(p), on_error="reject", keep_fields=["lang"], max_doc_bytes=200),
+                InputConfig(path=str(p), on_error="reject", source_field="src", id_field=None)]:
+        for task_bytes in (None, 997):
+            want = line_rows(cfg, task_bytes)
+            assert batch_rows(cfg, task_bytes) == want
+            assert len(want) == len(lines) + 2
+    clean = tmp_path / "clean.jsonl"
+    write_jsonl(clean, good)
+    assert batch_rows(InputConfig(path=str(clean))) == line_rows(InputConfig(path=str(clean)))
+    with pytest.raises(ReadError, match=r"mixed.jsonl:88: malformed JSON"):
+        batch_rows(InputConfig(path=str(p)))
