@@ -17,7 +17,6 @@ from typing import Iterator
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from .. import storage
 from ..config import ConfigError, InputConfig
@@ -408,13 +407,10 @@ def _raw_lines(path: str, start: int, end: int):
     return _plain_lines(path, start, end)
 
 
-def iter_jsonl(cfg: InputConfig, path: str, rel: str, start: int = 0, end: int = -1, lines=None,
-               lineno: int = 0) -> Iterator[dict]:
-    """Rows of a jsonl task, line by line; `lines` ((offset, line) pairs, the `lineno`-th line of the task
-    first) replaces reading the file (the fast reader hands over a block it leaves to this one)."""
+def iter_jsonl(cfg: InputConfig, path: str, rel: str, start: int = 0, end: int = -1) -> Iterator[dict]:
     source = cfg.source or _source_name(rel, cfg.source_from)
-    count, next_offset = 0, start
-    lines = _raw_lines(path, start, end) if lines is None else lines
+    lineno, count, next_offset = 0, 0, start
+    lines = _raw_lines(path, start, end)
     while True:
         try:
             row_key, raw = next(lines)
@@ -551,140 +547,9 @@ def expected_rows(cfg: InputConfig, path: str, start: int, end: int) -> int | No
     return n
 
 
-# -- plain jsonl in blocks: pyarrow's JSON parser, the line-by-line reader for any block it cannot take whole ---------
-FAST_BLOCK = 8 * 1024 * 1024
-
-
-def _fast_jsonl(cfg: InputConfig, path: str) -> bool:
-    """The block reader takes plain jsonl files whose fields are all top-level, without a row limit."""
-    fields = [cfg.text_field, cfg.id_field, cfg.url_field, cfg.source_field, *cfg.keep_fields]
-    return (cfg.format == "jsonl" and cfg.limit is None and not path.endswith((".gz", ".zst", ".zstd"))
-            and not any(f and "." in f for f in fields))
-
-
-def _plain_blocks(path: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
-    """(offset, bytes) blocks of whole lines: the lines that start inside [start, end) of an uncompressed file,
-    as _plain_lines reads them."""
-    with storage.open_input(path) as fh:
-        offset = start
-        if start > 0:  # the task owns lines that start inside [start, end)
-            fh.seek(start - 1)
-            if fh.read(1) != b"\n":
-                offset += len(fh.readline())
-        pending = b""
-        while end < 0 or offset < end:
-            chunk = fh.read(FAST_BLOCK)
-            data = pending + chunk
-            cut = data.rfind(b"\n") + 1 if chunk else len(data)
-            last = not chunk
-            if end >= 0 and offset + cut > end:  # the task's last line is the one holding byte end - 1
-                i = data.find(b"\n", end - offset - 1)
-                cut, last = (i + 1 if i >= 0 else cut), True
-            if cut == 0 and not last:
-                pending = data  # a line longer than a block
-                continue
-            if cut:
-                yield offset, data[:cut]
-            if last:
-                return
-            offset, pending = offset + cut, data[cut:]
-
-
-def _block_lines(offset: int, block: bytes) -> list[tuple[int, bytes]]:
-    """(offset, line) of each line of a block, split at "\n" only (as readline)."""
-    out = []
-    for raw in block.split(b"\n"):
-        out.append((offset, raw + b"\n"))
-        offset += len(raw) + 1
-    if block.endswith(b"\n") or not block:
-        out.pop()  # split leaves an empty piece after the final newline
-    else:
-        out[-1] = (out[-1][0], out[-1][1][:-1])  # the file's last line, without a newline
-    return out
-
-
-def _arrow_block(cfg: InputConfig, path: str, rel: str, source: str, offset: int, block: bytes, lineno: int,
-                 start: int) -> pa.RecordBatch | None:
-    """A block of jsonl lines parsed by pyarrow, as the rows the line-by-line reader would give; None when the
-    block holds anything that reader treats row by row (a blank, malformed or non-object line, invalid UTF-8,
-    a missing or non-string text or field, a duplicated key): that reader then reads the block."""
-    import numpy as np
-    from pyarrow import json as pj
-    names = list(dict.fromkeys(f for f in [cfg.text_field, cfg.id_field, cfg.url_field, cfg.source_field,
-                                           *cfg.keep_fields] if f))
-    ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10) + 1
-    starts = np.concatenate(([0], ends[:-1] if len(ends) and ends[-1] == len(block) else ends))
-    try:
-        t = pj.read_json(pa.py_buffer(block), read_options=pj.ReadOptions(use_threads=False,
-                                                                          block_size=len(block) + 1),
-                         parse_options=pj.ParseOptions(explicit_schema=pa.schema([(n, pa.string()) for n in names]),
-                                                       unexpected_field_behavior="ignore"))
-        t.validate(full=True)  # the parser does not check UTF-8 inside strings
-    except (pa.ArrowException, ValueError):
-        return None
-    if t.num_rows != len(starts) or t.column(cfg.text_field).null_count:
-        return None  # a blank line (the parser skips it) or a missing text
-    keys = starts + offset
-    n = t.num_rows
-
-    def col(name):
-        return t.column(name).combine_chunks() if name else pa.nulls(n, pa.string())
-    ids = col(cfg.id_field)
-    if ids.null_count:
-        given = ids.to_pylist()
-        ids = pa.array([g if g is not None else _doc_id(rel, k) for g, k in zip(given, keys.tolist())], pa.string())
-    sources = pa.array([source] * n, pa.string())
-    if cfg.source_field:
-        fixed = cfg.source or None
-        given = col(cfg.source_field)
-        given = pc.if_else(pc.equal(given, ""), pa.scalar(None, pa.string()), given)  # "" falls back, as `or` does
-        sources = pa.array([fixed] * n, pa.string()) if fixed else pc.coalesce(given, sources)
-    text = col(cfg.text_field)
-    too_large = pc.greater(pc.binary_length(text), cfg.max_doc_bytes)
-    reasons = pa.nulls(n, pa.string())
-    errors = pa.nulls(n, pa.string())
-    if pc.any(too_large).as_py():
-        big = np.flatnonzero(too_large.to_numpy(zero_copy_only=False))
-        where = [f"{path}:{lineno + i + 1}" if start == 0 else f"{path}: byte {keys[i]}" for i in big]
-        r, e = [None] * n, [None] * n
-        for i, w in zip(big, where):
-            r[i], e[i] = "read:too_large", f"{w}: text is larger than input.max_doc_bytes={cfg.max_doc_bytes}"
-        reasons, errors = pa.array(r, pa.string()), pa.array(e, pa.string())
-    cols = {"id": ids, "text": text, "source": sources, "url": col(cfg.url_field), "src_file": pa.array([path] * n),
-            "src_row": pa.array(keys, pa.int64()), "drop_reason": reasons, "read_error": errors}
-    cols.update({k: col(k) for k in cfg.keep_fields})
-    schema = arrow_schema(cfg)
-    return pa.RecordBatch.from_arrays([cols[f.name] for f in schema], schema=schema)
-
-
-def _jsonl_batches(cfg: InputConfig, path: str, rel: str, start: int, end: int, batcher) -> Iterator[pa.RecordBatch]:
-    """A plain jsonl task in blocks: pyarrow parses a block whole, or the line-by-line reader reads it."""
-    source = cfg.source or _source_name(rel, cfg.source_from)
-    lineno = 0
-    for offset, block in _plain_blocks(path, start, end):
-        batch = _arrow_block(cfg, path, rel, source, offset, block, lineno, start)
-        if batch is None:
-            lines = _block_lines(offset, block)
-            for row in iter_jsonl(cfg, path, rel, start, end, lines=iter(lines), lineno=lineno):
-                b = batcher.add(row)
-                if b is not None:
-                    yield b
-            lineno += len(lines)
-            continue
-        b = batcher.flush()  # rows keep their order
-        if b is not None:
-            yield b
-        for i in range(0, batch.num_rows, BATCH_ROWS):
-            yield batch.slice(i, BATCH_ROWS)
-        lineno += batch.num_rows
-
-
 def read_tasks_to_batches(cfg: InputConfig, tasks) -> Iterator[pa.RecordBatch]:
     batcher = _Batcher(cfg)
     for path, rel, start, end in tasks:
-        if _fast_jsonl(cfg, path) and not storage.is_uri(path):
-            yield from _jsonl_batches(cfg, path, rel, start, end, batcher)
-            continue
         for row in iter_task(cfg, path, rel, start, end):
             b = batcher.add(row)
             if b is not None:
