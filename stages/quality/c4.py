@@ -164,7 +164,7 @@ def clean(doc: Doc, cfg: C4Config) -> C4Result:
             out.removed.append(("too_long_word", body, None))
             gap_removed = True
             continue
-        cut = citation.findall(line) if cfg.remove_citations else []
+        cut = citation.findall(line) if cfg.remove_citations and "[" in line else []  # a marker needs a "["
         if cut:
             line = citation.sub("", line)
         rule = _line_rule(line, cfg, ends)

@@ -301,6 +301,7 @@ class NgramIndex:
         with np.errstate(over="ignore"):
             self._hashes = {1: (b.doc.astype(np.uint64) + np.uint64(1)) * self._M + self.ids}
         self._repeated: dict[int, np.ndarray] = {}
+        self._first: dict[int, np.ndarray] = {}  # per n-gram start: the first occurrence of a repeated n-gram
 
     def hashes(self, n: int) -> np.ndarray:
         if n not in self._hashes:
@@ -336,6 +337,9 @@ class NgramIndex:
         mask[order[np.repeat(counts >= 2, counts)]] = True
         self._repeated[n] = mask
         rep = counts >= 2
+        first = np.zeros(len(h), dtype=bool)
+        first[order[starts[rep]]] = True
+        self._first[n] = first
         return order[starts[rep]], counts[rep]
 
     def repeated(self, n: int) -> np.ndarray:
@@ -386,18 +390,29 @@ class NgramIndex:
 
     def dup_char_frac_datatrove(self, n: int, text_lens: np.ndarray) -> np.ndarray:
         """datatrove's scan (`find_all_duplicate`), per document: left to right, an n-gram seen before adds its
-        characters and the scan jumps n words, otherwise it is remembered and the scan moves one word. Only
-        n-grams that occur twice can ever be "seen before", so the scan visits just those positions (hashes
-        carry the document, so one `seen` set serves the batch; a jump never leaves the document)."""
-        out = np.zeros(len(self.b))
+        characters and the scan jumps n words, otherwise it is remembered and the scan moves one word.
+
+        Only n-grams that occur twice can ever be "seen before", so only those positions matter. Where no jump
+        passes over another such position, every one is visited and the hits are exactly the repeats after the
+        first occurrence, summed in numpy; documents where a jump does skip one are scanned in order (hashes
+        carry the document, so one `seen` set serves them all; a jump never leaves its document)."""
+        b = self.b
+        out = np.zeros(len(b))
         rep = np.flatnonzero(self.repeated(n))
         if not len(rep):
             return out
-        totals = [0] * len(self.b)
+        later = ~self._first[n][rep]
+        # a later occurrence whose jump (the next n - 1 words) passes over another repeated n-gram's start
+        skips = later & (np.append(rep[1:], np.iinfo(np.int64).max) < rep + n)
+        scan = np.zeros(len(b), dtype=bool)
+        scan[b.doc[rep[skips]]] = True
+        simple = later & ~scan[b.doc[rep]]
+        totals = np.bincount(b.doc[rep[simple]], weights=self.gram_chars(n)[rep[simple]], minlength=len(b))
+        rep = rep[scan[b.doc[rep]]]
         seen: set[int] = set()
         resume = 0
         for pos, h, c, d in zip(rep.tolist(), self.hashes(n)[rep].tolist(), self.gram_chars(n)[rep].tolist(),
-                                self.b.doc[rep].tolist()):
+                                b.doc[rep].tolist()):
             if pos < resume:
                 continue  # inside a repeat the scan jumped over: never looked at, never remembered
             if h in seen:
@@ -406,7 +421,7 @@ class NgramIndex:
             else:
                 seen.add(h)
         ok = text_lens > 0
-        out[ok] = np.array(totals, dtype=np.float64)[ok] / text_lens[ok]
+        out[ok] = totals[ok] / text_lens[ok]
         return out
 
 
