@@ -308,6 +308,8 @@ class NgramIndex:
             prev = self.hashes(n - 1)
             with np.errstate(over="ignore"):
                 self._hashes[n] = prev[:-1] * self._M + self.ids[n - 1:]
+            for k in [k for k in self._hashes if 1 < k < n - 1]:
+                del self._hashes[k]  # sizes are asked in increasing order: keep the memory of two, not ten
         return self._hashes[n]
 
     def gram_chars(self, n: int) -> np.ndarray:

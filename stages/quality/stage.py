@@ -28,6 +28,7 @@ from .rules import RULE_SETS, Batch, Doc, FineWebConfig, GopherQualityConfig, Go
 RuleName = Literal["gopher", "gopher_repetition", "gopher_quality", "c4", "fineweb"]
 EMPTY = "quality:empty"
 LOW_SCORE = "quality:classifier"
+CHUNK_CHARS = 8_000_000  # characters scored together (numpy arrays over their tokens)
 
 
 class QualityConfig(StageConfig):
@@ -80,7 +81,21 @@ class QualityScorer:
     def score_and_clean(self, texts: list[str | None]):
         """(signals, reasons, C4 edits): edits are None unless C4 removes lines, else per document
         (new text or None when unchanged, removed lines as JSON or None). The words of the batch are split once
-        and shared by every rule set (again only for texts C4 changed, when a rule set follows it)."""
+        and shared by every rule set (again only for texts C4 changed, when a rule set follows it); a batch of
+        long texts is scored in parts of about CHUNK_CHARS, so its token arrays stay small."""
+        parts, size, start = [], 0, 0
+        for i, t in enumerate(texts):
+            size += len(t or "")
+            if size >= CHUNK_CHARS or i == len(texts) - 1:
+                parts.append(self._score_part(texts[start:i + 1]))
+                size, start = 0, i + 1
+        if len(parts) <= 1:
+            return parts[0] if parts else self._score_part([])
+        columns = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
+        edits = None if not self.rewrites else [e for p in parts for e in p[2]]
+        return columns, [r for p in parts for r in p[1]], edits
+
+    def _score_part(self, texts: list[str | None]):
         batch = Batch(texts)
         columns: dict[str, np.ndarray] = {}
         reasons: list[str | None] = [None if t.strip() else EMPTY for t in batch.texts]

@@ -111,3 +111,15 @@ def test_gopher_quality_counts_match_the_definitions(pages):
         assert signals["gopher_mean_word_length"][i] == pytest.approx(mean)
         stops = {w for w in words if w in {"the", "be", "to", "of", "and", "that", "have", "with"}}
         assert signals["gopher_stop_words"][i] == len(stops)
+
+
+def test_a_batch_scored_in_parts_gives_the_same_result(pages, monkeypatch):
+    import numpy as np
+
+    from gristmill.stages.quality import stage
+    scorer = stage.QualityScorer(stage.QualityConfig())
+    whole = scorer.score_and_clean(pages)
+    monkeypatch.setattr(stage, "CHUNK_CHARS", 3000)  # several parts, some of one long page
+    parts = scorer.score_and_clean(pages)
+    assert parts[1] == whole[1] and parts[2] == whole[2]
+    assert all(np.array_equal(parts[0][k], whole[0][k]) for k in whole[0])
