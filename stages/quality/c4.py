@@ -51,6 +51,7 @@ _CITATION = re.compile(r"\[\d+\]|\[edit\]|\[citation needed\]")
 _CITATION_TFDS = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")  # as published: "[]" matches too
 POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies",
                   "use cookies")
+_POLICY = re.compile("|".join(map(re.escape, POLICY_PHRASES)))  # one search per line, not one per phrase
 ELLIPSIS = "..."
 PRESETS = {
     "tfds": {"min_sentences": 3, "min_words_per_line": 5, "end_marks": [".", "?", "!", '"']},
@@ -124,7 +125,9 @@ def _line_rule(line: str, cfg: C4Config, ends: tuple[str, ...]) -> str | None:
     """The line rule that removes a stripped (citation-free) line, 'page:<reason>' for a page rule, or None."""
     if cfg.require_terminal_punct and (not line.endswith(ends) or line.endswith(ELLIPSIS)):
         return "no_terminal_punct"
-    if cfg.min_words_per_line is not None and len(line.split()) < cfg.min_words_per_line:
+    k = cfg.min_words_per_line
+    # split at most k - 1 times: k pieces or fewer tell "fewer than k words" without splitting a long line
+    if k is not None and k > 0 and len(line.split(None, k - 1)) < k:
         return "too_few_words"
     lower = line.lower()
     if cfg.lorem_ipsum and "lorem ipsum" in lower:
@@ -133,7 +136,7 @@ def _line_rule(line: str, cfg: C4Config, ends: tuple[str, ...]) -> str | None:
         return "javascript"
     if cfg.curly_bracket and "{" in line:
         return "page:c4:curly_bracket"
-    if cfg.policy and any(p in lower for p in POLICY_PHRASES):
+    if cfg.policy and _POLICY.search(lower):
         return "policy"
     return None
 
@@ -164,7 +167,7 @@ def clean(doc: Doc, cfg: C4Config) -> C4Result:
             out.removed.append(("too_long_word", body, None))
             gap_removed = True
             continue
-        cut = citation.findall(line) if cfg.remove_citations else []
+        cut = citation.findall(line) if cfg.remove_citations and "[" in line else []  # a marker needs a "["
         if cut:
             line = citation.sub("", line)
         rule = _line_rule(line, cfg, ends)
@@ -208,6 +211,9 @@ def _close_gap(out: C4Result, kept_raw: list[str], gap: list[str], drop: bool) -
         out.removed.extend(("blank", _body(b), None) for b in gap)
     else:
         kept_raw.extend(gap)
+
+
+C4_SIGNALS = ("c4_kept_lines", "c4_removed_line_count", "c4_edited_lines", "c4_sentences")
 
 
 def c4_signals(result: C4Result) -> dict:

@@ -1,7 +1,9 @@
 """Heuristic quality rules as plain functions of a document.
 
-Each rule set takes a `Doc` and its thresholds and returns (signals, failing rule or None). Signals are
-all computed (they become columns); the first failing check in the published order names the reason.
+Each rule set takes a `Batch` of documents and its thresholds and returns (signals, failing rule or None per
+document). Signals are all computed (they become columns); the first failing check in the published order names
+the reason. A batch splits its words once; every rule set shares that split, and the per-word work (flags,
+counts, n-gram hashing and counting) runs in numpy over the whole batch's tokens, not per document or per word.
 Thresholds default to the papers' values (Gopher: Rae et al. 2021, Table A1 and section A.1.1; C4:
 Raffel et al. 2020, in `c4.py`, which also removes lines; FineWeb: Penedo et al. 2024).
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
+from itertools import chain
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,7 +49,7 @@ def is_symbol(word: str) -> bool:
 
 
 class Doc:
-    """A document's text with its splits computed once and shared by every rule set."""
+    """One document's text with its splits computed once (C4 and the single-document helpers use it)."""
 
     def __init__(self, text: str | None):
         self.text = text or ""
@@ -54,10 +57,6 @@ class Doc:
     @cached_property
     def words(self) -> list[str]:
         return split_words(self.text)
-
-    @cached_property
-    def vocab(self) -> "Vocab":
-        return Vocab(self.words)
 
     @cached_property
     def lines(self) -> list[str]:
@@ -72,40 +71,111 @@ _FLAGS: dict[str, tuple[bool, bool]] = {}
 _FLAGS_MAX = 500_000  # common words recur across pages; the cache is cleared when it grows past this
 
 
-def word_flags(words: list[str]) -> tuple[list[bool], list[bool]]:
-    """(is a word, i.e. not a symbol; has a letter) for each word, cached across documents."""
+def word_flags(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(is a word, i.e. not a symbol; has a letter) for each distinct word, cached across batches."""
     if len(_FLAGS) > _FLAGS_MAX:
         _FLAGS.clear()
-    get = _FLAGS.get
-    content, letter = [], []
-    for w in words:
-        f = get(w)
-        if f is None:
-            f = _FLAGS[w] = (not is_symbol(w), _LETTER.search(w) is not None)
-        content.append(f[0])
-        letter.append(f[1])
-    return content, letter
+    missing = [w for w in words if w not in _FLAGS]
+    for w in missing:
+        _FLAGS[w] = (not is_symbol(w), _LETTER.search(w) is not None)
+    flags = np.array(list(map(_FLAGS.__getitem__, words)), dtype=bool).reshape(len(words), 2)
+    return flags[:, 0], flags[:, 1]
 
 
-class Vocab:
-    """A document's distinct words, each word's id and how often each occurs: per-word tests run once per
-    distinct word and are summed with the counts (pages repeat their words a lot)."""
+class Batch:
+    """The texts of a batch with their words split once, as one token array for the whole batch.
 
-    def __init__(self, words: list[str]):
-        index = dict.fromkeys(words)
-        for i, w in enumerate(index):
-            index[w] = i
-        self.words = list(index)
-        self.ids = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=len(words))
-        self.counts = np.bincount(self.ids, minlength=len(self.words))
-        self.lens = np.fromiter(map(len, self.words), dtype=np.int64, count=len(self.words))
+    Token i belongs to document `doc[i]`; `gid[i]` is its word's id in `vocab` (the batch's distinct words in
+    first-occurrence order). Rule sets count per document with `per_doc` (a bincount), so no Python runs per
+    word."""
 
-    def total(self, flags: list[bool], per_word: np.ndarray | None = None) -> int:
-        """Occurrences of the words whose flag is set (each counted as `per_word`, e.g. its length)."""
-        if not self.words:
-            return 0
-        weight = self.counts if per_word is None else self.counts * per_word
-        return int(weight[np.array(flags, dtype=bool)].sum())
+    def __init__(self, texts: list[str | None], words: list[list[str]] | None = None, before: "Batch | None" = None):
+        self.texts = [t or "" for t in texts]
+        self._words = words
+        self._before = before  # the batch these texts replace: unchanged texts keep its split
+
+    @classmethod
+    def of(cls, doc: Doc) -> "Batch":
+        return cls([doc.text], [doc.words])
+
+    def with_texts(self, texts: list[str]) -> "Batch":
+        """The batch after some texts changed (C4's line removal): only those are split again."""
+        return Batch(texts, before=self)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @cached_property
+    def words(self) -> list[list[str]]:
+        if self._words is not None:
+            return self._words
+        if self._before is not None:
+            old = self._before
+            return [w if new == t else split_words(new) for w, new, t in zip(old.words, self.texts, old.texts)]
+        return [split_words(t) for t in self.texts]
+
+    @cached_property
+    def counts(self) -> np.ndarray:
+        """Tokens per document."""
+        return np.fromiter(map(len, self.words), dtype=np.int64, count=len(self.texts))
+
+    @cached_property
+    def starts(self) -> np.ndarray:
+        """Each document's first token (and the total at the end)."""
+        return np.concatenate(([0], np.cumsum(self.counts)))
+
+    @cached_property
+    def doc(self) -> np.ndarray:
+        return np.repeat(np.arange(len(self.texts)), self.counts)
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        return {w: i for i, w in enumerate(dict.fromkeys(chain.from_iterable(self.words)))}
+
+    @cached_property
+    def vocab(self) -> list[str]:
+        return list(self.index)
+
+    @cached_property
+    def gid(self) -> np.ndarray:
+        flat = chain.from_iterable(self.words)
+        return np.fromiter(map(self.index.__getitem__, flat), dtype=np.int64, count=int(self.starts[-1]))
+
+    @cached_property
+    def vocab_lens(self) -> np.ndarray:
+        return np.fromiter(map(len, self.vocab), dtype=np.int64, count=len(self.vocab))
+
+    @cached_property
+    def lens(self) -> np.ndarray:
+        """Characters of each token."""
+        return self.vocab_lens[self.gid]
+
+    @cached_property
+    def flags(self) -> tuple[np.ndarray, np.ndarray]:
+        return word_flags(self.vocab)
+
+    @cached_property
+    def ngrams(self) -> "NgramIndex":
+        return NgramIndex(self)
+
+    def per_doc(self, per_token: np.ndarray) -> np.ndarray:
+        """Sum of a per-token value over each document's tokens."""
+        return np.bincount(self.doc, weights=per_token, minlength=len(self.texts))
+
+
+def first_failure(prefix: str, checks: list[tuple[str, np.ndarray]], n: int) -> list[str | None]:
+    """Per document, the first check (in the given order) that failed, as `prefix:name`."""
+    reasons: list[str | None] = [None] * n
+    for name, failed in reversed(checks):
+        for i in np.flatnonzero(failed).tolist():
+            reasons[i] = f"{prefix}:{name}"
+    return reasons
+
+
+def one_document(rule_set, doc: Doc, cfg) -> tuple[dict, str | None]:
+    """A rule set's signals (floats) and reason for a single document."""
+    signals, reasons = rule_set(Batch.of(doc), cfg)
+    return {k: float(v[0]) for k, v in signals.items()}, reasons[0]
 
 
 def _duplicates(items: list[str]) -> tuple[int, int]:
@@ -143,45 +213,62 @@ class GopherQualityConfig(Thresholds):
                             "included, instead of over words")
 
 
-def gopher_quality(doc: Doc, cfg: GopherQualityConfig) -> tuple[dict, str | None]:
-    v = doc.vocab
-    content, letter = word_flags(v.words)
-    n_content = v.total(content)
-    content_chars = v.total(content, per_word=v.lens)
-    n_words = max(len(v.ids), 1)
-    lines = doc.lines or [""]
-    s = {
-        "gopher_word_count": float(n_content),
-        "gopher_mean_word_length": content_chars / n_content if n_content else 0.0,
-        "gopher_hash_ratio": doc.text.count("#") / n_words,
-        "gopher_ellipsis_ratio": (doc.text.count("...") + doc.text.count("…")) / n_words,
-        "gopher_bullet_lines_ratio": sum(ln.lstrip().startswith(BULLETS) for ln in lines) / len(lines),
-        "gopher_ellipsis_lines_ratio": sum(ln.rstrip().endswith(ELLIPSES) for ln in lines) / len(lines),
-        # Gopher: "80% of words contain an alphabetic character"; punctuation tokens are not words (datatrove
-        # divides by its NLTK tokens, punctuation marks included)
-        "gopher_alpha_words_ratio": v.total(letter)
-        / max(len(v.ids) if cfg.datatrove_compat else n_content, 1),
-        "gopher_stop_words": float(len(set(cfg.stop_words).intersection(v.words))),
-    }
+def _line_marks(text: str) -> tuple[int, int, int]:
+    """(lines, lines starting with a bullet, lines ending in an ellipsis); a text without the marks skips the scan."""
+    lines = text.splitlines() or [""]
+    bullets = sum(ln.lstrip().startswith(BULLETS) for ln in lines) if ("-" in text or "•" in text) else 0
+    dots = sum(ln.rstrip().endswith(ELLIPSES) for ln in lines) if ("..." in text or "…" in text) else 0
+    return len(lines), bullets, dots
+
+
+def gopher_quality_batch(b: Batch, cfg: GopherQualityConfig) -> tuple[dict, list[str | None]]:
+    content, letter = b.flags
+    n_content = b.per_doc(content[b.gid])
+    content_chars = b.per_doc((content * b.vocab_lens)[b.gid])
+    n_tokens = np.maximum(b.counts, 1)
+    marks = np.array([(t.count("#"), t.count("...") + t.count("…"), *_line_marks(t)) for t in b.texts],
+                     dtype=np.float64).reshape(len(b), 5)
+    stops = np.zeros(len(b))
+    for g in [b.index[w] for w in set(cfg.stop_words) if w in b.index]:
+        stops += np.bincount(b.doc[b.gid == g], minlength=len(b)) > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = {
+            "gopher_word_count": n_content,
+            "gopher_mean_word_length": np.where(n_content > 0, content_chars / n_content, 0.0),
+            "gopher_hash_ratio": marks[:, 0] / n_tokens,
+            "gopher_ellipsis_ratio": marks[:, 1] / n_tokens,
+            "gopher_bullet_lines_ratio": marks[:, 3] / marks[:, 2],
+            "gopher_ellipsis_lines_ratio": marks[:, 4] / marks[:, 2],
+            # Gopher: "80% of words contain an alphabetic character"; punctuation tokens are not words (datatrove
+            # divides by its NLTK tokens, punctuation marks included)
+            "gopher_alpha_words_ratio": b.per_doc(letter[b.gid])
+            / np.maximum(b.counts if cfg.datatrove_compat else n_content, 1),
+            "gopher_stop_words": stops,
+        }
+    off = np.zeros(len(b), dtype=bool)
+
+    def over(key, limit):
+        return off if limit is None else s[key] > limit
+
+    def under(key, limit):
+        return off if limit is None else s[key] < limit
     checks = [
-        ("too_few_words", cfg.min_words is not None and s["gopher_word_count"] < cfg.min_words),
-        ("too_many_words", cfg.max_words is not None and s["gopher_word_count"] > cfg.max_words),
-        ("mean_word_length", cfg.min_mean_word_length is not None
-         and s["gopher_mean_word_length"] < cfg.min_mean_word_length),
-        ("mean_word_length", cfg.max_mean_word_length is not None
-         and s["gopher_mean_word_length"] > cfg.max_mean_word_length),
-        ("hash_ratio", cfg.max_symbol_word_ratio is not None and s["gopher_hash_ratio"] > cfg.max_symbol_word_ratio),
-        ("ellipsis_ratio", cfg.max_symbol_word_ratio is not None
-         and s["gopher_ellipsis_ratio"] > cfg.max_symbol_word_ratio),
-        ("bullet_lines", cfg.max_bullet_lines_ratio is not None
-         and s["gopher_bullet_lines_ratio"] > cfg.max_bullet_lines_ratio),
-        ("ellipsis_lines", cfg.max_ellipsis_lines_ratio is not None
-         and s["gopher_ellipsis_lines_ratio"] > cfg.max_ellipsis_lines_ratio),
-        ("alpha_words", cfg.min_alpha_words_ratio is not None
-         and s["gopher_alpha_words_ratio"] < cfg.min_alpha_words_ratio),
-        ("stop_words", cfg.min_stop_words is not None and s["gopher_stop_words"] < cfg.min_stop_words),
+        ("too_few_words", under("gopher_word_count", cfg.min_words)),
+        ("too_many_words", over("gopher_word_count", cfg.max_words)),
+        ("mean_word_length", under("gopher_mean_word_length", cfg.min_mean_word_length)),
+        ("mean_word_length", over("gopher_mean_word_length", cfg.max_mean_word_length)),
+        ("hash_ratio", over("gopher_hash_ratio", cfg.max_symbol_word_ratio)),
+        ("ellipsis_ratio", over("gopher_ellipsis_ratio", cfg.max_symbol_word_ratio)),
+        ("bullet_lines", over("gopher_bullet_lines_ratio", cfg.max_bullet_lines_ratio)),
+        ("ellipsis_lines", over("gopher_ellipsis_lines_ratio", cfg.max_ellipsis_lines_ratio)),
+        ("alpha_words", under("gopher_alpha_words_ratio", cfg.min_alpha_words_ratio)),
+        ("stop_words", under("gopher_stop_words", cfg.min_stop_words)),
     ]
-    return s, next((f"gopher:{name}" for name, failed in checks if failed), None)
+    return s, first_failure("gopher", checks, len(b))
+
+
+def gopher_quality(doc: Doc, cfg: GopherQualityConfig) -> tuple[dict, str | None]:
+    return one_document(gopher_quality_batch, doc, cfg)
 
 
 # -- Gopher repetition -------------------------------------------------------------------------------
@@ -198,116 +285,146 @@ class GopherRepetitionConfig(Thresholds):
 
 
 class NgramIndex:
-    """Word n-grams of one document as 64-bit hashes, so counting and coverage run in numpy.
+    """Word n-grams of every document of a batch as 64-bit hashes, so counting and coverage run in numpy.
 
-    Words become ids, and the hash of an n-gram extends the (n-1)-gram's: h = h * M + id (mod 2**64);
-    a collision needs two different n-grams of the same document to share 64 bits."""
+    The hash of an n-gram extends the (n-1)-gram's: h = h * M + id (mod 2**64), starting from the document's
+    number, so equal n-grams of different documents never meet; a collision needs two different n-grams of
+    one document to share 64 bits. An n-gram at token i exists when its n tokens are in i's document."""
 
     _M = np.uint64(0x9E3779B97F4A7C15)
 
-    def __init__(self, vocab: Vocab):
-        self.ids = vocab.ids.astype(np.uint64) + np.uint64(1)
-        self.lens = vocab.lens[vocab.ids]
-        self.cum = np.concatenate(([0], np.cumsum(self.lens)))
-        self._hashes = {1: self.ids}
+    def __init__(self, b: Batch):
+        self.b = b
+        self.ids = b.gid.astype(np.uint64) + np.uint64(1)
+        self.end = np.repeat(b.starts[1:], b.counts)  # per token: where its document's tokens end
+        self.cum = np.concatenate(([0], np.cumsum(b.lens)))
+        with np.errstate(over="ignore"):
+            self._hashes = {1: (b.doc.astype(np.uint64) + np.uint64(1)) * self._M + self.ids}
         self._repeated: dict[int, np.ndarray] = {}
+        self._first: dict[int, np.ndarray] = {}  # per n-gram start: the first occurrence of a repeated n-gram
 
     def hashes(self, n: int) -> np.ndarray:
         if n not in self._hashes:
             prev = self.hashes(n - 1)
             with np.errstate(over="ignore"):
                 self._hashes[n] = prev[:-1] * self._M + self.ids[n - 1:]
+            for k in [k for k in self._hashes if 1 < k < n - 1]:
+                del self._hashes[k]  # sizes are asked in increasing order: keep the memory of two, not ten
         return self._hashes[n]
 
     def gram_chars(self, n: int) -> np.ndarray:
         """Characters of the words of each n-gram."""
         return self.cum[n:] - self.cum[:-n]
 
-    def _sorted_runs(self, n: int, cand: np.ndarray | None = None):
-        """Positions (all, or `cand`) sorted stably by n-gram hash, and whether each sorted entry has the
-        same hash as the next. Records which n-grams repeat, for the next n."""
+    def candidates(self, n: int) -> np.ndarray:
+        """Starts of the n-grams that can repeat: all of them, or, once the (n-1)-grams are known, only those
+        whose first n-1 words repeat (typical pages repeat little, so sizes 3-10 sort almost nothing)."""
         h = self.hashes(n)
-        pos = np.arange(len(h)) if cand is None else cand
+        ok = np.arange(len(h)) + n <= self.end[:len(h)]
+        prev = self._repeated.get(n - 1)
+        if prev is not None:
+            ok &= prev[:len(h)]
+        return np.flatnonzero(ok)
+
+    def _runs(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(first position, occurrences) of each repeated n-gram; records which positions repeat, for n + 1.
+        Sorting is stable, so a run's first entry is the n-gram's first occurrence."""
+        h = self.hashes(n)
+        pos = self.candidates(n)
         order = pos[np.argsort(h[pos], kind="stable")]
         hs = h[order]
-        same = hs[1:] == hs[:-1]
-        rep = np.zeros(len(hs), dtype=bool)
-        rep[1:] |= same
-        rep[:-1] |= same
+        starts = np.flatnonzero(np.concatenate(([True], hs[1:] != hs[:-1])))
+        counts = np.diff(np.append(starts, len(order)))
         mask = np.zeros(len(h), dtype=bool)
-        mask[order[rep]] = True
+        mask[order[np.repeat(counts >= 2, counts)]] = True
         self._repeated[n] = mask
-        return order, same
+        rep = counts >= 2
+        first = np.zeros(len(h), dtype=bool)
+        first[order[starts[rep]]] = True
+        self._first[n] = first
+        return order[starts[rep]], counts[rep]
 
     def repeated(self, n: int) -> np.ndarray:
-        """Per n-gram start: does the same n-gram occur elsewhere in the document.
-
-        An n-gram can only repeat where its first n-1 words repeat, so once a shorter size is known only
-        those positions are sorted (typical pages repeat little, so sizes 6-10 cost almost nothing)."""
+        """Per n-gram start: does the same n-gram occur elsewhere in its document."""
         if n not in self._repeated:
-            prev = self._repeated.get(n - 1)
-            cand = None if prev is None else np.flatnonzero(prev[:len(self.hashes(n))])
-            self._sorted_runs(n, cand)
+            self._runs(n)
         return self._repeated[n]
 
-    def top_char_frac(self, n: int, denominator: int, joiner_len: int = 0) -> float:
-        """Characters covered by the most frequent n-gram (all its occurrences) over `denominator`."""
-        if len(self.ids) < n or denominator == 0:
-            return 0.0
-        prev = self._repeated.get(n - 1)
-        cand = None if prev is None else np.flatnonzero(prev[:len(self.hashes(n))])
-        # stable: a run's first entry is the n-gram's first occurrence. Only n-grams whose first n-1 words
-        # repeat can repeat, so with those known only they are sorted; the winner is the same
-        order, same = self._sorted_runs(n, cand)
-        if cand is not None and not same.any():
-            # nothing repeats: the full sort's winner is its first entry, the smallest hash's first position
-            pos = int(np.argmin(self.hashes(n)))
-            return (int(self.gram_chars(n)[pos]) + joiner_len * (n - 1)) / denominator
-        starts = np.flatnonzero(~same) + 1
-        counts = np.diff(starts, prepend=0, append=len(order))
-        starts = np.concatenate(([0], starts))
-        best = int(np.argmax(counts))
-        chars = int(self.gram_chars(n)[order[starts[best]]]) + joiner_len * (n - 1)
-        return chars * int(counts[best]) / denominator
+    def top_char_frac(self, n: int, denominators: np.ndarray, joiner_len: int = 0) -> np.ndarray:
+        """Per document: characters covered by its most frequent n-gram (all its occurrences) over its
+        denominator. Ties go to the n-gram that occurs first (as `Counter.most_common`), so with nothing
+        repeated it is the document's first n-gram."""
+        b = self.b
+        first, counts = self._runs(n)
+        best_pos, best_count = b.starts[:-1].copy(), np.ones(len(b), dtype=np.int64)
+        if len(first):
+            key = counts * (1 << 40) - first  # more occurrences first, then the earlier n-gram
+            best = np.full(len(b), -1, dtype=np.int64)
+            np.maximum.at(best, b.doc[first], key)
+            has = best > 0
+            best_count[has] = (best[has] + (1 << 40) - 1) >> 40
+            best_pos[has] = best_count[has] * (1 << 40) - best[has]
+        out = np.zeros(len(b))
+        ok = (b.counts >= n) & (denominators > 0)
+        if ok.any():
+            chars = self.gram_chars(n)[best_pos[ok]] + joiner_len * (n - 1)
+            out[ok] = chars * best_count[ok] / denominators[ok]
+        return out
 
-    def dup_char_frac(self, n: int) -> float:
+    def dup_char_frac(self, n: int) -> np.ndarray:
         """Gopher's duplicated n-gram character fraction: characters of words inside any n-gram that occurs
-        more than once (every occurrence, overlaps counted once) over the characters of all words."""
-        total = int(self.cum[-1])
-        if len(self.ids) < n or total == 0:
-            return 0.0
+        more than once in its document (every occurrence, overlaps counted once) over the characters of all its
+        words."""
+        b = self.b
+        total = b.per_doc(b.lens)
+        out = np.zeros(len(b))
         rep = self.repeated(n)
         if not rep.any():
-            return 0.0
-        starts = rep.astype(np.int64)
-        # word j is covered when a duplicated n-gram starts within [j-n+1, j]
-        run = np.concatenate(([0], np.cumsum(starts)))
-        j = np.arange(len(self.ids))
-        covered = run[np.minimum(j + 1, len(starts))] - run[np.maximum(j - n + 1, 0)] > 0
-        return int(self.lens[covered].sum()) / total
+            return out
+        # word j is covered when a duplicated n-gram starts within [j-n+1, j] (one of its own document's: an
+        # n-gram of the document before ends before j)
+        run = np.concatenate(([0], np.cumsum(rep)))
+        j = np.arange(len(b.gid))
+        covered = run[np.minimum(j + 1, len(rep))] - run[np.maximum(j - n + 1, 0)] > 0
+        ok = (b.counts >= n) & (total > 0)
+        out[ok] = b.per_doc(b.lens * covered)[ok] / total[ok]
+        return out
 
-    def dup_char_frac_datatrove(self, n: int, text_len: int) -> float:
-        """datatrove's scan (`find_all_duplicate`): left to right, an n-gram seen before adds its characters
-        and the scan jumps n words, otherwise it is remembered and the scan moves one word. Only n-grams
-        that occur twice can ever be "seen before", so the scan visits just those positions."""
-        if len(self.ids) < n or not text_len:
-            return 0.0
+    def dup_char_frac_datatrove(self, n: int, text_lens: np.ndarray) -> np.ndarray:
+        """datatrove's scan (`find_all_duplicate`), per document: left to right, an n-gram seen before adds its
+        characters and the scan jumps n words, otherwise it is remembered and the scan moves one word.
+
+        Only n-grams that occur twice can ever be "seen before", so only those positions matter. Where no jump
+        passes over another such position, every one is visited and the hits are exactly the repeats after the
+        first occurrence, summed in numpy; documents where a jump does skip one are scanned in order (hashes
+        carry the document, so one `seen` set serves them all; a jump never leaves its document)."""
+        b = self.b
+        out = np.zeros(len(b))
         rep = np.flatnonzero(self.repeated(n))
         if not len(rep):
-            return 0.0
-        hashes = self.hashes(n)[rep].tolist()
-        chars = self.gram_chars(n)[rep].tolist()
+            return out
+        later = ~self._first[n][rep]
+        # a later occurrence whose jump (the next n - 1 words) passes over another repeated n-gram's start
+        skips = later & (np.append(rep[1:], np.iinfo(np.int64).max) < rep + n)
+        scan = np.zeros(len(b), dtype=bool)
+        scan[b.doc[rep[skips]]] = True
+        simple = later & ~scan[b.doc[rep]]
+        totals = np.bincount(b.doc[rep[simple]], weights=self.gram_chars(n)[rep[simple]], minlength=len(b))
+        rep = rep[scan[b.doc[rep]]]
         seen: set[int] = set()
-        total, resume = 0, 0
-        for pos, h, c in zip(rep.tolist(), hashes, chars):
+        resume = 0
+        for pos, h, c, d in zip(rep.tolist(), self.hashes(n)[rep].tolist(), self.gram_chars(n)[rep].tolist(),
+                                b.doc[rep].tolist()):
             if pos < resume:
                 continue  # inside a repeat the scan jumped over: never looked at, never remembered
             if h in seen:
-                total += c
+                totals[d] += c
                 resume = pos + n
             else:
                 seen.add(h)
-        return total / text_len
+        ok = text_lens > 0
+        out[ok] = totals[ok] / text_lens[ok]
+        return out
 
 
 def dup_ngram_char_frac(words: list[str], n: int) -> float:
@@ -315,7 +432,7 @@ def dup_ngram_char_frac(words: list[str], n: int) -> float:
     >>> round(dup_ngram_char_frac("a b c x a b c".split(), 3), 3)
     0.857
     """
-    return NgramIndex(Vocab(words)).dup_char_frac(n)
+    return float(Batch([""], [words]).ngrams.dup_char_frac(n)[0])
 
 
 def dup_ngram_char_frac_datatrove(words: list[str], n: int, text_len: int) -> float:
@@ -325,39 +442,44 @@ def dup_ngram_char_frac_datatrove(words: list[str], n: int, text_len: int) -> fl
     >>> round(dup_ngram_char_frac_datatrove("a b c x a b c".split(), 3, 13), 3)
     0.231
     """
-    return NgramIndex(Vocab(words)).dup_char_frac_datatrove(n, text_len)
+    return float(Batch([""], [words]).ngrams.dup_char_frac_datatrove(n, np.array([text_len]))[0])
 
 
-def gopher_repetition(doc: Doc, cfg: GopherRepetitionConfig) -> tuple[dict, str | None]:
-    text = doc.text
-    n_chars = max(len(text), 1)
-    paragraphs = _PARAGRAPHS.split(text.strip())
-    lines = _LINES.split(text)
-    para_dups, para_chars = _duplicates(paragraphs)
-    line_dups, line_chars = _duplicates(lines)
+def gopher_repetition_batch(b: Batch, cfg: GopherRepetitionConfig) -> tuple[dict, list[str | None]]:
+    rows = []
+    for text in b.texts:
+        paragraphs = _PARAGRAPHS.split(text.strip())
+        lines = _LINES.split(text)
+        rows.append((*_duplicates(paragraphs), len(paragraphs), *_duplicates(lines), len(lines)))
+    r = np.array(rows, dtype=np.float64).reshape(len(b), 6)
+    text_lens = np.fromiter(map(len, b.texts), dtype=np.float64, count=len(b))
+    n_chars = np.maximum(text_lens, 1)
     s = {
-        "gopher_dup_para_frac": para_dups / len(paragraphs),
-        "gopher_dup_para_char_frac": para_chars / n_chars,
-        "gopher_dup_line_frac": line_dups / len(lines),
-        "gopher_dup_line_char_frac": line_chars / n_chars,
+        "gopher_dup_para_frac": r[:, 0] / r[:, 2],
+        "gopher_dup_para_char_frac": r[:, 1] / n_chars,
+        "gopher_dup_line_frac": r[:, 3] / r[:, 5],
+        "gopher_dup_line_char_frac": r[:, 4] / n_chars,
     }
     checks = [(k.removeprefix("gopher_"), getattr(cfg, k.removeprefix("gopher_")), v) for k, v in s.items()]
-    index = NgramIndex(doc.vocab)
+    index = b.ngrams
     for n, limit in cfg.top_ngrams:
         if cfg.datatrove_compat:
-            frac = index.top_char_frac(n, len(text), joiner_len=1)
+            frac = index.top_char_frac(n, text_lens, joiner_len=1)
         else:
-            frac = index.top_char_frac(n, int(index.cum[-1]))
+            frac = index.top_char_frac(n, b.per_doc(b.lens))
         s[f"gopher_top_{n}gram_char_frac"] = frac
         checks.append((f"top_{n}gram", limit, frac))
     for n, limit in cfg.dup_ngrams:
-        if cfg.datatrove_compat:
-            frac = index.dup_char_frac_datatrove(n, len(text))
-        else:
-            frac = index.dup_char_frac(n)
+        frac = index.dup_char_frac_datatrove(n, text_lens) if cfg.datatrove_compat else index.dup_char_frac(n)
         s[f"gopher_dup_{n}gram_char_frac"] = frac
         checks.append((f"dup_{n}gram", limit, frac))
-    return s, next((f"gopher:{name}" for name, limit, v in checks if limit is not None and v > limit), None)
+    off = np.zeros(len(b), dtype=bool)
+    return s, first_failure("gopher", [(name, off if limit is None else v > limit) for name, limit, v in checks],
+                            len(b))
+
+
+def gopher_repetition(doc: Doc, cfg: GopherRepetitionConfig) -> tuple[dict, str | None]:
+    return one_document(gopher_repetition_batch, doc, cfg)
 
 
 # -- FineWeb -----------------------------------------------------------------------------------------
@@ -370,31 +492,47 @@ class FineWebConfig(Thresholds):
     max_newline_word_ratio: float | None = Field(0.3, ge=0, description="newlines per word (list pages)")
 
 
-def fineweb(doc: Doc, cfg: FineWebConfig) -> tuple[dict, str | None]:
-    lines = doc.nonempty_lines
-    n = max(len(lines), 1)
-    body_chars = max(len(doc.text) - doc.text.count("\n"), 1)
+def _fineweb_lines(text: str, short: int) -> tuple[int, int, int, int]:
+    """(non-empty lines, ending in punctuation, short, characters in repeated lines)."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    return (len(lines), sum(ln.endswith(TERMINAL_PUNCTUATION) for ln in lines),
+            sum(len(ln) <= short for ln in lines), _duplicates(lines)[1])
+
+
+def fineweb_batch(b: Batch, cfg: FineWebConfig) -> tuple[dict, list[str | None]]:
+    r = np.array([(*_fineweb_lines(t, cfg.short_line_length), t.count("\n"), len(t)) for t in b.texts],
+                 dtype=np.float64).reshape(len(b), 6)
+    n = np.maximum(r[:, 0], 1)
     s = {
-        "fineweb_line_punct_ratio": sum(ln.endswith(TERMINAL_PUNCTUATION) for ln in lines) / n,
-        "fineweb_short_line_ratio": sum(len(ln) <= cfg.short_line_length for ln in lines) / n,
-        "fineweb_char_dup_ratio": _duplicates(lines)[1] / body_chars,
-        "fineweb_list_ratio": doc.text.count("\n") / max(len(doc.words), 1),
+        "fineweb_line_punct_ratio": r[:, 1] / n,
+        "fineweb_short_line_ratio": r[:, 2] / n,
+        "fineweb_char_dup_ratio": r[:, 3] / np.maximum(r[:, 5] - r[:, 4], 1),
+        "fineweb_list_ratio": r[:, 4] / np.maximum(b.counts, 1),
     }
     punct = s["fineweb_line_punct_ratio"]
+    off = np.zeros(len(b), dtype=bool)
+    low_punct = off if cfg.min_line_punct_ratio is None else punct < cfg.min_line_punct_ratio
+    if cfg.line_punct_exclude_zero:
+        low_punct = low_punct & (punct != 0)
     checks = [
-        ("empty", not lines),
-        ("line_punct_ratio", cfg.min_line_punct_ratio is not None and punct < cfg.min_line_punct_ratio
-         and not (punct == 0 and cfg.line_punct_exclude_zero)),
-        ("short_line_ratio", cfg.max_short_line_ratio is not None
-         and s["fineweb_short_line_ratio"] > cfg.max_short_line_ratio),
-        ("char_dup_ratio", cfg.max_char_dup_ratio is not None and s["fineweb_char_dup_ratio"] > cfg.max_char_dup_ratio),
-        ("list_ratio", cfg.max_newline_word_ratio is not None and s["fineweb_list_ratio"] > cfg.max_newline_word_ratio),
+        ("empty", r[:, 0] == 0),
+        ("line_punct_ratio", low_punct),
+        ("short_line_ratio", off if cfg.max_short_line_ratio is None
+         else s["fineweb_short_line_ratio"] > cfg.max_short_line_ratio),
+        ("char_dup_ratio", off if cfg.max_char_dup_ratio is None
+         else s["fineweb_char_dup_ratio"] > cfg.max_char_dup_ratio),
+        ("list_ratio", off if cfg.max_newline_word_ratio is None
+         else s["fineweb_list_ratio"] > cfg.max_newline_word_ratio),
     ]
-    return s, next((f"fineweb:{name}" for name, failed in checks if failed), None)
+    return s, first_failure("fineweb", checks, len(b))
+
+
+def fineweb(doc: Doc, cfg: FineWebConfig) -> tuple[dict, str | None]:
+    return one_document(fineweb_batch, doc, cfg)
 
 
 RULE_SETS = {
-    "gopher_repetition": (gopher_repetition, GopherRepetitionConfig),
-    "gopher_quality": (gopher_quality, GopherQualityConfig),
-    "fineweb": (fineweb, FineWebConfig),
+    "gopher_repetition": (gopher_repetition_batch, GopherRepetitionConfig),
+    "gopher_quality": (gopher_quality_batch, GopherQualityConfig),
+    "fineweb": (fineweb_batch, FineWebConfig),
 }

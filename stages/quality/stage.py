@@ -14,19 +14,21 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator
 
 from gristmill.pipeline.stage import DROP_REASON, BatchStage, StageConfig
 
 from ..fasttext_model import load_fasttext
-from .c4 import C4Config, c4_signals, clean
+from .c4 import C4_SIGNALS, C4Config, c4_signals, clean
 from .classifier import ClassifierConfig, scores
-from .rules import RULE_SETS, Doc, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig
+from .rules import RULE_SETS, Batch, Doc, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig
 
 RuleName = Literal["gopher", "gopher_repetition", "gopher_quality", "c4", "fineweb"]
 EMPTY = "quality:empty"
 LOW_SCORE = "quality:classifier"
+CHUNK_CHARS = 8_000_000  # characters scored together (numpy arrays over their tokens)
 
 
 class QualityConfig(StageConfig):
@@ -58,47 +60,61 @@ class QualityScorer:
         self.sets = [(r, getattr(config, r)) for r in config.rules]
         self.rewrites = "c4" in config.rules and config.c4.remove_lines
 
-    def _run(self, name: str, doc: Doc, cfg):
-        """(signals, reason, cleaned C4 result or None) of one rule set."""
+    def _run(self, name: str, batch: Batch, cfg):
+        """(signals, reasons, C4 results or None) of one rule set over a batch."""
         if name == "c4":
-            result = clean(doc, cfg)
-            return c4_signals(result), result.reason, result
-        signals, reason = RULE_SETS[name][0](doc, cfg)
-        return signals, reason, None
+            results = [clean(Doc(t), cfg) for t in batch.texts]
+            signals = [c4_signals(r) for r in results]
+            columns = {k: np.array([s[k] for s in signals], dtype=np.float64) for k in C4_SIGNALS}
+            return columns, [r.reason for r in results], results
+        signals, reasons = RULE_SETS[name][0](batch, cfg)
+        return signals, reasons, None
 
     def signal_names(self) -> list[str]:
         # Running each rule on an empty document lists its signals exactly as it will emit them.
-        return [k for name, cfg in self.sets for k in self._run(name, Doc(""), cfg)[0]]
+        return [k for name, cfg in self.sets for k in self._run(name, Batch([""]), cfg)[0]]
 
-    def score(self, texts: list[str | None]) -> tuple[dict[str, list[float]], list[str | None]]:
+    def score(self, texts: list[str | None]) -> tuple[dict[str, np.ndarray], list[str | None]]:
         columns, reasons, _ = self.score_and_clean(texts)
         return columns, reasons
 
     def score_and_clean(self, texts: list[str | None]):
         """(signals, reasons, C4 edits): edits are None unless C4 removes lines, else per document
-        (new text or None when unchanged, removed lines as JSON or None)."""
-        columns: dict[str, list[float]] = {name: [] for name in self.signal_names()}
-        reasons: list[str | None] = []
-        edits: list[tuple[str | None, str | None]] | None = [] if self.rewrites else None
-        for text in texts:
-            doc = Doc(text)
-            reason = EMPTY if not doc.text.strip() else None
-            cleaned = None
-            for name, cfg in self.sets:
-                signals, failed, result = self._run(name, doc, cfg)
-                for k, v in signals.items():
-                    columns[k].append(v)
-                reason = reason or failed
-                if result is not None and self.rewrites:
-                    cleaned = result
-                    if failed is None:
-                        doc = Doc(result.text)  # later rule sets judge the text C4 keeps
-            reasons.append(reason)
-            if edits is not None:
-                new_text = cleaned.text if cleaned is not None and reason is None else None
-                if new_text == text:
-                    new_text = None
-                edits.append((new_text, cleaned.removed_json() if cleaned is not None else None))
+        (new text or None when unchanged, removed lines as JSON or None). The words of the batch are split once
+        and shared by every rule set (again only for texts C4 changed, when a rule set follows it); a batch of
+        long texts is scored in parts of about CHUNK_CHARS, so its token arrays stay small."""
+        parts, size, start = [], 0, 0
+        for i, t in enumerate(texts):
+            size += len(t or "")
+            if size >= CHUNK_CHARS or i == len(texts) - 1:
+                parts.append(self._score_part(texts[start:i + 1]))
+                size, start = 0, i + 1
+        if len(parts) <= 1:
+            return parts[0] if parts else self._score_part([])
+        columns = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
+        edits = None if not self.rewrites else [e for p in parts for e in p[2]]
+        return columns, [r for p in parts for r in p[1]], edits
+
+    def _score_part(self, texts: list[str | None]):
+        batch = Batch(texts)
+        columns: dict[str, np.ndarray] = {}
+        reasons: list[str | None] = [None if t.strip() else EMPTY for t in batch.texts]
+        cleaned = None
+        for name, cfg in self.sets:
+            signals, failed, results = self._run(name, batch, cfg)
+            columns.update(signals)
+            reasons = [r or f for r, f in zip(reasons, failed)]
+            if results is not None and self.rewrites:
+                cleaned = results
+                # later rule sets judge the text C4 keeps
+                batch = batch.with_texts([t if r.reason else r.text for t, r in zip(batch.texts, results)])
+        edits = None
+        if self.rewrites:
+            edits = []
+            for text, reason, result in zip(texts, reasons, cleaned or [None] * len(texts)):
+                new_text = result.text if result is not None and reason is None else None
+                edits.append((None if new_text == text else new_text,
+                              result.removed_json() if result is not None else None))
         return columns, reasons, edits
 
 
