@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from .base import Selection, Selector, SelectorParams, check_embeddings, curve, gumbel_topk, resolve_budget
-from .knn import kmeans, knn, knn_between_blocks
+from .knn import kmeans, knn, knn_between_blocks, nearest_centroids, probed_knn, train_centroids
 
 
 def knn_edges(sims: np.ndarray, idx: np.ndarray, self_loops: bool = True):
@@ -71,6 +71,24 @@ def knn_graph(X: np.ndarray, k: int = 10, index: str = "auto", seed: int = 0):
     return sparse.csc_matrix((vals, (rows, cols)), shape=(n, n))
 
 
+def list_count(n: int, list_size: int | str = "auto") -> int:
+    """Inverted lists for a probed graph of n rows: auto = about sqrt(n) rows a list (at least 32), which keeps
+    the k-means (lists squared) and the scans (n x probe x list size) both well under n squared."""
+    size = max(32, round(math.sqrt(n))) if list_size == "auto" else int(list_size)
+    return max(1, math.ceil(n / size))
+
+
+def probed_graph(X: np.ndarray, k: int, lists: int, probe: int, seed: int = 0, centroids: np.ndarray | None = None):
+    """An approximate global kNN graph (CSC, as knn_graph): k-means centroids (trained on a seeded sample),
+    each row compared exactly with the members of its `probe` nearest lists. Returns (W, centroids)."""
+    from scipy import sparse
+    n = X.shape[0]
+    if centroids is None:
+        centroids = train_centroids(X, lists, seed=seed)
+    rows, cols, vals = knn_edges(*probed_knn(X, k, nearest_centroids(X, centroids, probe)))
+    return sparse.csc_matrix((vals, (rows, cols)), shape=(n, n)), centroids
+
+
 class Cover:
     """Greedy state over a CSC graph: how well each point is covered so far."""
 
@@ -115,6 +133,67 @@ def lazy_greedy(W, k: int, candidates: np.ndarray | None = None):
         else:
             heapq.heappush(heap, (-g, j))
     return np.asarray(picks, np.int64), np.asarray(gains, np.float64)
+
+
+def _gathered(indptr, cols):
+    """Positions of the stored entries of the given columns (CSC) or rows (CSR), concatenated, and their owner."""
+    lens = indptr[cols + 1] - indptr[cols]
+    pos = np.repeat(indptr[cols] - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
+    return pos, np.repeat(np.arange(len(cols)), lens)
+
+
+def batched_greedy(W, k: int, candidates: np.ndarray | None = None, window: int = 256, shortlist: int = 512):
+    """Exact greedy (the largest marginal gain each step; among equal gains the lower column, except that a
+    candidate outside the shortlist may tie a chosen one) that takes several picks per numpy pass. Every
+    candidate's gain is kept exact, updated only where a pick raised a row's cover. A pick changes only the gains
+    of columns sharing a row with it, and gains only fall; so, walking the candidates by falling gain, each one
+    whose rows no earlier pick of the same pass touches is exactly the next greedy pick, and a pass stops at the
+    first that shares a row. The walk runs over a shortlist of the largest gains, rebuilt when its best falls
+    below the largest gain left outside it. On a sparse kNN graph a pass takes several picks and costs no scan
+    of all n gains, which is what makes it faster than lazy greedy's heap, pick by pick."""
+    W = W.tocsc()
+    R = W.tocsr()
+    n, m = W.shape
+    gains = np.full(m, -np.inf)
+    cands = np.arange(m) if candidates is None else np.unique(np.asarray(candidates, np.int64))
+    gains[cands] = np.asarray(W[:, cands].sum(axis=0), np.float64).ravel()  # cover starts at 0
+    cur = np.zeros(n, np.float32)
+    k = min(k, len(cands))
+    live = len(cands)
+    picks, out = np.empty(k, np.int64), np.empty(k, np.float64)
+    done, short, floor = 0, np.zeros(0, np.int64), -np.inf
+    while done < k:
+        s = short[np.lexsort((short, -gains[short]))]
+        s = s[gains[s] >= floor]
+        if len(s) == 0:  # every shortlisted gain fell below the best one outside: rebuild
+            size = min(shortlist, live)
+            short = np.argpartition(-gains, size - 1)[:size] if size < m else np.arange(m)
+            short = short[np.isfinite(gains[short])]
+            floor = gains[short].min() if size < live else -np.inf
+            continue
+        top = s[:min(window, k - done)]
+        pos, owner = _gathered(W.indptr, top)
+        rows = W.indices[pos]
+        o = np.lexsort((owner, rows))
+        again = np.zeros(len(o), bool)
+        again[1:] = rows[o][1:] == rows[o][:-1]  # a row an earlier column of this pass already holds
+        stop = int(owner[o][again].min()) if again.any() else len(top)
+        take = top[:max(stop, 1)]
+        picks[done:done + len(take)], out[done:done + len(take)] = take, gains[take]
+        done += len(take)
+        live -= len(take)
+        gains[take] = -np.inf
+        short = s[len(take):]
+        pos, _ = _gathered(W.indptr, take)
+        r, v = W.indices[pos], W.data[pos]
+        up = v > cur[r]  # the taken columns share no row, so each row is raised once
+        r, new = r[up], v[up]
+        old = cur[r]
+        cur[r] = new
+        rpos, rown = _gathered(R.indptr, r)
+        wr = R.data[rpos]
+        np.add.at(gains, R.indices[rpos], np.maximum(wr - new[rown], 0) - np.maximum(wr - old[rown], 0))
+    return picks, out
 
 
 def stochastic_greedy(W, k: int, rng: np.random.Generator, eps: float = 0.01,
@@ -249,9 +328,13 @@ def coverage_weights(W, picks: np.ndarray) -> tuple[np.ndarray, int]:
 class FacilityLocationParams(SelectorParams):
     k: int = Field(10, ge=1, description="neighbours per point in the kNN graph(s)")
     index: Literal["auto", "flat", "ivf"] = Field("auto", description="FAISS index of a global graph")
-    graphs: Literal["partition", "global"] = Field(
-        "partition", description="partition: one exact kNN graph per k-means partition, never a global one; "
-                                 "global: one graph over the corpus")
+    graphs: Literal["probed", "partition", "global"] = Field(
+        "probed", description="probed (our default): one approximate global kNN graph from inverted lists, "
+                              "greedy over it; partition (INGENIOUS): one exact kNN graph per k-means partition, "
+                              "never a global one; global: one FAISS graph over the corpus (`index`)")
+    probe: int = Field(10, ge=1, description="under graphs: probed, the lists each point is compared with")
+    list_size: int | Literal["auto"] = Field("auto", description="under graphs: probed, rows per inverted list, "
+                                                                 "or auto (about sqrt(n))")
     partitions: int | Literal["auto"] = Field("auto", description="a count, or auto = ceil(n / partition_size)")
     partition_size: int | Literal["auto"] = Field("auto", description="rows per partition, or auto (budget-aware)")
     picks_per_partition: int = Field(250, ge=1, description="picks a partition gets under partition_size: auto")
@@ -273,7 +356,7 @@ class FacilityLocationParams(SelectorParams):
                             "proportional: by partition size (INGENIOUS)")
     allocation_slack: float = Field(2.0, ge=1, description="under gain: picks a partition may take, x its share")
 
-    @field_validator("partitions", "partition_size")
+    @field_validator("partitions", "partition_size", "list_size")
     @classmethod
     def _at_least_one(cls, v):
         if v != "auto" and v < 1:
@@ -331,11 +414,13 @@ class FacilityLocation(Selector):
     summary = "objective"
 
     def spark_ready(self) -> bool:
+        if self.graphs == "probed":
+            return self.optimizer == "lazy" and self.sampling == "top"
         return self.graphs == "partition" and not self.merge and self.sampling == "top"
 
     def _greedy(self, W, k, rng, candidates=None):
         if self.optimizer == "lazy":
-            return lazy_greedy(W, k, candidates)
+            return batched_greedy(W, k, candidates)
         return stochastic_greedy(W, k, rng, self.eps, candidates)
 
     def rows_per_partition(self, n: int, b: int) -> int:
@@ -355,7 +440,20 @@ class FacilityLocation(Selector):
         b = resolve_budget(budget, n)
         rng = np.random.default_rng(self.seed)
         t0 = time.perf_counter()
-        if graph is not None or self.graphs == "global":
+        if graph is None and self.graphs == "probed":
+            W, _ = probed_graph(X, self.k, list_count(n, self.list_size), self.probe, self.seed)
+            t_graph = time.perf_counter() - t0
+            if self.sampling == "importance":
+                picks, g = self._greedy(W, min(n, math.ceil(self.pool * b)), rng)
+                picks = sample_by_gain([picks], [g], [b], rng)
+                info = {}
+            else:
+                picks, g = self._greedy(W, b, rng)
+                info = {"gains": g}
+            t_greedy = time.perf_counter() - t0 - t_graph
+            scope, parts = "probed", 1
+            info["lists"], info["probe"] = list_count(n, self.list_size), self.probe
+        elif graph is not None or self.graphs == "global":
             W = graph if graph is not None else knn_graph(X, self.k, self.index, self.seed)
             t_graph = time.perf_counter() - t0
             picks, parts = self._partitioned(X, W, b, rng)
@@ -375,7 +473,8 @@ class FacilityLocation(Selector):
                 "partitions": parts, "optimizer": self.optimizer, "k": self.k, "sampling": self.sampling,
                 "graph": scope,
                 "global_graph_built": scope == "global" or parts == 1 or (self.merge and self.merge_graph == "global"),
-                "objective_graph": ("the global kNN graph" if scope != "partition" or
+                "objective_graph": ("the probed (approximate) global kNN graph" if scope == "probed" else
+                                    "the global kNN graph" if scope != "partition" or
                                     (self.merge and self.merge_graph == "global" and parts > 1) else
                                     "the union of the per-partition kNN graphs" +
                                     (" plus merge-round edges" if self.merge and parts > 1 else "")),
