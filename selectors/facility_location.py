@@ -1,10 +1,13 @@
-"""Facility location as INGENIOUS uses it: maximize f(S) = sum_i max_{j in S} sim(i, j) on a sparse
-kNN graph, with partitioned greedy for large corpora.
+"""Facility location as INGENIOUS uses it (Renduchintala et al. 2023): maximize f(S) = sum_i max_{j in S}
+sim(i, j) on a sparse kNN graph, greedily.
 
-Two graph scopes:
-- graphs="partition" (default): k-means partitions (FAISS), an exact flat inner-product kNN graph inside each
-  partition (cheap: partitions are small), greedy per partition with proportional budgets, optional merge
-  round. No global similarity or kNN computation is ever done; that is what the partitioning is for.
+Three graph scopes:
+- graphs="probed" (default, our choice): one approximate global kNN graph from inverted lists (k-means
+  centroids; each point compared exactly with the members of its `probe` nearest lists), then exact greedy over
+  the whole graph. No exact global kNN computation (n^2) is done; no edge is cut by a partition.
+- graphs="partition" (INGENIOUS's partitioned greedy): k-means partitions (FAISS), an exact flat inner-product kNN
+  graph inside each partition, greedy per partition with a budget share, optional merge round. Edges between
+  partitions are cut, which is what loses objective at small budgets.
 - graphs="global" (or a precomputed `graph=` passed to select): one kNN graph over the whole corpus (FAISS
   flat or IVF), greedy over it (partitioned greedy on its sub-graphs when partitions > 1).
 
@@ -367,6 +370,19 @@ class FacilityLocationParams(SelectorParams):
 class FacilityLocation(Selector):
     """INGENIOUS facility location.
 
+    graphs: "probed" (default, our choice; INGENIOUS partitions the corpus instead, which graphs: "partition"
+    gives, with allocation: proportional and sampling: importance for its published budget split and draw). The
+    probed graph: `list_size` rows per inverted list (auto: about sqrt(n)), centroids by spherical k-means on a
+    seeded sample, each point compared exactly with the members of its `probe` nearest lists (so it finds
+    itself and most of its k nearest), exact greedy (batched_greedy: the textbook greedy's picks) over the whole
+    graph. Why not INGENIOUS's partitions by default: on real passages the partitioned greedy loses 5-7% of exact
+    greedy's objective at a 5% budget (benchmarks/results/selectors.md), all of it from the edges the partitions
+    cut, not from the budget split; a global graph cuts none, and the approximate one misses only a few
+    neighbours per point. Measured in benchmarks/results/selectors.md against exact greedy on the exact
+    (flat) graph; the Spark path (spark_select.probed_facility_location) builds the same lists and graph and
+    gives the same picks. With graphs: probed the partition settings (partitions, partition_size, merge,
+    allocation) do not apply; optimizer, sampling and pool do.
+
     k: neighbours per point in the kNN graph(s). graphs: "partition" builds one exact kNN graph per k-means
     partition and never a global one; "global" builds one graph over the corpus with `index` (auto/flat/ivf).
     partitions: a count, or "auto" = ceil(n / partition_size). partition_size: rows per partition, or "auto"
@@ -391,12 +407,12 @@ class FacilityLocation(Selector):
     them; set allocation: proportional for the published behaviour.
 
     Measured (60k distinct real passages, all-MiniLM-L6-v2, FAISS 1 thread, objective on the exact global kNN graph,
-    vs exact lazy greedy on it; a loaded 2-core machine): the default reaches 0.939 / 0.954 / 0.987 of exact at 5% /
-    10% / 30% budgets in 1/10 / 1/20 / 1/24 of exact's time; merge: true reaches 0.953 / 0.967 / 0.993 in 1/7 / 1/8
-    / 1/7 (merge_factor 4 on 65k: 0.960 / 0.973 / 0.995 in 1/6 / 1/5 / 1/4; with the exact cross edges it would
-    reach 0.975 / 0.984 on 50k: the pool, not the search, bounds it). Merge stays off by default: it costs 2-3x the
-    time and the distributed path (spark_select) does not run it. Where the rest is lost: at 5% only 79% of the
-    exact graph's edges fall inside a partition, and greedy on exactly those edges reaches 0.964, so both the
+    vs exact lazy greedy on it; a loaded 2-core machine): graphs: partition reaches 0.939 / 0.954 / 0.987 of exact
+    at 5% / 10% / 30% budgets in 1/10 / 1/20 / 1/24 of exact's time; merge: true reaches 0.953 / 0.967 / 0.993 in
+    1/7 / 1/8 / 1/7 (merge_factor 4 on 65k: 0.960 / 0.973 / 0.995 in 1/6 / 1/5 / 1/4; with the exact cross edges it
+    would reach 0.975 / 0.984 on 50k: the pool, not the search, bounds it). Merge stays off by default: it costs
+    2-3x the time and the distributed path (spark_select) does not run it. Where the rest is lost: at 5% only 79% of
+    the exact graph's edges fall inside a partition, and greedy on exactly those edges reaches 0.964, so both the
     missing cross edges in the graph and picks that cover points of other partitions matter; larger partitions buy
     objective at the graph's cost (n x partition size): partition_size 10000 gave 0.970 / 0.981 at 5% / 10% on 50k,
     in 1/4 of exact's time.

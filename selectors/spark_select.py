@@ -1,12 +1,15 @@
 """Selection as Spark jobs: the driver holds k-means centroids, a bounded sample of vectors and per-partition
 counts; every document's vector, score and id stays in the workers.
 
-- Facility location (INGENIOUS's partitioned greedy, the same method as FacilityLocation's default
-  `graphs="partition"` path): centroids from a sample on the driver (the whole corpus when it fits under
-  `sample_rows`, so a small corpus gets exactly the single-process partitions), every vector assigned to its
-  partition in the workers, each partition's exact kNN graph and lazy greedy in `applyInPandas` with its
-  proportional budget share, picks ranked by marginal gain across partitions (each pick's gain is exact on the
-  union of the partition graphs, as in the single-process path).
+- Facility location, default (`graphs="probed"`): centroids from a sample on the driver, every vector sent to
+  the inverted lists it probes, one exact search per list in `applyInPandas`, and greedy over the resulting
+  approximate global kNN graph in one executor task (n x probe x k candidates, not the vectors): the same
+  lists, graph and picks as the one-process path.
+- Facility location, INGENIOUS's partitioned greedy (`graphs="partition"`): centroids from a sample on the driver
+  (the whole corpus when it fits under `sample_rows`, so a small corpus gets exactly the single-process partitions),
+  every vector assigned to its partition in the workers, each partition's exact kNN graph and lazy greedy in
+  `applyInPandas` with its proportional budget share, picks ranked by marginal gain across partitions (each pick's
+  gain is exact on the union of the partition graphs, as in the single-process path).
 - Score selectors (random, and the text selectors DSIR and ZIP-FIT through base.TextSelector): scores in the
   workers and a distributed top-k (a sort and `zipWithIndex`); never a collect of ids or scores. Random draws
   uniform keys from a hash of (seed, id) and DSIR its Gumbel noise the same way, so picks do not depend on
