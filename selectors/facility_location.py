@@ -75,9 +75,9 @@ def knn_graph(X: np.ndarray, k: int = 10, index: str = "auto", seed: int = 0):
 
 
 def list_count(n: int, list_size: int | str = "auto") -> int:
-    """Inverted lists for a probed graph of n rows: auto = about sqrt(n) rows a list (at least 32), which keeps
-    the k-means (lists squared) and the scans (n x probe x list size) both well under n squared."""
-    size = max(32, round(math.sqrt(n))) if list_size == "auto" else int(list_size)
+    """Inverted lists for a probed graph of n rows: auto = about sqrt(n) / 2 rows a list (at least 32), which
+    keeps the k-means (lists squared) and the scans (n x probe x list size) both well under n squared."""
+    size = max(32, round(math.sqrt(n) / 2)) if list_size == "auto" else int(list_size)
     return max(1, math.ceil(n / size))
 
 
@@ -335,9 +335,9 @@ class FacilityLocationParams(SelectorParams):
         "probed", description="probed (our default): one approximate global kNN graph from inverted lists, "
                               "greedy over it; partition (INGENIOUS): one exact kNN graph per k-means partition, "
                               "never a global one; global: one FAISS graph over the corpus (`index`)")
-    probe: int = Field(10, ge=1, description="under graphs: probed, the lists each point is compared with")
+    probe: int = Field(8, ge=1, description="under graphs: probed, the lists each point is compared with")
     list_size: int | Literal["auto"] = Field("auto", description="under graphs: probed, rows per inverted list, "
-                                                                 "or auto (about sqrt(n))")
+                                                                 "or auto (about sqrt(n) / 2)")
     partitions: int | Literal["auto"] = Field("auto", description="a count, or auto = ceil(n / partition_size)")
     partition_size: int | Literal["auto"] = Field("auto", description="rows per partition, or auto (budget-aware)")
     picks_per_partition: int = Field(250, ge=1, description="picks a partition gets under partition_size: auto")
@@ -370,18 +370,19 @@ class FacilityLocationParams(SelectorParams):
 class FacilityLocation(Selector):
     """INGENIOUS facility location.
 
-    graphs: "probed" (default, our choice; INGENIOUS partitions the corpus instead, which graphs: "partition"
-    gives, with allocation: proportional and sampling: importance for its published budget split and draw). The
-    probed graph: `list_size` rows per inverted list (auto: about sqrt(n)), centroids by spherical k-means on a
-    seeded sample, each point compared exactly with the members of its `probe` nearest lists (so it finds
-    itself and most of its k nearest), exact greedy (batched_greedy: the textbook greedy's picks) over the whole
-    graph. Why not INGENIOUS's partitions by default: on real passages the partitioned greedy loses 5-7% of exact
-    greedy's objective at a 5% budget (benchmarks/results/selectors.md), all of it from the edges the partitions
-    cut, not from the budget split; a global graph cuts none, and the approximate one misses only a few
-    neighbours per point. Measured in benchmarks/results/selectors.md against exact greedy on the exact
-    (flat) graph; the Spark path (spark_select.probed_facility_location) builds the same lists and graph and
-    gives the same picks. With graphs: probed the partition settings (partitions, partition_size, merge,
-    allocation) do not apply; optimizer, sampling and pool do.
+    graphs: "probed" (default, our choice; INGENIOUS partitions the corpus instead, which graphs: "partition" gives,
+    with allocation: proportional and sampling: importance for its published budget split and draw). The probed
+    graph: `list_size` rows per inverted list (auto: about sqrt(n) / 2), centroids by spherical k-means on a seeded
+    sample, each point compared exactly with the members of its `probe` nearest lists (so it finds itself and most
+    of its k nearest), each point's list merged with the points that found it (similarity is symmetric; this
+    recovers neighbours in lists it did not probe, at no new product), exact greedy (batched_greedy: the textbook
+    greedy's picks) over the whole graph. Why not INGENIOUS's partitions by default: on real passages the
+    partitioned greedy loses 5-7% of exact greedy's objective at a 5% budget (benchmarks/results/selectors.md), all
+    of it from the edges the partitions cut, not from the budget split; a global graph cuts none, and the
+    approximate one misses only a few neighbours per point. Measured in benchmarks/results/selectors.md against
+    exact greedy on the exact (flat) graph; the Spark path (spark_select.probed_facility_location) builds the same
+    lists and graph and gives the same picks. With graphs: probed the partition settings (partitions,
+    partition_size, merge, allocation) do not apply; optimizer, sampling and pool do.
 
     k: neighbours per point in the kNN graph(s). graphs: "partition" builds one exact kNN graph per k-means
     partition and never a global one; "global" builds one graph over the corpus with `index` (auto/flat/ivf).

@@ -145,15 +145,14 @@ def best_of_probes(sims: np.ndarray, idx: np.ndarray, k: int):
     return np.where(idx < 0, 0, -key).astype(np.float32), idx
 
 
-def probed_knn(X: np.ndarray, k: int, near: np.ndarray, exact: np.ndarray | None = None, spare: int = 5):
+def probed_knn(X: np.ndarray, k: int, near: np.ndarray, reverse: bool = True):
     """Approximate kNN by inverted lists: row i is compared with the members of its `near[i]` lists (a list's
     members: the rows whose nearest centroid it is, near[:, 0]), one exact product per list against all the rows
-    that probe it. Exact inside the probed lists, so a row finds itself. exact: the full vectors when X is a
-    projection of them; then each row's k + spare best by X are re-scored on `exact` and the k best kept.
-    Returns (sims, idx) like knn."""
+    that probe it. Exact inside the probed lists, so a row finds itself. reverse: merge in the rows that found
+    each row (with_reverse). Returns (sims, idx) like knn."""
     n, probe = near.shape
     k = min(k, n)
-    want = k if exact is None else min(n, k + spare)
+    want = k
     sims = np.zeros((n, probe * want), np.float32)
     idx = np.full((n, probe * want), -1, np.int64)
     for _, base, qi, slot in probe_lists(near[:, 0], near, np.arange(n)):
@@ -164,15 +163,28 @@ def probed_knn(X: np.ndarray, k: int, near: np.ndarray, exact: np.ndarray | None
         sims[qi[:, None], cols] = S
         idx[qi[:, None], cols] = np.where(top >= 0, base[np.maximum(top, 0)], -1)
     sims, idx = best_of_probes(sims, idx, want)
-    if exact is None:
-        return sims, idx
-    return rescore(exact, sims, idx, k)
+    return with_reverse(sims, idx, k) if reverse else (sims, idx)
 
 
-def rescore(X: np.ndarray, sims: np.ndarray, idx: np.ndarray, k: int, block: int = 8192):
-    """Candidates' similarities recomputed on the full vectors X; the k best kept (as best_of_probes)."""
-    out = np.zeros(idx.shape, np.float32)
-    for lo in range(0, len(idx), block):
-        i = idx[lo:lo + block]
-        out[lo:lo + block] = np.einsum("nd,nkd->nk", X[lo:lo + block], X[np.maximum(i, 0)])
-    return best_of_probes(out, idx, k)
+def with_reverse(sims: np.ndarray, idx: np.ndarray, k: int):
+    """Each row's k best of its own neighbours and of the rows that found it (similarity is symmetric: if j
+    found i, i is j's candidate too, at no new product). Recovers neighbours that sat in lists a row did not
+    probe but whose own probes reached it. Returns (sims, idx) like knn."""
+    n, w = idx.shape
+    ok = idx >= 0
+    src = np.repeat(np.arange(n), w).reshape(n, w)[ok]
+    dst, val = idx[ok], sims[ok]
+    keep = src != dst
+    src, dst, val = src[keep], dst[keep], val[keep]
+    order = np.lexsort((src, -val, dst))  # per receiving row: the most similar finders first
+    dst, src, val = dst[order], src[order], val[order]
+    rank = np.arange(len(dst)) - np.searchsorted(dst, dst)
+    top = rank < k
+    rev_s, rev_i = np.zeros((n, k), np.float32), np.full((n, k), -1, np.int64)
+    rev_s[dst[top], rank[top]], rev_i[dst[top], rank[top]] = val[top], src[top]
+    cs, ci = np.concatenate([sims, rev_s], axis=1), np.concatenate([idx, rev_i], axis=1)
+    o = np.argsort(ci, axis=1, kind="stable")  # a neighbour found both ways: keep one copy
+    si = np.take_along_axis(ci, o, axis=1)
+    dup = np.zeros_like(si, bool)
+    dup[:, 1:] = (si[:, 1:] == si[:, :-1]) & (si[:, 1:] >= 0)
+    return best_of_probes(np.take_along_axis(cs, o, axis=1), np.where(dup, -1, si), k)

@@ -233,7 +233,7 @@ def _probed_greedy_task(k: int, probe: int, b: int):
         from scipy import sparse
 
         from .facility_location import batched_greedy, coverage_weights, knn_edges
-        from .knn import best_of_probes
+        from .knn import best_of_probes, with_reverse
         qpos = pdf["pos"].to_numpy()
         every = np.unique(qpos)  # every row probes its home list, so every row is here
         n = len(every)
@@ -244,7 +244,7 @@ def _probed_greedy_task(k: int, probe: int, b: int):
         cols = slot[:, None] * k + np.arange(k)[None, :]
         sims[row[:, None], cols] = sim
         idx[row[:, None], cols] = np.where(nbr >= 0, np.searchsorted(every, nbr), -1)
-        r, c, v = knn_edges(*best_of_probes(sims, idx, k))
+        r, c, v = knn_edges(*with_reverse(*best_of_probes(sims, idx, k), k))
         W = sparse.csc_matrix((v, (r, c)), shape=(n, n))
         picks, gains = batched_greedy(W, b)
         return pd.DataFrame({"pos": every[picks], "t": np.arange(len(picks)), "gain": gains,

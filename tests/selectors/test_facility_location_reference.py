@@ -6,7 +6,7 @@ import pytest
 from scipy import sparse
 
 from gristmill.selectors.facility_location import batched_greedy, knn_edges, knn_graph, lazy_greedy, replay
-from gristmill.selectors.knn import nearest_centroids, probed_knn, train_centroids
+from gristmill.selectors.knn import nearest_centroids, probed_knn, train_centroids, with_reverse
 
 
 def brute_force_greedy(D: np.ndarray, k: int):
@@ -74,9 +74,29 @@ def test_probed_knn_is_exact_when_every_list_is_probed_and_close_when_few_are():
     s, i = probed_knn(X, 8, nearest_centroids(X, cents, 24))
     assert (i == ref_i).mean() > 0.999
     np.testing.assert_allclose(s, ref_s, atol=1e-5)
-    s, i = probed_knn(X, 8, nearest_centroids(X, cents, 4))
+    s, i = probed_knn(X, 8, nearest_centroids(X, cents, 4), reverse=False)
     recall = np.mean([len(set(a) & set(b)) / 8 for a, b in zip(i, ref_i)])
     assert 0.8 < recall < 1.0  # approximate, yet most neighbours found
     assert (i[:, 0] == np.arange(len(X))).all()  # each row finds itself (its home list is probed)
     r, c, v = knn_edges(s, i)
     assert len(r) == len(X) * 8 and (v > 0).all()
+    s2, i2 = probed_knn(X, 8, nearest_centroids(X, cents, 4))  # with the rows that found each row
+    assert np.mean([len(set(a) & set(b)) / 8 for a, b in zip(i2, ref_i)]) > recall
+
+
+def test_with_reverse_keeps_the_k_best_of_own_and_finders():
+    """Reference: per row, the union of its own neighbours and of the rows that list it, best k by similarity."""
+    rng = np.random.default_rng(5)
+    n, k = 60, 4
+    S = rng.random((n, n)).astype(np.float32)
+    S = (S + S.T) / 2
+    np.fill_diagonal(S, 1.0)
+    idx = np.stack([np.concatenate([[i], rng.choice(np.delete(np.arange(n), i), k - 1, replace=False)])
+                    for i in range(n)])
+    sims = np.take_along_axis(S, idx, axis=1)
+    got_s, got_i = with_reverse(sims, idx, k)
+    for i in range(n):
+        pool = set(idx[i]) | {j for j in range(n) if i in idx[j]}
+        best = sorted(pool, key=lambda j: (-S[i, j], j))[:k]
+        assert got_i[i].tolist() == best
+        np.testing.assert_allclose(got_s[i], S[i, best])
