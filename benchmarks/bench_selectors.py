@@ -229,16 +229,17 @@ def main() -> None:
     ap.add_argument("--spark-n", type=int, default=20_000,
                     help="vectors for the Spark-vs-one-process agreement table (0: skip)")
     ap.add_argument("--cheap", action="store_true",
-                    help="TF-IDF + SVD vectors (passages.cheap_embeddings, labelled) instead of MiniLM's, for the "
-                         "largest n this CPU reaches; writes results/selectors_cheap.md, which the MiniLM run "
-                         "appends to selectors.md")
+                    help="TF-IDF + SVD vectors (passages.cheap_embeddings over every distinct passage, the first n "
+                         "rows; labelled) instead of MiniLM's, for an n this CPU cannot embed; writes "
+                         "results/selectors_cheap.md, which the MiniLM run appends to selectors.md")
     args = ap.parse_args()
     import faiss
     faiss.omp_set_num_threads(args.threads)
     if args.cheap:
-        texts, X = cheap_embeddings(args.n)
-        vectors = ("TF-IDF of hashed unigrams + bigrams reduced to 384-d by TruncatedSVD, passages.cheap_embeddings: "
-                   "NOT MiniLM")
+        texts, X = cheap_embeddings(1_000_000)  # fitted on every distinct passage; the first n rows used
+        texts, X = texts[:args.n], X[:args.n]
+        vectors = (f"TF-IDF of hashed unigrams + bigrams reduced to 384-d by TruncatedSVD fitted on all {len(X):,} "
+                   f"passages' texts (passages.cheap_embeddings), NOT MiniLM")
     else:
         if args.cached_only:
             have = cached_count(args.tokens)
@@ -270,7 +271,7 @@ def main() -> None:
     cheap = RESULTS / "selectors_cheap.md"
     if cheap.exists():
         parts.append("At the largest n reachable here, on cheap vectors (results/selectors_cheap.md, made by "
-                     "`bench_selectors.py --cheap --n 1000000`; only ~178k distinct passages exist on this machine):"
+                     "`bench_selectors.py --cheap`; only ~178k distinct passages exist on this machine):"
                      "\n\n" + cheap.read_text().split("\n", 1)[1])
     parts.append(NOT_MEASURED)
     if not args.skip_semdedup:

@@ -335,7 +335,7 @@ class FacilityLocationParams(SelectorParams):
         "probed", description="probed (our default): one approximate global kNN graph from inverted lists, "
                               "greedy over it; partition (INGENIOUS): one exact kNN graph per k-means partition, "
                               "never a global one; global: one FAISS graph over the corpus (`index`)")
-    probe: int = Field(8, ge=1, description="under graphs: probed, the lists each point is compared with")
+    probe: int = Field(10, ge=1, description="under graphs: probed, the lists each point is compared with")
     list_size: int | Literal["auto"] = Field("auto", description="under graphs: probed, rows per inverted list, "
                                                                  "or auto (about sqrt(n) / 2)")
     partitions: int | Literal["auto"] = Field("auto", description="a count, or auto = ceil(n / partition_size)")
