@@ -92,7 +92,7 @@ def test_distributed_stage_path_writes_the_selection_and_diagnostics(spark, tmp_
     texts = [f"document {i} about {topics[i % 4]} and more words here" for i in range(40)]
     df = docs_df(spark, [{"id": f"d{i:02d}", "text": t} for i, t in enumerate(texts)])
     cfg = SelectConfig(selector="facility_location", budget=10, distributed=True,
-                       params={"partition_size": 10, "allocation": "proportional"})
+                       params={"graphs": "partition", "partition_size": 10, "allocation": "proportional"})
     sel, info = run_selection(spark, df, cfg, tmp_path, tmp_path / "selection")
     table = pq.read_table(tmp_path / "selection" / "selection.parquet")
     assert table.num_rows == 10 and sorted(table.column("select_rank").to_pylist()) == list(range(1, 11))
