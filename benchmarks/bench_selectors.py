@@ -283,12 +283,13 @@ def main() -> None:
     write_claims("selectors", claims)
 
 
-NOT_MEASURED = """Not measured here: MiniLM vectors past those cached when the run started (the 100k embedding was still running
-at ~11 passages/s under load 16); 1M passages. Only ~178k distinct passages exist on this machine and MiniLM
-embeds ~20-100 passages/s on its 2 shared cores, so 1M needs a GPU run: embed 1M passages there (a larger corpus
-than passages.py's), then `bench_selectors.py --n 1000000` on a machine with the cores to build the exact flat
-reference graph (n^2: about 100x the 100k reference's time). The probed graph's cost grows about n^1.5 (lists of
-about sqrt(n) rows, 10 probed), the exact graph's n^2, so the time ratio grows about sqrt(n) with n."""
+NOT_MEASURED = """Not measured here: MiniLM vectors past those cached when the run started (the 100k embedding
+was still running at ~11 passages/s under load 16); 1M passages. Only ~178k distinct passages exist on this
+machine and MiniLM embeds ~20-100 passages/s on its 2 shared cores, so 1M needs a GPU run: embed 1M passages
+there (a larger corpus than passages.py's), then `bench_selectors.py --n 1000000` on a machine with the cores to
+build the exact flat reference graph (n^2: about 100x the 100k reference's time). The probed graph's cost grows
+about n^1.5 (lists of about sqrt(n)/2 rows, 10 probed), the exact graph's n^2, so the time ratio grows about
+sqrt(n) with n."""
 
 
 if __name__ == "__main__":
