@@ -1,11 +1,14 @@
 """Selector benchmarks on real embeddings only (CPU).
 
 1. Facility location, end to end (kNN graph + selection), at budgets 5%, 10% and 30%: the reference is exact
-   lazy greedy (Minoux) on one exact (FAISS flat) global kNN graph; gristmill's default is the partitioned
-   mode (k-means partitions, an exact kNN graph per partition, greedy per partition, no global graph);
-   apricot-select runs lazy greedy on the same precomputed exact graph, oriented as its docs ask (row j of
-   the matrix = the similarities of candidate j to every point: our CSC graph transposed, W.T). Every
-   method's objective is evaluated on the exact global graph.
+   greedy on one exact (FAISS flat) global kNN graph, timed with the faster of lazy greedy (Minoux) and
+   gristmill's batched exact greedy (the same picks); gristmill's default (graphs: probed) builds an approximate
+   global kNN graph from inverted lists and runs exact greedy on it; INGENIOUS's partitioned mode (graphs:
+   partition) is shown beside it; apricot-select runs lazy greedy on the same precomputed exact graph, oriented
+   as its docs ask (row j of the matrix = the similarities of candidate j to every point: our CSC graph
+   transposed, W.T). Every method's objective is evaluated on the exact global graph. The Spark path
+   (spark_select.facility_location, real local[2] SparkSession) runs the default on the first --spark-n
+   vectors, and its picks are compared with the one-process picks.
 2. SemDeDup / D4: fraction removed vs eps, and recall of planted semantic duplicates (real passages edited
    and re-embedded, so the duplicates are real model outputs, not vector noise).
 
@@ -26,12 +29,18 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import CACHE, load_now, markdown_table, median3, publish, spread, timed, write_claims  # noqa: E402
-from passages import cached_count, embeddings  # noqa: E402
+from harness import CACHE, RESULTS, load_now, markdown_table, median3, publish, spread, timed, write_claims  # noqa: E402
+from passages import cached_count, cheap_embeddings, embeddings  # noqa: E402
 
 from gristmill.selectors.d4 import D4  # noqa: E402
 from gristmill.selectors.embed import Embedder, EmbedSettings  # noqa: E402
-from gristmill.selectors.facility_location import FacilityLocation, knn_graph, lazy_greedy, replay  # noqa: E402
+from gristmill.selectors.facility_location import (  # noqa: E402
+    FacilityLocation,
+    batched_greedy,
+    knn_graph,
+    lazy_greedy,
+    replay,
+)
 from gristmill.selectors.semdedup import SemDeDup  # noqa: E402
 
 GOAL_RATIO, GOAL_SPEEDUP = 0.98, 20.0
@@ -51,7 +60,8 @@ def apricot_fl(W, budget: int):
 
 
 def bench_facility_location(X: np.ndarray, fracs: list[float], k: int, threads: int, repeats: int,
-                            variants: list[tuple[str, dict]], apricot: bool) -> tuple[str, list[dict]]:
+                            variants: list[tuple[str, dict]], apricot: bool,
+                            vectors: str = "embeddings of gristmill's embedder") -> tuple[str, list[dict]]:
     n = len(X)
     load0 = load_now()
     with timed() as tg:
@@ -62,17 +72,22 @@ def bench_facility_location(X: np.ndarray, fracs: list[float], k: int, threads: 
         b = int(frac * n)
         with timed() as te:
             exact, gains = lazy_greedy(W, b)
+        with timed() as tb:
+            batched, bgains = batched_greedy(W, b)
         ref = float(gains.sum())
-        t_exact = t_graph + te["seconds"]
-        rows.append([f"{frac:.0%}", "exact lazy greedy, exact global graph (reference)", "-", f"{t_graph:.2f}",
-                     f"{te['seconds']:.2f}", f"{t_exact:.2f} (1 run)", 1.0, f"{ref:,.1f}", 1.0])
+        t_sel = min(te["seconds"], tb["seconds"])
+        t_exact = t_graph + t_sel
+        rows.append([f"{frac:.0%}", f"exact greedy, exact global graph (reference; lazy {te['seconds']:.2f} s, "
+                     f"batched {tb['seconds']:.2f} s, objective ratio {float(bgains.sum()) / ref:.5f})", "-",
+                     f"{t_graph:.2f}", f"{t_sel:.2f}", f"{t_exact:.2f} (1 run)", 1.0, f"{ref:,.1f}", 1.0])
         for label, kw in variants:
             fl = FacilityLocation(k=k, seed=0, **kw)
             med, lo, hi, sel = median3(lambda: fl.select(X, b), repeats)
             d = sel.diagnostics
             obj = float(replay(W, sel.indices).sum())
             rows.append([f"{frac:.0%}", label, f"{d['partitions']} ({d['partition_sizes'][0]}-"
-                         f"{d['partition_sizes'][1]})" if "partition_sizes" in d else d["partitions"],
+                         f"{d['partition_sizes'][1]})" if "partition_sizes" in d else
+                         f"{d['lists']} lists, probe {d['probe']}" if "lists" in d else d["partitions"],
                          f"{d['seconds_graph']:.2f}", f"{med - d['seconds_graph']:.2f}", spread(med, lo, hi),
                          t_exact / med, f"{obj:,.1f}", obj / ref])
             if label.startswith("gristmill default"):
@@ -96,10 +111,10 @@ def bench_facility_location(X: np.ndarray, fracs: list[float], k: int, threads: 
                            "gristmill": "-", "peer": round(obj / ref, 4), "ratio": "-",
                            "goal": "(peer check: lazy greedy on the same graph should give 1.0)",
                            "met": None, "load": load_now()})
-    head = (f"Facility location on n={n:,} distinct real passages (embeddings of gristmill's embedder), k={k}. "
+    head = (f"Facility location on n={n:,} distinct real passages ({vectors}), k={k}. "
             f"End to end = kNN graph(s) + selection. The reference builds one exact global kNN graph (FAISS flat "
-            f"inner product) in {t_graph:.1f} s and runs exact lazy greedy on it; the gristmill rows never build "
-            f"a global graph. Every objective is evaluated on the exact global graph. CPU, FAISS with {threads} "
+            f"inner product) in {t_graph:.1f} s and runs exact greedy on it; the gristmill rows never build the "
+            f"exact graph. Every objective is evaluated on the exact global graph. CPU, FAISS with {threads} "
             f"thread(s). 'speedup' = the reference's end-to-end seconds / the row's. gristmill rows are the "
             f"median of {repeats} runs (min-max); the reference and apricot ran once. Load (1/5/15 min) at the "
             f"start: {load0}; at the end: {load_now()}.\n\n")
@@ -150,6 +165,51 @@ def bench_semdedup(texts: list[str], base: np.ndarray, n_dups: int, tokens: int)
                                   "D4 SemDeDup removed", "D4 kept (budget 50%)"], rows)
 
 
+def spark_agreement(X: np.ndarray, fracs: list[float], k: int) -> str:
+    """The default's picks through the Spark path (real local[2] SparkSession, the vectors written as 1,000-row
+    float32 shards) against the one-process picks on the same vectors: same ids, same order."""
+    import tempfile
+
+    from gristmill.pipeline.spark import SparkConfig, get_spark
+    from gristmill.selectors import spark_select
+    from gristmill.selectors.embed import shard_key, write_shard
+    spark = get_spark(SparkConfig(master="local[2]", driver_memory="4g", shuffle_partitions=16))
+    ids = [f"p{i:07d}" for i in range(len(X))]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-fl-spark-") as tmp:
+        keys = []
+        for lo in range(0, len(X), 1000):
+            key = shard_key(ids[lo:lo + 1000])
+            write_shard(Path(tmp), key, ids[lo:lo + 1000], X[lo:lo + 1000], dtype="float32")
+            keys.append(key)
+        for frac in fracs:
+            b = int(frac * len(X))
+            sel = FacilityLocation(k=k, seed=0)
+            with timed() as t1:
+                one = [ids[i] for i in sel.select(X, b).indices]
+            with timed() as t2:
+                ranked, _, cached = spark_select.facility_location(spark, sel, Path(tmp), keys, len(X), b)
+                got = [r["id"] for r in sorted(ranked.collect(), key=lambda r: r["select_rank"])]
+            cached.unpersist()
+            same_set = len(set(one) & set(got)) / b
+            same_order = float(np.mean([a == c for a, c in zip(one, got)])) if len(got) == b else 0.0
+            rows.append([f"{frac:.0%}", f"{len(X):,}", b, f"{same_set:.4f}", f"{same_order:.4f}",
+                         f"{t1['seconds']:.1f}", f"{t2['seconds']:.1f}"])
+    return (f"Spark path vs one process, the default (graphs: probed), first {len(X):,} of the same vectors, real "
+            f"local[2] SparkSession (load {load_now()}):\n\n" +
+            markdown_table(["budget", "n", "picks", "same picks (fraction)", "same rank (fraction)",
+                            "one process s", "Spark s"], rows))
+
+
+def commit() -> str:
+    import subprocess
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parent).stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=100_000, help="real passages (the first n of passages.py's order)")
@@ -166,26 +226,54 @@ def main() -> None:
                     help="use at most the passages already embedded (never embed here; for --quick)")
     ap.add_argument("--skip-semdedup", action="store_true")
     ap.add_argument("--extra", action="store_true", help="also the tuning rows (partition counts, merge, ...)")
+    ap.add_argument("--spark-n", type=int, default=20_000,
+                    help="vectors for the Spark-vs-one-process agreement table (0: skip)")
+    ap.add_argument("--cheap", action="store_true",
+                    help="TF-IDF + SVD vectors (passages.cheap_embeddings over every distinct passage, the first n "
+                         "rows; labelled) instead of MiniLM's, for an n this CPU cannot embed; writes "
+                         "results/selectors_cheap.md, which the MiniLM run appends to selectors.md")
     args = ap.parse_args()
     import faiss
     faiss.omp_set_num_threads(args.threads)
-    if args.cached_only:
-        have = cached_count(args.tokens)
-        if have == 0:
-            raise SystemExit("no cached passage embeddings: run benchmarks/passages.py --n 20000 first")
-        args.n = min(args.n, have)
-    texts, X = embeddings(args.n, args.tokens)
+    if args.cheap:
+        texts, X = cheap_embeddings(1_000_000)  # fitted on every distinct passage; the first n rows used
+        vectors = (f"TF-IDF of hashed unigrams + bigrams reduced to 384-d by TruncatedSVD fitted on all {len(X):,} "
+                   f"distinct passages (passages.cheap_embeddings), NOT MiniLM")
+        texts, X = texts[:args.n], X[:args.n]
+    else:
+        if args.cached_only:
+            have = cached_count(args.tokens)
+            if have == 0:
+                raise SystemExit("no cached passage embeddings: run benchmarks/passages.py --n 20000 first")
+            args.n = min(args.n, have)
+        texts, X = embeddings(args.n, args.tokens)
+        vectors = "all-MiniLM-L6-v2 embeddings, gristmill's embedder, 128-token window"
     if len(X) < args.n:
         print(f"using {len(X):,} passages (asked for {args.n:,})", file=sys.stderr)
-    variants = [("gristmill default (facility_location with no settings)", {})]
+    variants = [("gristmill default (facility_location with no settings: graphs probed)", {}),
+                ("INGENIOUS partitioned (graphs: partition, the previous default)", {"graphs": "partition"})]
     if args.extra:
-        variants += [("INGENIOUS proportional allocation (published)", {"allocation": "proportional"}),
-                     ("merge round, merge_factor 2", {"merge": True}),
-                     ("partition_size 2000", {"partition_size": 2000}),
-                     ("stochastic greedy (eps 0.01)", {"optimizer": "stochastic"})]
-    fl, claims = bench_facility_location(X, [float(f) for f in args.budgets.split(",")], args.k, args.threads,
-                                         args.repeats, variants, not args.no_apricot)
-    parts = [fl]
+        variants += [("INGENIOUS proportional allocation (published)", {"graphs": "partition",
+                                                                        "allocation": "proportional"}),
+                     ("probed, probe 6", {"probe": 6}),
+                     ("probed, probe 16", {"probe": 16}),
+                     ("stochastic greedy (eps 0.01) on the probed graph", {"optimizer": "stochastic"})]
+    fracs = [float(f) for f in args.budgets.split(",")]
+    fl, claims = bench_facility_location(X, fracs, args.k, args.threads, args.repeats, variants,
+                                         not args.no_apricot, vectors)
+    parts = [f"Commit {commit()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load at the start "
+             f"and end of each table beside it.", fl]
+    if args.spark_n:
+        parts.append(spark_agreement(X[:min(args.spark_n, len(X))], fracs, args.k))
+    if args.cheap:
+        publish("selectors_cheap", "\n\n".join(parts))
+        return
+    cheap = RESULTS / "selectors_cheap.md"
+    if cheap.exists():
+        parts.append("At the largest n reachable here, on cheap vectors (results/selectors_cheap.md, made by "
+                     "`bench_selectors.py --cheap`; only ~178k distinct passages exist on this machine):"
+                     "\n\n" + cheap.read_text().split("\n", 1)[1])
+    parts.append(NOT_MEASURED)
     if not args.skip_semdedup:
         m = min(args.semdedup_n, len(X))
         parts.append(bench_semdedup(texts[:m], X[:m], args.dups, args.tokens))
@@ -193,6 +281,15 @@ def main() -> None:
                  f"{args.threads} OpenMP thread(s) for every method.")
     publish("selectors", "\n\n".join(parts))
     write_claims("selectors", claims)
+
+
+NOT_MEASURED = """Not measured here: MiniLM vectors past those cached when the run started (the 100k embedding
+was still running at ~11 passages/s under load 16); 1M passages. Only ~178k distinct passages exist on this
+machine and MiniLM embeds ~20-100 passages/s on its 2 shared cores, so 1M needs a GPU run: embed 1M passages
+there (a larger corpus than passages.py's), then `bench_selectors.py --n 1000000` on a machine with the cores to
+build the exact flat reference graph (n^2: about 100x the 100k reference's time). The probed graph's cost grows
+about n^1.5 (lists of about sqrt(n)/2 rows, 10 probed), the exact graph's n^2, so the time ratio grows about
+sqrt(n) with n."""
 
 
 if __name__ == "__main__":

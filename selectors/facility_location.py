@@ -1,10 +1,13 @@
-"""Facility location as INGENIOUS uses it: maximize f(S) = sum_i max_{j in S} sim(i, j) on a sparse
-kNN graph, with partitioned greedy for large corpora.
+"""Facility location as INGENIOUS uses it (Renduchintala et al. 2023): maximize f(S) = sum_i max_{j in S}
+sim(i, j) on a sparse kNN graph, greedily.
 
-Two graph scopes:
-- graphs="partition" (default): k-means partitions (FAISS), an exact flat inner-product kNN graph inside each
-  partition (cheap: partitions are small), greedy per partition with proportional budgets, optional merge
-  round. No global similarity or kNN computation is ever done; that is what the partitioning is for.
+Three graph scopes:
+- graphs="probed" (default, our choice): one approximate global kNN graph from inverted lists (k-means
+  centroids; each point compared exactly with the members of its `probe` nearest lists), then exact greedy over
+  the whole graph. No exact global kNN computation (n^2) is done; no edge is cut by a partition.
+- graphs="partition" (INGENIOUS's partitioned greedy): k-means partitions (FAISS), an exact flat inner-product kNN
+  graph inside each partition, greedy per partition with a budget share, optional merge round. Edges between
+  partitions are cut, which is what loses objective at small budgets.
 - graphs="global" (or a precomputed `graph=` passed to select): one kNN graph over the whole corpus (FAISS
   flat or IVF), greedy over it (partitioned greedy on its sub-graphs when partitions > 1).
 
@@ -22,7 +25,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from .base import Selection, Selector, SelectorParams, check_embeddings, curve, gumbel_topk, resolve_budget
-from .knn import kmeans, knn, knn_between_blocks
+from .knn import kmeans, knn, knn_between_blocks, nearest_centroids, probed_knn, train_centroids
 
 
 def knn_edges(sims: np.ndarray, idx: np.ndarray, self_loops: bool = True):
@@ -71,6 +74,24 @@ def knn_graph(X: np.ndarray, k: int = 10, index: str = "auto", seed: int = 0):
     return sparse.csc_matrix((vals, (rows, cols)), shape=(n, n))
 
 
+def list_count(n: int, list_size: int | str = "auto") -> int:
+    """Inverted lists for a probed graph of n rows: auto = about sqrt(n) / 2 rows a list (at least 32), which
+    keeps the k-means (lists squared) and the scans (n x probe x list size) both well under n squared."""
+    size = max(32, round(math.sqrt(n) / 2)) if list_size == "auto" else int(list_size)
+    return max(1, math.ceil(n / size))
+
+
+def probed_graph(X: np.ndarray, k: int, lists: int, probe: int, seed: int = 0, centroids: np.ndarray | None = None):
+    """An approximate global kNN graph (CSC, as knn_graph): k-means centroids (trained on a seeded sample),
+    each row compared exactly with the members of its `probe` nearest lists. Returns (W, centroids)."""
+    from scipy import sparse
+    n = X.shape[0]
+    if centroids is None:
+        centroids = train_centroids(X, lists, seed=seed)
+    rows, cols, vals = knn_edges(*probed_knn(X, k, nearest_centroids(X, centroids, probe)))
+    return sparse.csc_matrix((vals, (rows, cols)), shape=(n, n)), centroids
+
+
 class Cover:
     """Greedy state over a CSC graph: how well each point is covered so far."""
 
@@ -115,6 +136,67 @@ def lazy_greedy(W, k: int, candidates: np.ndarray | None = None):
         else:
             heapq.heappush(heap, (-g, j))
     return np.asarray(picks, np.int64), np.asarray(gains, np.float64)
+
+
+def _gathered(indptr, cols):
+    """Positions of the stored entries of the given columns (CSC) or rows (CSR), concatenated, and their owner."""
+    lens = indptr[cols + 1] - indptr[cols]
+    pos = np.repeat(indptr[cols] - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
+    return pos, np.repeat(np.arange(len(cols)), lens)
+
+
+def batched_greedy(W, k: int, candidates: np.ndarray | None = None, window: int = 256, shortlist: int = 512):
+    """Exact greedy (the largest marginal gain each step; among equal gains the lower column, except that a
+    candidate outside the shortlist may tie a chosen one) that takes several picks per numpy pass. Every
+    candidate's gain is kept exact, updated only where a pick raised a row's cover. A pick changes only the gains
+    of columns sharing a row with it, and gains only fall; so, walking the candidates by falling gain, each one
+    whose rows no earlier pick of the same pass touches is exactly the next greedy pick, and a pass stops at the
+    first that shares a row. The walk runs over a shortlist of the largest gains, rebuilt when its best falls
+    below the largest gain left outside it. On a sparse kNN graph a pass takes several picks and costs no scan
+    of all n gains, which is what makes it faster than lazy greedy's heap, pick by pick."""
+    W = W.tocsc()
+    R = W.tocsr()
+    n, m = W.shape
+    gains = np.full(m, -np.inf)
+    cands = np.arange(m) if candidates is None else np.unique(np.asarray(candidates, np.int64))
+    gains[cands] = np.asarray(W[:, cands].sum(axis=0), np.float64).ravel()  # cover starts at 0
+    cur = np.zeros(n, np.float32)
+    k = min(k, len(cands))
+    live = len(cands)
+    picks, out = np.empty(k, np.int64), np.empty(k, np.float64)
+    done, short, floor = 0, np.zeros(0, np.int64), -np.inf
+    while done < k:
+        s = short[np.lexsort((short, -gains[short]))]
+        s = s[gains[s] >= floor]
+        if len(s) == 0:  # every shortlisted gain fell below the best one outside: rebuild
+            size = min(shortlist, live)
+            short = np.argpartition(-gains, size - 1)[:size] if size < m else np.arange(m)
+            short = short[np.isfinite(gains[short])]
+            floor = gains[short].min() if size < live else -np.inf
+            continue
+        top = s[:min(window, k - done)]
+        pos, owner = _gathered(W.indptr, top)
+        rows = W.indices[pos]
+        o = np.lexsort((owner, rows))
+        again = np.zeros(len(o), bool)
+        again[1:] = rows[o][1:] == rows[o][:-1]  # a row an earlier column of this pass already holds
+        stop = int(owner[o][again].min()) if again.any() else len(top)
+        take = top[:max(stop, 1)]
+        picks[done:done + len(take)], out[done:done + len(take)] = take, gains[take]
+        done += len(take)
+        live -= len(take)
+        gains[take] = -np.inf
+        short = s[len(take):]
+        pos, _ = _gathered(W.indptr, take)
+        r, v = W.indices[pos], W.data[pos]
+        up = v > cur[r]  # the taken columns share no row, so each row is raised once
+        r, new = r[up], v[up]
+        old = cur[r]
+        cur[r] = new
+        rpos, rown = _gathered(R.indptr, r)
+        wr = R.data[rpos]
+        np.add.at(gains, R.indices[rpos], np.maximum(wr - new[rown], 0) - np.maximum(wr - old[rown], 0))
+    return picks, out
 
 
 def stochastic_greedy(W, k: int, rng: np.random.Generator, eps: float = 0.01,
@@ -249,9 +331,13 @@ def coverage_weights(W, picks: np.ndarray) -> tuple[np.ndarray, int]:
 class FacilityLocationParams(SelectorParams):
     k: int = Field(10, ge=1, description="neighbours per point in the kNN graph(s)")
     index: Literal["auto", "flat", "ivf"] = Field("auto", description="FAISS index of a global graph")
-    graphs: Literal["partition", "global"] = Field(
-        "partition", description="partition: one exact kNN graph per k-means partition, never a global one; "
-                                 "global: one graph over the corpus")
+    graphs: Literal["probed", "partition", "global"] = Field(
+        "probed", description="probed (our default): one approximate global kNN graph from inverted lists, "
+                              "greedy over it; partition (INGENIOUS): one exact kNN graph per k-means partition, "
+                              "never a global one; global: one FAISS graph over the corpus (`index`)")
+    probe: int = Field(10, ge=1, description="under graphs: probed, the lists each point is compared with")
+    list_size: int | Literal["auto"] = Field("auto", description="under graphs: probed, rows per inverted list, "
+                                                                 "or auto (about sqrt(n) / 2)")
     partitions: int | Literal["auto"] = Field("auto", description="a count, or auto = ceil(n / partition_size)")
     partition_size: int | Literal["auto"] = Field("auto", description="rows per partition, or auto (budget-aware)")
     picks_per_partition: int = Field(250, ge=1, description="picks a partition gets under partition_size: auto")
@@ -273,7 +359,7 @@ class FacilityLocationParams(SelectorParams):
                             "proportional: by partition size (INGENIOUS)")
     allocation_slack: float = Field(2.0, ge=1, description="under gain: picks a partition may take, x its share")
 
-    @field_validator("partitions", "partition_size")
+    @field_validator("partitions", "partition_size", "list_size")
     @classmethod
     def _at_least_one(cls, v):
         if v != "auto" and v < 1:
@@ -283,6 +369,20 @@ class FacilityLocationParams(SelectorParams):
 
 class FacilityLocation(Selector):
     """INGENIOUS facility location.
+
+    graphs: "probed" (default, our choice; INGENIOUS partitions the corpus instead, which graphs: "partition" gives,
+    with allocation: proportional and sampling: importance for its published budget split and draw). The probed
+    graph: `list_size` rows per inverted list (auto: about sqrt(n) / 2), centroids by spherical k-means on a seeded
+    sample, each point compared exactly with the members of its `probe` nearest lists (so it finds itself and most
+    of its k nearest), each point's list merged with the points that found it (similarity is symmetric; this
+    recovers neighbours in lists it did not probe, at no new product), exact greedy (batched_greedy: the textbook
+    greedy's picks) over the whole graph. Why not INGENIOUS's partitions by default: on real passages the
+    partitioned greedy loses 5-7% of exact greedy's objective at a 5% budget (benchmarks/results/selectors.md), all
+    of it from the edges the partitions cut, not from the budget split; a global graph cuts none, and the
+    approximate one misses only a few neighbours per point. Measured in benchmarks/results/selectors.md against
+    exact greedy on the exact (flat) graph; the Spark path (spark_select.probed_facility_location) builds the same
+    lists and graph and gives the same picks. With graphs: probed the partition settings (partitions,
+    partition_size, merge, allocation) do not apply; optimizer, sampling and pool do.
 
     k: neighbours per point in the kNN graph(s). graphs: "partition" builds one exact kNN graph per k-means
     partition and never a global one; "global" builds one graph over the corpus with `index` (auto/flat/ivf).
@@ -308,12 +408,12 @@ class FacilityLocation(Selector):
     them; set allocation: proportional for the published behaviour.
 
     Measured (60k distinct real passages, all-MiniLM-L6-v2, FAISS 1 thread, objective on the exact global kNN graph,
-    vs exact lazy greedy on it; a loaded 2-core machine): the default reaches 0.939 / 0.954 / 0.987 of exact at 5% /
-    10% / 30% budgets in 1/10 / 1/20 / 1/24 of exact's time; merge: true reaches 0.953 / 0.967 / 0.993 in 1/7 / 1/8
-    / 1/7 (merge_factor 4 on 65k: 0.960 / 0.973 / 0.995 in 1/6 / 1/5 / 1/4; with the exact cross edges it would
-    reach 0.975 / 0.984 on 50k: the pool, not the search, bounds it). Merge stays off by default: it costs 2-3x the
-    time and the distributed path (spark_select) does not run it. Where the rest is lost: at 5% only 79% of the
-    exact graph's edges fall inside a partition, and greedy on exactly those edges reaches 0.964, so both the
+    vs exact lazy greedy on it; a loaded 2-core machine): graphs: partition reaches 0.939 / 0.954 / 0.987 of exact
+    at 5% / 10% / 30% budgets in 1/10 / 1/20 / 1/24 of exact's time; merge: true reaches 0.953 / 0.967 / 0.993 in
+    1/7 / 1/8 / 1/7 (merge_factor 4 on 65k: 0.960 / 0.973 / 0.995 in 1/6 / 1/5 / 1/4; with the exact cross edges it
+    would reach 0.975 / 0.984 on 50k: the pool, not the search, bounds it). Merge stays off by default: it costs
+    2-3x the time and the distributed path (spark_select) does not run it. Where the rest is lost: at 5% only 79% of
+    the exact graph's edges fall inside a partition, and greedy on exactly those edges reaches 0.964, so both the
     missing cross edges in the graph and picks that cover points of other partitions matter; larger partitions buy
     objective at the graph's cost (n x partition size): partition_size 10000 gave 0.970 / 0.981 at 5% / 10% on 50k,
     in 1/4 of exact's time.
@@ -331,11 +431,13 @@ class FacilityLocation(Selector):
     summary = "objective"
 
     def spark_ready(self) -> bool:
+        if self.graphs == "probed":
+            return self.optimizer == "lazy" and self.sampling == "top"
         return self.graphs == "partition" and not self.merge and self.sampling == "top"
 
     def _greedy(self, W, k, rng, candidates=None):
         if self.optimizer == "lazy":
-            return lazy_greedy(W, k, candidates)
+            return batched_greedy(W, k, candidates)
         return stochastic_greedy(W, k, rng, self.eps, candidates)
 
     def rows_per_partition(self, n: int, b: int) -> int:
@@ -355,7 +457,20 @@ class FacilityLocation(Selector):
         b = resolve_budget(budget, n)
         rng = np.random.default_rng(self.seed)
         t0 = time.perf_counter()
-        if graph is not None or self.graphs == "global":
+        if graph is None and self.graphs == "probed":
+            W, _ = probed_graph(X, self.k, list_count(n, self.list_size), self.probe, self.seed)
+            t_graph = time.perf_counter() - t0
+            if self.sampling == "importance":
+                picks, g = self._greedy(W, min(n, math.ceil(self.pool * b)), rng)
+                picks = sample_by_gain([picks], [g], [b], rng)
+                info = {}
+            else:
+                picks, g = self._greedy(W, b, rng)
+                info = {"gains": g}
+            t_greedy = time.perf_counter() - t0 - t_graph
+            scope, parts = "probed", 1
+            info["lists"], info["probe"] = list_count(n, self.list_size), self.probe
+        elif graph is not None or self.graphs == "global":
             W = graph if graph is not None else knn_graph(X, self.k, self.index, self.seed)
             t_graph = time.perf_counter() - t0
             picks, parts = self._partitioned(X, W, b, rng)
@@ -375,7 +490,8 @@ class FacilityLocation(Selector):
                 "partitions": parts, "optimizer": self.optimizer, "k": self.k, "sampling": self.sampling,
                 "graph": scope,
                 "global_graph_built": scope == "global" or parts == 1 or (self.merge and self.merge_graph == "global"),
-                "objective_graph": ("the global kNN graph" if scope != "partition" or
+                "objective_graph": ("the probed (approximate) global kNN graph" if scope == "probed" else
+                                    "the global kNN graph" if scope != "partition" or
                                     (self.merge and self.merge_graph == "global" and parts > 1) else
                                     "the union of the per-partition kNN graphs" +
                                     (" plus merge-round edges" if self.merge and parts > 1 else "")),

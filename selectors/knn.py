@@ -84,3 +84,107 @@ def knn_between_blocks(X: np.ndarray, queries: list[np.ndarray], candidates: lis
     if not rows:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
     return np.concatenate(rows), np.concatenate(cols), np.concatenate(sims)
+
+
+def train_centroids(X: np.ndarray, n_clusters: int, seed: int = 0, niter: int = 5, sample_per_centroid: int = 32):
+    """Spherical k-means centroids (FAISS), trained on a seeded sample of at most sample_per_centroid rows per
+    centroid: inverted lists only need to cut the space into cells of about equal content, not fine clusters."""
+    import faiss
+    n, d = X.shape
+    km = faiss.Kmeans(d, max(1, min(n_clusters, n)), niter=niter, seed=seed, spherical=True, verbose=False,
+                      gpu=gpu_count() > 0, min_points_per_centroid=1, max_points_per_centroid=sample_per_centroid)
+    km.train(np.ascontiguousarray(X, np.float32))
+    return np.ascontiguousarray(km.centroids, np.float32)
+
+
+def nearest_centroids(X: np.ndarray, centroids: np.ndarray, probe: int) -> np.ndarray:
+    """Each row's `probe` most similar centroids, most similar first (its home list is the first)."""
+    return search_list(X, centroids, min(probe, len(centroids)))[1].astype(np.int64)
+
+
+def probe_lists(home: np.ndarray, near: np.ndarray, rows: np.ndarray):
+    """For each inverted list c: its members (rows whose home list is c, ascending) and the (query row, slot)
+    pairs that probe it (ascending by row), as probed_knn and the Spark path both walk them."""
+    P = int(max(home.max(), near.max())) + 1 if len(home) else 0
+    members = np.argsort(home, kind="stable")
+    cut = np.searchsorted(home[members], np.arange(P + 1))
+    flat = near[rows].ravel()
+    q_order = np.argsort(flat, kind="stable")
+    q_cut = np.searchsorted(flat[q_order], np.arange(P + 1))
+    probe = near.shape[1]
+    for c in range(P):
+        hit = q_order[q_cut[c]:q_cut[c + 1]]
+        yield c, members[cut[c]:cut[c + 1]], hit // probe, hit % probe
+
+
+def search_list(Q: np.ndarray, B: np.ndarray, k: int):
+    """The k most similar rows of B to each row of Q (inner product, exact). Returns (sims, positions in B), -1
+    past B's size. Q goes to FAISS in blocks under its BLAS threshold, so every similarity comes from FAISS's
+    per-pair SIMD product: the one-process and the Spark paths, which batch rows differently, get the same
+    similarities to the last bit."""
+    import faiss
+    B = np.ascontiguousarray(B, np.float32)
+    step = max(1, int(faiss.cvar.distance_compute_blas_threshold) - 1)
+    out = [faiss.knn(np.ascontiguousarray(Q[lo:lo + step], np.float32), B, min(k, len(B)),
+                     metric=faiss.METRIC_INNER_PRODUCT) for lo in range(0, len(Q), step)]
+    if not out:
+        return np.zeros((0, min(k, len(B))), np.float32), np.zeros((0, min(k, len(B))), np.int64)
+    return np.concatenate([s for s, _ in out]), np.concatenate([i for _, i in out])
+
+
+def best_of_probes(sims: np.ndarray, idx: np.ndarray, k: int):
+    """Per row, the k most similar of its candidates from every probed list (row-wise arrays; -1 = none; the
+    lists are disjoint, so no candidate comes twice), most similar first, equal similarities by the lower row
+    number. Returns (sims, idx) like knn."""
+    key = np.where(idx < 0, np.inf, -sims)
+    if key.shape[1] > k:
+        top = np.argpartition(key, k - 1, axis=1)[:, :k]
+        key, idx = np.take_along_axis(key, top, axis=1), np.take_along_axis(idx, top, axis=1)
+    order = np.lexsort((idx, key), axis=1)
+    key, idx = np.take_along_axis(key, order, axis=1), np.take_along_axis(idx, order, axis=1)
+    return np.where(idx < 0, 0, -key).astype(np.float32), idx
+
+
+def probed_knn(X: np.ndarray, k: int, near: np.ndarray, reverse: bool = True):
+    """Approximate kNN by inverted lists: row i is compared with the members of its `near[i]` lists (a list's
+    members: the rows whose nearest centroid it is, near[:, 0]), one exact product per list against all the rows
+    that probe it. Exact inside the probed lists, so a row finds itself. reverse: merge in the rows that found
+    each row (with_reverse). Returns (sims, idx) like knn."""
+    n, probe = near.shape
+    k = min(k, n)
+    want = k
+    sims = np.zeros((n, probe * want), np.float32)
+    idx = np.full((n, probe * want), -1, np.int64)
+    for _, base, qi, slot in probe_lists(near[:, 0], near, np.arange(n)):
+        if len(base) == 0 or len(qi) == 0:
+            continue
+        S, top = search_list(X[qi], X[base], want)
+        cols = slot[:, None] * want + np.arange(S.shape[1])[None, :]
+        sims[qi[:, None], cols] = S
+        idx[qi[:, None], cols] = np.where(top >= 0, base[np.maximum(top, 0)], -1)
+    sims, idx = best_of_probes(sims, idx, want)
+    return with_reverse(sims, idx, k) if reverse else (sims, idx)
+
+
+def with_reverse(sims: np.ndarray, idx: np.ndarray, k: int):
+    """Each row's k best of its own neighbours and of the rows that found it (similarity is symmetric: if j
+    found i, i is j's candidate too, at no new product). Recovers neighbours that sat in lists a row did not
+    probe but whose own probes reached it. Returns (sims, idx) like knn."""
+    n, w = idx.shape
+    ok = idx >= 0
+    src = np.repeat(np.arange(n), w).reshape(n, w)[ok]
+    dst, val = idx[ok], sims[ok]
+    keep = src != dst
+    src, dst, val = src[keep], dst[keep], val[keep]
+    order = np.lexsort((src, -val, dst))  # per receiving row: the most similar finders first
+    dst, src, val = dst[order], src[order], val[order]
+    rank = np.arange(len(dst)) - np.searchsorted(dst, dst)
+    top = rank < k
+    rev_s, rev_i = np.zeros((n, k), np.float32), np.full((n, k), -1, np.int64)
+    rev_s[dst[top], rank[top]], rev_i[dst[top], rank[top]] = val[top], src[top]
+    cs, ci = np.concatenate([sims, rev_s], axis=1), np.concatenate([idx, rev_i], axis=1)
+    o = np.argsort(ci, axis=1, kind="stable")  # a neighbour found both ways: keep one copy
+    si = np.take_along_axis(ci, o, axis=1)
+    dup = np.zeros_like(si, bool)
+    dup[:, 1:] = (si[:, 1:] == si[:, :-1]) & (si[:, 1:] >= 0)
+    return best_of_probes(np.take_along_axis(cs, o, axis=1), np.where(dup, -1, si), k)

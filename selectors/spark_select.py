@@ -1,12 +1,15 @@
 """Selection as Spark jobs: the driver holds k-means centroids, a bounded sample of vectors and per-partition
 counts; every document's vector, score and id stays in the workers.
 
-- Facility location (INGENIOUS's partitioned greedy, the same method as FacilityLocation's default
-  `graphs="partition"` path): centroids from a sample on the driver (the whole corpus when it fits under
-  `sample_rows`, so a small corpus gets exactly the single-process partitions), every vector assigned to its
-  partition in the workers, each partition's exact kNN graph and lazy greedy in `applyInPandas` with its
-  proportional budget share, picks ranked by marginal gain across partitions (each pick's gain is exact on the
-  union of the partition graphs, as in the single-process path).
+- Facility location, default (`graphs="probed"`): centroids from a sample on the driver, every vector sent to
+  the inverted lists it probes, one exact search per list in `applyInPandas`, and greedy over the resulting
+  approximate global kNN graph in one executor task (n x probe x k candidates, not the vectors): the same
+  lists, graph and picks as the one-process path.
+- Facility location, INGENIOUS's partitioned greedy (`graphs="partition"`): centroids from a sample on the driver
+  (the whole corpus when it fits under `sample_rows`, so a small corpus gets exactly the single-process partitions),
+  every vector assigned to its partition in the workers, each partition's exact kNN graph and lazy greedy in
+  `applyInPandas` with its proportional budget share, picks ranked by marginal gain across partitions (each pick's
+  gain is exact on the union of the partition graphs, as in the single-process path).
 - Score selectors (random, and the text selectors DSIR and ZIP-FIT through base.TextSelector): scores in the
   workers and a distributed top-k (a sort and `zipWithIndex`); never a collect of ids or scores. Random draws
   uniform keys from a hash of (seed, id) and DSIR its Gumbel noise the same way, so picks do not depend on
@@ -183,14 +186,114 @@ def _greedy_in_partition(k: int, shares: dict, dtype: str, seed: int, optimizer:
     return fn
 
 
+def _probe_rows(centroids: np.ndarray, probe: int, dtype: str):
+    """Each vector once per list it probes: (pos, vec, list, slot), slot 0 being its home list."""
+    def fn(batches):
+        import pyarrow as pa
+
+        from .knn import nearest_centroids
+        for b in batches:
+            if not b.num_rows:
+                continue
+            near = nearest_centroids(check_embeddings(decode(b.column("vec").to_pylist(), dtype)), centroids, probe)
+            m, p = near.shape
+            take = pa.array(np.repeat(np.arange(m), p))
+            yield pa.RecordBatch.from_arrays([b.column("pos").take(take), b.column("vec").take(take),
+                                              pa.array(near.ravel().astype(np.int32)),
+                                              pa.array(np.tile(np.arange(p, dtype=np.int32), m))],
+                                             names=["pos", "vec", "list", "slot"])
+    return fn
+
+
+def _search_list_task(k: int, dtype: str):
+    """One inverted list: every row that probes it against its members (slot 0), as probed_knn does; each row's
+    k best (padded with -1 / 0 to k) go out as bytes."""
+    def fn(pdf):
+        import pandas as pd
+
+        from .knn import search_list
+        pdf = pdf.sort_values("pos", kind="stable")
+        X = check_embeddings(decode(list(pdf["vec"]), dtype))
+        pos, home = pdf["pos"].to_numpy(), pdf["slot"].to_numpy() == 0
+        S, top = search_list(X, X[home], k)
+        sims, nbr = np.zeros((len(X), k), np.float32), np.full((len(X), k), -1, np.int64)
+        sims[:, :S.shape[1]] = S
+        nbr[:, :S.shape[1]] = np.where(top >= 0, pos[home][np.maximum(top, 0)], -1)
+        return pd.DataFrame({"pos": pos, "slot": pdf["slot"].to_numpy(), "nbr": [r.tobytes() for r in nbr],
+                             "sim": [r.tobytes() for r in sims]})
+    return fn
+
+
+def _probed_greedy_task(k: int, probe: int, b: int):
+    """The probed graph from every row's candidates, and greedy over it, in one executor task (the greedy is
+    sequential by nature; the task holds n x probe x k candidates, never the vectors). Rows are numbered by
+    `pos`, the one-process path's order, so ties break the same way."""
+    def fn(pdf):
+        import pandas as pd
+        from scipy import sparse
+
+        from .facility_location import batched_greedy, coverage_weights, knn_edges
+        from .knn import best_of_probes, with_reverse
+        qpos = pdf["pos"].to_numpy()
+        every = np.unique(qpos)  # every row probes its home list, so every row is here
+        n = len(every)
+        row, slot = np.searchsorted(every, qpos), pdf["slot"].to_numpy()
+        nbr = np.frombuffer(b"".join(pdf["nbr"]), np.int64).reshape(len(pdf), k)
+        sim = np.frombuffer(b"".join(pdf["sim"]), np.float32).reshape(len(pdf), k)
+        sims, idx = np.zeros((n, probe * k), np.float32), np.full((n, probe * k), -1, np.int64)
+        cols = slot[:, None] * k + np.arange(k)[None, :]
+        sims[row[:, None], cols] = sim
+        idx[row[:, None], cols] = np.where(nbr >= 0, np.searchsorted(every, nbr), -1)
+        r, c, v = knn_edges(*with_reverse(*best_of_probes(sims, idx, k), k))
+        W = sparse.csc_matrix((v, (r, c)), shape=(n, n))
+        picks, gains = batched_greedy(W, b)
+        return pd.DataFrame({"pos": every[picks], "t": np.arange(len(picks)), "gain": gains,
+                             "weight": coverage_weights(W, picks)[0]})
+    return fn
+
+
+def probed_facility_location(spark, sel, folder: Path, keys: list[str], n: int, budget, sample_rows: int = 200_000):
+    """FacilityLocation's default (graphs: probed) as Spark jobs: centroids from a sample on the driver (the
+    whole corpus when it fits under sample_rows, so a small corpus gets the one-process lists), every vector
+    sent to the lists it probes, one exact search per list in `applyInPandas`, and the greedy over the probed
+    graph in one executor task. Returns (ranked DataFrame, diagnostics, a DataFrame to unpersist)."""
+    from pyspark.sql import functions as F
+
+    from .facility_location import list_count
+    from .knn import train_centroids
+    b = resolve_budget(budget, n)
+    dtype = shard_dtype(folder, keys)
+    vecs = vectors_df(spark, folder, keys).persist()
+    frac = min(1.0, sample_rows / n)
+    sample = vecs if frac >= 1.0 else vecs.sample(fraction=frac, seed=sel.seed)
+    S = check_embeddings(decode(sample.orderBy("pos").select("vec").toArrow().column("vec").to_pylist(), dtype),
+                         "sampled embeddings")
+    lists = list_count(n, sel.list_size)
+    centroids = train_centroids(S, lists, seed=sel.seed)
+    probe, k = min(sel.probe, len(centroids)), min(sel.k, n)
+    probes = vecs.mapInArrow(_probe_rows(centroids, probe, dtype), "pos long, vec binary, list int, slot int")
+    cands = probes.groupBy("list").applyInPandas(_search_list_task(k, dtype),
+                                                 "pos long, slot int, nbr binary, sim binary")
+    picks = (cands.withColumn("g", F.lit(0)).groupBy("g")
+             .applyInPandas(_probed_greedy_task(k, probe, b), "pos long, t long, gain double, weight double"))
+    ranked = _rank(picks.join(vecs.select("id", "pos"), "pos"), [F.col("t")], "gain", "weight")
+    diag = {"n": n, "budget": b, "partitions": 1, "lists": lists, "probe": sel.probe, "optimizer": sel.optimizer,
+            "k": sel.k, "graph": "probed", "distributed": True, "sample_rows": min(n, sample_rows),
+            "objective_graph": "the probed (approximate) global kNN graph"}
+    return ranked, diag, vecs
+
+
 def facility_location(spark, sel, folder: Path, keys: list[str], n: int, budget, sample_rows: int = 200_000):
     """Partitioned facility location over the shards as Spark jobs; returns (ranked DataFrame, diagnostics)."""
     from pyspark.sql import functions as F
 
     from .facility_location import proportional
-    if sel.graphs != "partition" or sel.merge or sel.sampling != "top":
-        raise SelectorError("distributed facility location runs the partitioned greedy only (graphs: partition, "
-                            "merge: false, sampling: top); set `distributed: false` for the others")
+    if not sel.spark_ready():
+        raise SelectorError("distributed facility location runs graphs: probed (optimizer: lazy, sampling: top) and "
+                            "the partitioned greedy (graphs: partition, merge: false, sampling: top); set "
+                            "`distributed: false` for the others")
+    if sel.graphs == "probed":
+        return probed_facility_location(spark, sel, folder, keys, n, budget, sample_rows)
     b = resolve_budget(budget, n)
     dtype = shard_dtype(folder, keys)
     vecs = vectors_df(spark, folder, keys)

@@ -127,7 +127,7 @@ def test_executors_killed_mid_minhash_and_mid_select_give_identical_output(tmp_p
         "stages": [{"normalize": {}}, {"dedup_minhash": {"num_perm": 128, "bands": 16, "threshold": 0.7}},
                    {"domain": {"from": "column", "column": "domain"}}],
         "select": {"selector": "facility_location", "budget": 0.5, "distributed": True, "max_tokens": 64,
-                   "params": {"partition_size": 25}},
+                   "params": {"graphs": "partition", "partition_size": 25}},
         "mix": {"weights": "natural", "vocab_size": 512, "heldout_fraction": 0.1}}))
     cluster = StandaloneCluster(tmp_path, workers=2)
     try:

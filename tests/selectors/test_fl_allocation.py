@@ -23,8 +23,9 @@ def test_gain_allocation_is_global_greedy_on_the_partition_graphs(X):
     """With room enough (slack = all of a partition), 'gain' must equal lazy greedy on the union of the
     partition graphs; 'proportional' is held to each partition's size share and does no better."""
     b = 40
-    wide = FacilityLocation(k=10, partitions=6, allocation="gain", allocation_slack=1e9).select(X, b)
-    prop = FacilityLocation(k=10, partitions=6, allocation="proportional").select(X, b)
+    wide = FacilityLocation(graphs="partition", k=10, partitions=6, allocation="gain",
+                            allocation_slack=1e9).select(X, b)
+    prop = FacilityLocation(graphs="partition", k=10, partitions=6, allocation="proportional").select(X, b)
     assert len(wide) == b and len(set(wide.indices.tolist())) == b
     assert wide.diagnostics["partitions_at_cap"] == 0
     assert np.all(np.diff(wide.scores) <= 1e-6)  # the budget went to the largest gains, in order
@@ -35,9 +36,9 @@ def test_gain_allocation_is_global_greedy_on_the_partition_graphs(X):
 
 
 def test_default_allocation_is_gain_and_bad_settings_fail(X):
-    sel = FacilityLocation(k=10, partitions=4).select(X, 30)
+    sel = FacilityLocation(graphs="partition", k=10, partitions=4).select(X, 30)
     assert "partitions_at_cap" in sel.diagnostics and len(sel) == 30
     with pytest.raises(SelectorError, match="allocation"):
-        FacilityLocation(allocation="size")
+        FacilityLocation(graphs="partition", allocation="size")
     with pytest.raises(SelectorError, match="allocation_slack"):
-        FacilityLocation(allocation_slack=0.5)
+        FacilityLocation(graphs="partition", allocation_slack=0.5)

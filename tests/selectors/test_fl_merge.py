@@ -35,8 +35,8 @@ def test_merge_round_beats_partitions_alone_on_the_exact_graph(X, frac):
     b = int(frac * len(X))
     W = knn_graph(X, 10, index="flat")
     ref = lazy_greedy(W, b)[1].sum()
-    alone = replay(W, FacilityLocation(k=10, partitions=4).select(X, b).indices).sum() / ref
-    merged = FacilityLocation(k=10, partitions=4, merge=True).select(X, b)
+    alone = replay(W, FacilityLocation(graphs="partition", k=10, partitions=4).select(X, b).indices).sum() / ref
+    merged = FacilityLocation(graphs="partition", k=10, partitions=4, merge=True).select(X, b)
     ratio = replay(W, merged.indices).sum() / ref
     assert len(merged) == b and len(set(merged.indices.tolist())) == b
     assert ratio >= alone + 0.008, (ratio, alone)

@@ -79,7 +79,7 @@ def test_facility_location_close_to_exact(X):
         assert sel.diagnostics["objective"] >= 0.95 * ref, kw
         assert sel.diagnostics["objective"] <= ref * 1.02
     # importance sampling is allowed to trade objective for diversity, but not much
-    imp = FacilityLocation(k=10, sampling="importance", partitions=1).select(X, 48, graph=W)
+    imp = FacilityLocation(graphs="partition", k=10, sampling="importance", partitions=1).select(X, 48, graph=W)
     assert len(imp) == 48 and imp.diagnostics["objective"] >= 0.85 * ref
 
 
@@ -98,8 +98,8 @@ def test_facility_location_output_shape(X):
 
 
 def test_determinism_with_seed(X):
-    a = FacilityLocation(partitions=3, seed=7).select(X, 30)
-    b = FacilityLocation(partitions=3, seed=7).select(X, 30)
+    a = FacilityLocation(graphs="partition", partitions=3, seed=7).select(X, 30)
+    b = FacilityLocation(graphs="partition", partitions=3, seed=7).select(X, 30)
     assert a.indices.tolist() == b.indices.tolist()
     r1, r2, r3 = (get_selector("random", seed=s).select(X, 30).indices.tolist() for s in (1, 1, 2))
     assert r1 == r2 != r3
@@ -201,7 +201,7 @@ def test_per_partition_graphs_close_to_exact_without_a_global_graph(X, monkeypat
     for kw in ({"partitions": 4}, {"partition_size": 50}, {"partitions": 4, "merge": True},
                {"partitions": 4, "optimizer": "stochastic", "eps": 0.001}):
         sizes.clear()
-        sel = FacilityLocation(k=10, **kw).select(X, 48)
+        sel = FacilityLocation(k=10, graphs="partition", **kw).select(X, 48)
         d = sel.diagnostics
         assert d["graph"] == "partition" and not d["global_graph_built"] and d["partitions"] >= 4, kw
         assert sizes and max(sizes) < len(X), kw  # every kNN search ran inside one partition
@@ -214,7 +214,7 @@ def test_per_partition_graphs_close_to_exact_without_a_global_graph(X, monkeypat
 
 
 def test_per_partition_lazy_gains_are_ranked(X):
-    sel = FacilityLocation(k=5, partitions=5).select(X, 40)
+    sel = FacilityLocation(graphs="partition", k=5, partitions=5).select(X, 40)
     assert np.all(np.diff(sel.scores) <= 1e-6)  # merged by gain, each partition's order kept
     assert sel.diagnostics["objective"] == pytest.approx(sel.scores.sum())
 
@@ -230,8 +230,8 @@ def test_importance_sampling_draws_each_partitions_share_in_proportion_to_gain(X
     two = sample_by_gain([np.array([10, 11, 12]), np.array([20, 21])], [np.array([3.0, 2, 1]), np.array([5.0, 1])],
                          [2, 1], rng)
     assert sum(p // 10 == 1 for p in two) == 2 and sum(p // 10 == 2 for p in two) == 1
-    sel = FacilityLocation(k=10, partitions=4, sampling="importance", pool=2.0).select(X, 40)
-    top = FacilityLocation(k=10, partitions=4, allocation="proportional").select(X, 40)
+    sel = FacilityLocation(graphs="partition", k=10, partitions=4, sampling="importance", pool=2.0).select(X, 40)
+    top = FacilityLocation(graphs="partition", k=10, partitions=4, allocation="proportional").select(X, 40)
     assert len(sel) == 40 and len(set(sel.indices.tolist())) == 40
     assert set(sel.indices.tolist()) != set(top.indices.tolist())  # a draw, not the greedy top
     assert sel.diagnostics["objective"] <= top.diagnostics["objective"] * 1.001
@@ -242,7 +242,8 @@ def test_greedi_second_round_on_a_global_graph(X):
     W = knn_graph(X, k=10)
     exact, _ = lazy_greedy(W, 48)
     ref = replay(W, exact).sum()
-    sel = FacilityLocation(k=10, partitions=4, merge=True, merge_graph="global", index="flat").select(X, 48)
+    sel = FacilityLocation(graphs="partition", k=10, partitions=4, merge=True, merge_graph="global",
+                           index="flat").select(X, 48)
     d = sel.diagnostics
     assert d["global_graph_built"] and d["objective_graph"] == "the global kNN graph"
     assert d["objective"] == pytest.approx(replay(W, sel.indices).sum(), rel=1e-5)  # the same flat graph

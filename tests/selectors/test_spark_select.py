@@ -39,8 +39,9 @@ def read_ranked(df):
     return [r["id"] for r in rows], scores, np.array([r["select_weight"] for r in rows])
 
 
-@pytest.mark.parametrize("params", [{}, {"partition_size": 500}, {"partition_size": 500, "allocation": "proportional"}])
-def test_distributed_facility_location_picks_what_one_process_picks(spark, tmp_path, params):
+@pytest.mark.parametrize("params", [{"graphs": "partition"}, {"graphs": "partition", "partition_size": 500},
+                                    {"graphs": "partition", "partition_size": 500, "allocation": "proportional"}])
+def test_distributed_partitioned_facility_location_picks_what_one_process_picks(spark, tmp_path, params):
     X = clustered(3000)
     keys, ids = write_shards(tmp_path / "emb", X)
     sel = FacilityLocation(seed=0, **params)  # exact kNN inside each partition, lazy greedy
@@ -54,10 +55,27 @@ def test_distributed_facility_location_picks_what_one_process_picks(spark, tmp_p
     np.testing.assert_allclose(weights, one.weights)
 
 
+@pytest.mark.parametrize("params", [{}, {"k": 7, "probe": 3, "list_size": 90}])
+def test_distributed_probed_facility_location_picks_what_one_process_picks(spark, tmp_path, params):
+    """The default (graphs: probed): the same lists, the same graph, the same greedy, so the same picks in the
+    same order with the same gains and weights (shards of 100 rows: Spark batches rows unlike one process)."""
+    X = clustered(3000, seed=2)
+    keys, ids = write_shards(tmp_path / "emb", X)
+    sel = FacilityLocation(seed=0, **params)
+    one = sel.select(X, 300)
+    ranked, diag, cached = spark_select.facility_location(spark, sel, tmp_path / "emb", keys, len(X), 300)
+    got_ids, gains, weights = read_ranked(ranked)
+    cached.unpersist()
+    assert diag["graph"] == one.diagnostics["graph"] == "probed" and diag["lists"] == one.diagnostics["lists"] > 1
+    assert got_ids == [ids[i] for i in one.indices]
+    np.testing.assert_allclose(gains, one.scores, rtol=1e-6)
+    np.testing.assert_allclose(weights, one.weights)
+
+
 def test_a_sampled_plan_keeps_the_budget_and_most_of_the_objective(spark, tmp_path):
     X = clustered(3000, seed=1)
     keys, ids = write_shards(tmp_path / "emb", X)
-    sel = FacilityLocation(seed=0, partition_size=500)
+    sel = FacilityLocation(seed=0, graphs="partition", partition_size=500)
     one = sel.select(X, 300)
     ranked, diag, assigned = spark_select.facility_location(spark, sel, tmp_path / "emb", keys, len(X), 300,
                                                             sample_rows=600)
@@ -74,7 +92,7 @@ def test_distributed_stage_path_writes_the_selection_and_diagnostics(spark, tmp_
     texts = [f"document {i} about {topics[i % 4]} and more words here" for i in range(40)]
     df = docs_df(spark, [{"id": f"d{i:02d}", "text": t} for i, t in enumerate(texts)])
     cfg = SelectConfig(selector="facility_location", budget=10, distributed=True,
-                       params={"partition_size": 10, "allocation": "proportional"})
+                       params={"graphs": "partition", "partition_size": 10, "allocation": "proportional"})
     sel, info = run_selection(spark, df, cfg, tmp_path, tmp_path / "selection")
     table = pq.read_table(tmp_path / "selection" / "selection.parquet")
     assert table.num_rows == 10 and sorted(table.column("select_rank").to_pylist()) == list(range(1, 11))
