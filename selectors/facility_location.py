@@ -22,7 +22,7 @@ import time
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import Selection, Selector, SelectorParams, check_embeddings, curve, gumbel_topk, resolve_budget
 from .knn import kmeans, knn, knn_between_blocks, nearest_centroids, probed_knn, train_centroids
@@ -365,6 +365,20 @@ class FacilityLocationParams(SelectorParams):
         if v != "auto" and v < 1:
             raise ValueError(f"must be 'auto' or a whole number of at least 1, got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _settings_apply(self):
+        # a setting the chosen graphs ignore would be silently dropped: a config written for the partitioned
+        # default of earlier versions must say graphs: partition to keep its meaning
+        probed = {"probe", "list_size"}
+        partition = {"partitions", "partition_size", "picks_per_partition", "merge", "merge_factor", "merge_probe",
+                     "merge_graph", "allocation", "allocation_slack", "kmeans_iters"}
+        ignored = sorted((partition if self.graphs == "probed" else probed) & self.model_fields_set)
+        if ignored:
+            wants = "partition (or global)" if self.graphs == "probed" else "probed"
+            raise ValueError(f"{', '.join(ignored)} apply only under graphs: {wants}, and this config has graphs: "
+                             f"{self.graphs}; set graphs or remove them")
+        return self
 
 
 class FacilityLocation(Selector):

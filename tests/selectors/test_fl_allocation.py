@@ -42,3 +42,16 @@ def test_default_allocation_is_gain_and_bad_settings_fail(X):
         FacilityLocation(graphs="partition", allocation="size")
     with pytest.raises(SelectorError, match="allocation_slack"):
         FacilityLocation(graphs="partition", allocation_slack=0.5)
+
+
+def test_settings_of_the_other_graphs_fail_instead_of_being_dropped():
+    """The default moved from partitions to the probed graph: a config tuned for partitions must not run the
+    probed path with its settings silently ignored."""
+    with pytest.raises(SelectorError, match="partition_size.*graphs: partition"):
+        FacilityLocation(partition_size=2000)
+    with pytest.raises(SelectorError, match="allocation, merge"):
+        FacilityLocation(graphs="probed", merge=True, allocation="proportional")
+    with pytest.raises(SelectorError, match="probe apply only under graphs: probed"):
+        FacilityLocation(graphs="partition", probe=4)
+    assert FacilityLocation(graphs="global", partitions=3).partitions == 3
+    assert FacilityLocation(probe=4, list_size=50).probe == 4

@@ -74,7 +74,7 @@ def test_facility_location_close_to_exact(X):
     ref = replay(W, exact).sum()
     for kw in ({"partitions": 1}, {"partitions": 4}, {"partitions": 4, "optimizer": "lazy"},
                {"partitions": 4, "merge": True}):
-        sel = FacilityLocation(k=10, **kw).select(X, 48, graph=W)
+        sel = FacilityLocation(graphs="global", k=10, **kw).select(X, 48, graph=W)
         assert len(sel) == 48 and len(set(sel.indices.tolist())) == 48
         assert sel.diagnostics["objective"] >= 0.95 * ref, kw
         assert sel.diagnostics["objective"] <= ref * 1.02
