@@ -88,6 +88,10 @@ def main() -> None:
     ap.add_argument("--arms", nargs="+", help="only these arms (say which in the note)")
     ap.add_argument("--eval-batches", type=int, help="held-out windows per domain / batch (evaluation cost)")
     ap.add_argument("--eval-every", type=int)
+    ap.add_argument("--ablate", action="store_true", help="also the leave-one-stage-out arms")
+    ap.add_argument("--rephrase", nargs="+", metavar="KEY=VALUE", default=[],
+                    help="override rephrase settings, e.g. sample=8 (the CPU cost of the rephrased arm)")
+    ap.add_argument("--tag", default="", help="results file suffix: outcome_<corpus>_<tag>.md (same run folder)")
     ap.add_argument("--note", default="", help="a sentence for the header, e.g. why steps were cut")
     args = ap.parse_args()
     cfg = yaml.safe_load((REPO / "configs" / "experiment.yaml").read_text())
@@ -96,6 +100,9 @@ def main() -> None:
         cfg.update(input={"format": "jsonl", "path": str(real_corpus()), "url_field": "url",
                           "source_field": "source", "keep_fields": ["domain"]},
                    domain={"from": "column", "column": "domain"}, clean=REAL_CLEAN)
+    for kv in args.rephrase:
+        k, _, v = kv.partition("=")
+        cfg.setdefault("rephrase", {})[k] = yaml.safe_load(v)
     for key in ("eval_batches", "eval_every"):
         if getattr(args, key):
             cfg["train"][key] = getattr(args, key)
@@ -105,20 +112,23 @@ def main() -> None:
     load0, t0 = _loadavg(), time.time()
     from gristmill.pipeline.cli import main as gristmill
     extra = (["--full"] if args.full else []) + (["--steps", str(args.steps)] if args.steps else []) \
-        + (["--seeds", str(args.seeds)] if args.seeds else []) + (["--arms", *args.arms] if args.arms else [])
+        + (["--seeds", str(args.seeds)] if args.seeds else []) + (["--arms", *args.arms] if args.arms else []) \
+        + (["--ablate"] if args.ablate else [])
     rc = gristmill(["experiment", str(path), *extra])
     if rc:
         sys.exit(rc)
     exp = CACHE / "runs" / cfg["name"] / "experiment"
-    shutil.copyfile(exp / "outcome.png", RESULTS / f"outcome_{args.corpus}.png")
+    stem = f"outcome_{args.corpus}" + (f"_{args.tag}" if args.tag else "")
+    shutil.copyfile(exp / "outcome.png", RESULTS / f"{stem}.png")
     extra += [f"{k}={cfg['train'][k]}" for k in ("eval_batches", "eval_every") if k in cfg["train"]]
+    extra += [f"rephrase.{kv}" for kv in args.rephrase]
     argv = [a for i, a in enumerate(sys.argv[1:]) if "--note" not in (a, sys.argv[i])]  # the note is in the text
     cmd = f"`.venv/bin/python benchmarks/bench_outcome.py {' '.join(argv)}`"
     settings = f"defaults{', ' + ' '.join(extra) if extra else ''}"
     note = f" {args.note}" if args.note else ""
-    publish(f"outcome_{args.corpus}", f"### Does curation pay? ({args.corpus})\n\n{cmd} (configs/experiment.yaml "
+    publish(stem, f"### Does curation pay? ({args.corpus})\n\n{cmd} (configs/experiment.yaml "
             f"{settings}); {time.time() - t0:.0f} s wall; load average (1/5/15 min) {load0} at the start, "
-            f"{_loadavg()} at the end.{note}\n\n![curves](outcome_{args.corpus}.png)\n\n"
+            f"{_loadavg()} at the end.{note}\n\n![curves]({stem}.png)\n\n"
             + (exp / "outcome.md").read_text())
 
 if __name__ == "__main__":
