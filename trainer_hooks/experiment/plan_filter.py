@@ -108,7 +108,7 @@ def bucketize(cfg: PlanConfig, exp: Path, score_run: Path, quiet: bool) -> tuple
     st = next(s for s in finished_stages(score_run) if s["name"] == "quality")
     folder = exp / "data" / "buckets"
     key = {"quality": st["hash"], "score": cfg.score, "higher": cfg.higher_is_better, "buckets": cfg.buckets,
-           "parts": _parts(cfg), "version": 1}
+           "parts": _parts(cfg), "version": 2}
     done = _read_json(folder / "_key.json")
     if done and done.get("key") == key:
         return folder / "docs", done["buckets"]
@@ -137,8 +137,9 @@ def bucketize(cfg: PlanConfig, exp: Path, score_run: Path, quiet: bool) -> tuple
     out.select("id", "text", "source", "url", F.concat(F.lit("q"), F.col("_b"), F.lit("."), part).alias("domain")) \
        .write.mode("overwrite").parquet(str(folder / "docs"))
     stats = out.groupBy("_b").agg(F.count("*").alias("docs"), F.min("_s").alias("lo"), F.max("_s").alias("hi"))
-    buckets = sorted(({"bucket": r["_b"], "docs": r["docs"], "score_min": _unsign(r["lo"], sign),
-                       "score_max": _unsign(r["hi"], sign)} for r in stats.collect()), key=lambda b: b["bucket"])
+    # worst and best score in each bucket (for a lower-is-better score the worst is the highest)
+    buckets = sorted(({"bucket": r["_b"], "docs": r["docs"], "score_worst": _unsign(r["lo"], sign),
+                       "score_best": _unsign(r["hi"], sign)} for r in stats.collect()), key=lambda b: b["bucket"])
     docs.unpersist()
     (folder / "_key.json").write_text(json.dumps({"key": key, "buckets": buckets}, indent=2))
     return folder / "docs", buckets
@@ -242,7 +243,7 @@ def best_plan(cfg: PlanConfig, f: Fit, buckets: list[dict], sizes: list[float], 
     for r in rows:
         top = buckets[: r["top_buckets"]]
         r["top_fraction"] = sum(b["docs"] for b in top) / total_docs
-        r["score_threshold"] = top[-1]["score_min"]
+        r["score_threshold"] = top[-1]["score_worst"]
     best = min(rows, key=lambda r: r["predicted_loss"])
     return {"budget_tokens": budget, "rows": rows, "best": best}
 
@@ -306,10 +307,10 @@ def markdown(r: dict) -> str:
     import yaml
     lines = [f"Buckets by `{r['score']}` ({'higher' if r['higher_is_better'] else 'lower'} is better), best first; "
              f"loss fitted: {r['target']}.", "",
-             "| bucket | docs | tokens | score range | utility b | half-life tau (passes) |",
+             "| bucket | docs | tokens | score (worst .. best) | utility b | half-life tau (passes) |",
              "|---|---|---|---|---|---|"]
     for b in r["buckets"]:
-        lo, hi = (b["score_min"], b["score_max"]) if r["higher_is_better"] else (b["score_max"], b["score_min"])
+        lo, hi = b["score_worst"], b["score_best"]
         tau = "inf" if b["tau"] is None else f"{b['tau']:.2f}"
         lines.append(f"| q{b['bucket']} | {b['docs']:,} | {b['tokens']:,.0f} | {_num(lo)} .. {_num(hi)} | "
                      f"{b['b']:.4f} | {tau} |")
