@@ -88,6 +88,7 @@ def plan_filter(args) -> None:
     if args.full:
         exp = yaml.safe_load((REPO / "configs" / "experiment.yaml").read_text())["full"]
         cfg["train"].update({k: v for k, v in exp.items() if k != "steps"}, steps=2000, device="auto")
+        cfg["proxy"]["pool_fraction"] = 1.0  # 2000 x 64 x 256 tokens repeat whole buckets (~0.5M tokens) enough
         cfg["name"] += "-full"
     if args.steps:
         cfg["train"]["steps"] = args.steps
