@@ -92,6 +92,8 @@ def plan_filter(args) -> None:
         cfg["name"] += "-full"
     if args.steps:
         cfg["train"]["steps"] = args.steps
+    if args.eval_every:
+        cfg["train"]["eval_every"] = args.eval_every
     if args.budget:
         cfg["budgets"] = [int(b) for b in args.budget]
     path = CACHE / "plan_filter.yaml"
