@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_outcome.py quickstart   # the quickstart corpus (python_env input)
     .venv/bin/python benchmarks/bench_outcome.py real         # ../shared/data: web + 11-domain mix + stdlib
+    .venv/bin/python benchmarks/bench_outcome.py plan-filter  # configs/plan_filter.yaml: compute-aware filtering
 
 `real` (set GRISTMILL_SHARED_DATA when ../shared/data is elsewhere) first writes one jsonl.gz (id, text, url,
 source, domain) from: the 11-domain mix, all 747 web pages in ../shared/data/web (250 of the CommonCrawl pages are
@@ -79,23 +80,68 @@ def real_corpus() -> Path:
     return out
 
 
+def plan_filter(args) -> None:
+    """`gristmill plan-filter configs/plan_filter.yaml` on the quickstart corpus (`--full`: the experiment's GPU
+    model for the proxies); the plan, its fit and held-out error go to outcome_plan_filter.md."""
+    cfg = yaml.safe_load((REPO / "configs" / "plan_filter.yaml").read_text())
+    cfg.update(runs_dir=str(CACHE / "runs"))
+    if args.full:
+        exp = yaml.safe_load((REPO / "configs" / "experiment.yaml").read_text())["full"]
+        cfg["train"].update({k: v for k, v in exp.items() if k != "steps"}, steps=2000, device="auto")
+        cfg["proxy"]["pool_fraction"] = 1.0  # 2000 x 64 x 256 tokens repeat whole buckets (~0.5M tokens) enough
+        cfg["name"] += "-full"
+    if args.steps:
+        cfg["train"]["steps"] = args.steps
+    if args.eval_every:
+        cfg["train"]["eval_every"] = args.eval_every
+    if args.budget:
+        cfg["budgets"] = [int(b) for b in args.budget]
+    path = CACHE / "plan_filter.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    load0, t0 = _loadavg(), time.time()
+    from gristmill.pipeline.cli import main as gristmill
+    rc = gristmill(["plan-filter", str(path)])
+    if rc:
+        sys.exit(rc)
+    exp = CACHE / "runs" / cfg["name"] / "plan_filter"
+    t = cfg["train"]
+    argv = [a for i, a in enumerate(sys.argv[1:]) if "--note" not in (a, sys.argv[i])]
+    note = f" {args.note}" if args.note else ""
+    publish("outcome_plan_filter", f"### Compute-aware filtering: plan-filter (quickstart corpus)\n\n"
+            f"`.venv/bin/python benchmarks/bench_outcome.py {' '.join(argv)}` (configs/plan_filter.yaml; proxies "
+            f"{t['steps']} steps x {t['batch_size']} x {t['block_size']} tokens, model {t['model']}); "
+            f"{time.time() - t0:.0f} s wall; load average {load0} at the start, {_loadavg()} at the end.{note}\n\n"
+            + (exp / "plan.md").read_text())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("corpus", choices=["quickstart", "real"])
+    ap.add_argument("corpus", choices=["quickstart", "real", "plan-filter"])
+    ap.add_argument("--budget", type=float, nargs="+", help="plan-filter: token budgets")
     ap.add_argument("--full", action="store_true", help="the GPU settings (record the device)")
     ap.add_argument("--steps", type=int, help="fewer training steps than the default (say why in the note)")
     ap.add_argument("--seeds", type=int)
     ap.add_argument("--arms", nargs="+", help="only these arms (say which in the note)")
     ap.add_argument("--eval-batches", type=int, help="held-out windows per domain / batch (evaluation cost)")
     ap.add_argument("--eval-every", type=int)
+    ap.add_argument("--ablate", action="store_true", help="also the leave-one-stage-out arms")
+    ap.add_argument("--rephrase", nargs="+", metavar="KEY=VALUE", default=[],
+                    help="override rephrase settings, e.g. sample=8 (the CPU cost of the rephrased arm)")
+    ap.add_argument("--tag", default="", help="results outcome_<corpus>_<tag>.md, run outcome-<corpus>-<tag>")
     ap.add_argument("--note", default="", help="a sentence for the header, e.g. why steps were cut")
     args = ap.parse_args()
+    if args.corpus == "plan-filter":
+        return plan_filter(args)
     cfg = yaml.safe_load((REPO / "configs" / "experiment.yaml").read_text())
-    cfg.update(name=f"outcome-{args.corpus}", runs_dir=str(CACHE / "runs"))
+    cfg.update(name=f"outcome-{args.corpus}" + (f"-{args.tag}" if args.tag else ""), runs_dir=str(CACHE / "runs"))
     if args.corpus == "real":
         cfg.update(input={"format": "jsonl", "path": str(real_corpus()), "url_field": "url",
                           "source_field": "source", "keep_fields": ["domain"]},
                    domain={"from": "column", "column": "domain"}, clean=REAL_CLEAN)
+    for kv in args.rephrase:
+        k, _, v = kv.partition("=")
+        cfg.setdefault("rephrase", {})[k] = yaml.safe_load(v)
     for key in ("eval_batches", "eval_every"):
         if getattr(args, key):
             cfg["train"][key] = getattr(args, key)
@@ -105,20 +151,23 @@ def main() -> None:
     load0, t0 = _loadavg(), time.time()
     from gristmill.pipeline.cli import main as gristmill
     extra = (["--full"] if args.full else []) + (["--steps", str(args.steps)] if args.steps else []) \
-        + (["--seeds", str(args.seeds)] if args.seeds else []) + (["--arms", *args.arms] if args.arms else [])
+        + (["--seeds", str(args.seeds)] if args.seeds else []) + (["--arms", *args.arms] if args.arms else []) \
+        + (["--ablate"] if args.ablate else [])
     rc = gristmill(["experiment", str(path), *extra])
     if rc:
         sys.exit(rc)
     exp = CACHE / "runs" / cfg["name"] / "experiment"
-    shutil.copyfile(exp / "outcome.png", RESULTS / f"outcome_{args.corpus}.png")
+    stem = f"outcome_{args.corpus}" + (f"_{args.tag}" if args.tag else "")
+    shutil.copyfile(exp / "outcome.png", RESULTS / f"{stem}.png")
     extra += [f"{k}={cfg['train'][k]}" for k in ("eval_batches", "eval_every") if k in cfg["train"]]
+    extra += [f"rephrase.{kv}" for kv in args.rephrase]
     argv = [a for i, a in enumerate(sys.argv[1:]) if "--note" not in (a, sys.argv[i])]  # the note is in the text
     cmd = f"`.venv/bin/python benchmarks/bench_outcome.py {' '.join(argv)}`"
     settings = f"defaults{', ' + ' '.join(extra) if extra else ''}"
     note = f" {args.note}" if args.note else ""
-    publish(f"outcome_{args.corpus}", f"### Does curation pay? ({args.corpus})\n\n{cmd} (configs/experiment.yaml "
+    publish(stem, f"### Does curation pay? ({args.corpus})\n\n{cmd} (configs/experiment.yaml "
             f"{settings}); {time.time() - t0:.0f} s wall; load average (1/5/15 min) {load0} at the start, "
-            f"{_loadavg()} at the end.{note}\n\n![curves](outcome_{args.corpus}.png)\n\n"
+            f"{_loadavg()} at the end.{note}\n\n![curves]({stem}.png)\n\n"
             + (exp / "outcome.md").read_text())
 
 if __name__ == "__main__":

@@ -173,8 +173,9 @@ def run_path(runs_dir: Path, name: str) -> Path:
             raise StageError(f"{path} exists and is not a folder; pick another run name")
         manifest = read_json(path / "manifest.json")
         # what a run makes before its first manifest: a run that was started and killed is still ours, and
-        # `gristmill experiment` writes its configs into RUN/experiment/ before the run's first stage
-        own = {LOCK, "_input", "_file_digests.json", "spark.log", "_checkpoints", "_cache", "experiment",
+        # `gristmill experiment` (plan-filter) writes its configs into RUN/experiment/ (plan_filter/) before the
+        # run's first stage
+        own = {LOCK, "_input", "_file_digests.json", "spark.log", "_checkpoints", "_cache", "experiment", "plan_filter",
                ".space_reserve"}
         ours = isinstance(manifest, dict) and "format_version" in manifest and isinstance(manifest.get("stages"), list)
         if any(p.name not in own for p in path.iterdir()) and not ours:

@@ -29,7 +29,8 @@ def test_every_command_has_a_section_and_every_section_a_command():
 
 
 @pytest.mark.parametrize("command", ["run", "describe", "inspect", "report", "submit", "embed", "select", "train",
-                                     "regmix", "experiment", "train-quality", "train-domain"])
+                                     "regmix", "experiment", "plan-filter", "train-quality",
+                                     "train-domain"])
 def test_command_help(command):
     r = gristmill(command, "--help")
     assert r.returncode == 0 and "usage: gristmill " + command in r.stdout, r.stderr

@@ -115,11 +115,8 @@ class ExperimentConfig(_Strict):
     spark: dict = Field(default_factory=lambda: {"master": "local[2]", "driver_memory": "2g"})
 
 
-def load_experiment(path: str | Path, full: bool = False, **overrides) -> ExperimentConfig:
-    from pydantic import ValidationError
-
-    from gristmill.pipeline.config import format_validation
-    p = Path(path)
+def load_experiment_raw(p: Path) -> dict:
+    """The YAML mapping, its input and `eval:` paths made relative to the config file (also plan-filter's)."""
     if not p.exists():
         raise ExperimentError(f"config file {p} does not exist")
     raw = yaml.safe_load(p.read_text()) or {}
@@ -135,6 +132,15 @@ def load_experiment(path: str | Path, full: bool = False, **overrides) -> Experi
         raw["eval"] = [dict(t, path=str((p.parent / t["path"]).resolve())) if isinstance(t, dict) and
                        isinstance(t.get("path"), str) and not Path(t["path"]).is_absolute() else t
                        for t in raw["eval"]]
+    return raw
+
+
+def load_experiment(path: str | Path, full: bool = False, **overrides) -> ExperimentConfig:
+    from pydantic import ValidationError
+
+    from gristmill.pipeline.config import format_validation
+    p = Path(path)
+    raw = load_experiment_raw(p)
     train = dict(raw.get("train") or {})
     if full:
         train.update({**FULL, **(raw.get("full") or {})})
