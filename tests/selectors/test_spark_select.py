@@ -207,7 +207,8 @@ def test_stage_path_distributed_equals_one_process(spark, tmp_path, selector):
 
 def test_distributed_true_refuses_a_selector_without_a_spark_path():
     from gristmill.selectors.run_select import SelectorError
-    cfg = SelectConfig(selector="facility_location", budget=0.5, distributed=True, params={"graphs": "partition", "merge": True})
+    cfg = SelectConfig(selector="facility_location", budget=0.5, distributed=True,
+                       params={"graphs": "partition", "merge": True})
     with pytest.raises(SelectorError, match="no distributed path"):
         cfg.use_spark(10, cfg.make_selector())
 
