@@ -53,6 +53,11 @@ def _strings(path: Path) -> list[str]:
                 pre = e.args[0].value
                 names += [k.value.removeprefix(pre) for d in ast.walk(fn) if isinstance(d, ast.Dict)
                           for k in d.keys if isinstance(k, ast.Constant) and str(k.value).startswith(pre)]
+        # first_failure("gopher", checks, n) inside a function whose checks are ("name", ...) tuples
+        for call in (c for c in ast.walk(fn) if isinstance(c, ast.Call) and isinstance(fn, ast.FunctionDef)):
+            if (getattr(call.func, "id", None) == "first_failure" and call.args
+                    and isinstance(call.args[0], ast.Constant) and names):
+                out += [f"{call.args[0].value}:{n}" for n in names]
         for node in (n for n in ast.walk(fn) if isinstance(n, ast.JoinedStr)):
             text = _template(node)
             m = re.fullmatch(r"([a-z][a-z0-9_]*):\{(\w+)\}", text)
