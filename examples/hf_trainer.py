@@ -73,7 +73,11 @@ def main(argv=None) -> int:
         import torch.distributed as dist
         parts = [None] * world
         dist.all_gather_object(parts, seen)
-        if dist.get_rank() != 0:
+        rank = dist.get_rank()
+        # leave the group before exiting: a gloo group torn down at interpreter exit can abort the process
+        # ("terminate called without an active exception") after the work is done
+        dist.destroy_process_group()
+        if rank != 0:
             return 0
         seen = [sum((p[t] for p in parts), []) for t in range(len(seen))]
     first = a.steps - len(seen)  # a resumed run starts at the checkpoint's step

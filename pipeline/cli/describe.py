@@ -1,4 +1,5 @@
-"""gristmill describe CONFIG: a pipeline, training (`gristmill train`) or experiment (`gristmill experiment`) config"""
+"""gristmill describe CONFIG: a pipeline, training (`gristmill train`), experiment (`gristmill experiment`) or
+plan-filter (`gristmill plan-filter`) config"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +7,8 @@ from pathlib import Path
 HELP = ("validate a config and show the plan: a pipeline's stages, settings and columns; a training or "
         "experiment config's settings")
 EXPERIMENT_KEYS = {"clean", "arms", "upsample", "heldout", "near_dedup", "full"}
+# keys only a plan-filter config has (it shares heldout/near_dedup with an experiment config)
+PLAN_KEYS = {"buckets", "proxy", "score", "budgets", "irreducible"}
 
 
 def add_arguments(p):
@@ -43,12 +46,27 @@ def describe_experiment(path: str) -> None:
     _settings(cfg)
 
 
+def describe_plan(path: str) -> None:
+    from ...trainer_hooks.experiment.plan_filter import load_plan
+    cfg = load_plan(path)
+    print(f"{path}: plan-filter config (gristmill plan-filter) {cfg.name}: input {cfg.input}")
+    print(f"  score: {cfg.score} ({'higher' if cfg.higher_is_better else 'lower'} is better), {cfg.buckets} buckets; "
+          f"proxy pools {cfg.proxy.fractions} of {cfg.proxy.pool_fraction} of each bucket")
+    t = cfg.train
+    print(f"  proxies: seeds {t.seeds}, steps {t.steps}, batch {t.batch_size} x block {t.block_size}, model {t.model}")
+    print(f"  budgets: {cfg.budgets or '(give --budget)'}")
+    _settings(cfg)
+
+
 def main(args) -> int:
     from ..config import load_yaml
     raw = load_yaml(Path(args.config).read_text(encoding="utf-8"), args.config) if Path(args.config).is_file() else {}
     if isinstance(raw, dict) and "stages" not in raw and not args.overrides:
         if "mixture" in raw:
             describe_training(args.config)
+            return 0
+        if PLAN_KEYS & set(raw):
+            describe_plan(args.config)
             return 0
         if EXPERIMENT_KEYS & set(raw):
             describe_experiment(args.config)

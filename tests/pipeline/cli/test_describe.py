@@ -25,6 +25,12 @@ def test_shipped_experiment_config_loads():
     assert cfg.train.seeds >= 3
 
 
+def test_describe_plan_filter_config():
+    r = describe(REPO / "configs" / "plan_filter.yaml")
+    assert r.returncode == 0, r.stderr
+    assert "plan-filter config" in r.stdout and "fineweb_line_punct_ratio" in r.stdout and "4 buckets" in r.stdout
+
+
 def test_describe_quickstart_lists_stages_and_columns():
     r = describe(REPO / "configs" / "quickstart.yaml")
     assert r.returncode == 0, r.stderr
