@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import CACHE, SHARED, load_now, markdown_table, publish, write_claims  # noqa: E402
+from harness import CACHE, SHARED, load_now, markdown_table, parity, publish, write_claims  # noqa: E402
 
 DATA = SHARED / "domains" / "domain_mix.jsonl.gz"
 
@@ -114,7 +114,8 @@ def main() -> None:
         "measure": f"held-out loss on `{args.domain}`, upsampled x{args.factor:g} at the end − static, "
                    f"{len(seeds)} seeds, {args.steps} steps",
         "gristmill": pm(per), "peer": "static mixture", "ratio": "-",
-        "goal": "< 0 on every seed", "met": max(per) < 0, "load": load0}])
+        "goal": "< 0 on every seed", "met": max(per) < 0, "load": load0,
+        "parity": parity(steps="the schedule under test: the domain upsampled at the end vs a static mixture")}])
     cmd = "`.venv/bin/python benchmarks/bench_upsample.py " + " ".join(sys.argv[1:]) + "`"
     publish("upsample", f"### End-of-training upsampling vs static mixture\n\n{cmd}\n\n{note}\n\n"
                         + markdown_table(headers, rows))

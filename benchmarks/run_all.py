@@ -29,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import RESULTS, code_state, load_now, markdown_table  # noqa: E402
+from tried import shortfall, tried  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -201,6 +202,19 @@ def claim_rows(path: Path, name: str, run: str, version: str, stale: list) -> li
     return rows
 
 
+def unmet(lines: list[list]) -> list[list]:
+    """One row per missed goal: its shortfall, and the attempts on record for its bench (once per bench)."""
+    rows, seen = [], set()
+    for r in lines:
+        if r[6] != "**no**":
+            continue
+        bench = r[0]
+        what = "(as above)" if bench in seen else tried(bench).replace("|", "/")
+        seen.add(bench)
+        rows.append([bench, r[1], shortfall(str(r[5]), str(r[4]), str(r[2])) or "-", what])
+    return rows
+
+
 def write_summary(args, started, load_start, lines, failures, state, stale, final: bool) -> str:
     """Written after every benchmark, so a run cut short still leaves what it measured."""
     met = sum(1 for r in lines if r[6] == "yes")
@@ -225,6 +239,10 @@ def write_summary(args, started, load_start, lines, failures, state, stale, fina
             f"says 'earlier' were not rerun (--only, --max-n) but were measured at this same version.\n\n")
     body = markdown_table(["bench", "measure", "gristmill", "peer", "ratio", "goal", "met?", "like for like?",
                            "load 1/5/15", "run"], lines)
+    missed = unmet(lines)
+    if missed:
+        body += ("\n\n## Goals not met: by how much, and what was tried\n\n"
+                 + markdown_table(["bench", "measure", "short by", "what was tried (benchmarks/tried.py)"], missed))
     if stale:
         body += ("\n\n## Stale: measured at another code version (not in the table above, not counted)\n\n"
                  + markdown_table(["bench", "measure", "gristmill", "peer", "version", "date"], stale))

@@ -42,3 +42,21 @@ def test_parity_names_only_known_aspects():
 def test_code_state_names_the_commit():
     state = harness.code_state()
     assert len(state["commit"]) == 40 and state["version"].startswith(state["commit"][:12])
+
+
+def test_a_missed_goal_says_by_how_much_and_what_was_tried(tmp_path):
+    path = tmp_path / "bench_minhash_5000.claims.json"
+    path.write_text(json.dumps([
+        claim("v", ratio=0.62, goal=">= 5x, >= 3,000 docs/s/core", gristmill="4.96 s = 504 docs/s/core"),
+        claim("v", ratio=6.0, met=True), claim("v", ratio=0.5)]))
+    rows = run_all.claim_rows(path, "bench_minhash_5000", "this run", "v", [])
+    missed = run_all.unmet(rows)
+    assert len(missed) == 2  # the met row is not listed
+    assert "8.1x short" in missed[0][2] and "504 docs/s/core against >= 3,000 docs/s/core: 6.0x short" in missed[0][2]
+    assert "rensa" in missed[0][3] and missed[1][3] == "(as above)"
+
+
+def test_a_bench_without_attempts_on_record_says_so():
+    import tried
+    assert "nothing on record" in tried.tried("bench_new")
+    assert tried.shortfall("<= 1/20", "1/25", "1 s") == ""  # met: nothing short
