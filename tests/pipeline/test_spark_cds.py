@@ -71,7 +71,7 @@ def test_spark_starts_from_the_archive(built, tmp_path):
 def test_switched_off(built, monkeypatch):
     from gristmill.pipeline.spark import SparkConfig, _driver_java_options
     cache, path = built
-    assert _driver_java_options(SparkConfig(), launches_jvm=True)[1:] == spark_cds.java_options(path)
+    assert _driver_java_options(SparkConfig(jit="full"), launches_jvm=True)[1:] == spark_cds.java_options(path)
     # a JVM already up (spark-submit, a notebook) takes no options
     assert not any("Shared" in o for o in _driver_java_options(SparkConfig(), launches_jvm=False))
     assert not any("Shared" in o for o in _driver_java_options(SparkConfig(class_archive=False), True))
