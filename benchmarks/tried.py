@@ -12,10 +12,11 @@ TRIED = {
         "Vectorized word hashing (no Python call per word; signature maths 14k docs/s/core, 2.6x datatrove per "
         "batch); signature and LSH bands in one pass; stats from Parquet footers; one-aggregate identity check "
         "(43 -> 33 Spark jobs; warm -27-29%, cold -8% in an interleaved A/B); faster Python-worker start; a "
-        "class-data-sharing archive for the JVM. rensa measured and not used: a different sketch (FSS-style "
+        "class-data-sharing archive for the JVM; C1-only JIT on small local machines (cold runs -28-29% in an "
+        "interleaved A/B at 5k and 100k). rensa measured and not used: a different sketch (FSS-style "
         "R-MinHash, FxHash), and the maths is ~5% of a warm run. What remains: the JVM's start and first-minute "
         "JIT (~2/3 of a cold 20k run), the read stage writing every text before the stage writes it again, "
-        "~26 small Spark jobs. Untried: fusing the read into the first stage; C1-only JIT for short runs."),
+        "~26 small Spark jobs. Untried: fusing the read into the first stage."),
     "bench_quality": (
         "Rules over whole Arrow batches (one word split shared by Gopher, Gopher repetition and FineWeb; per-word "
         "counts as bincounts; one sort per n-gram size per batch): 1.15-1.20x -> 1.73-1.76x datatrove in one "
@@ -30,7 +31,7 @@ TRIED = {
     "exact_dedup": (
         "The stage gained the one-aggregate identity check (every stage); warm it is within 1-1.5x of datatrove. "
         "Cold, the JVM's start and first-minute JIT dominate at 20k-100k documents on 2 cores; the class-data-"
-        "sharing archive halves the start. Untried: C1-only JIT for short runs; fusing the read."),
+        "sharing archive halves the start; C1-only JIT on small local machines. Untried: fusing the read."),
     "bench_read": (
         "Small files packed by bytes into tasks (15 -> 2,400 files/s). jsonl: orjson's line reader parses "
         "~225 MB per CPU-second in one process, so the stage's fixed costs (its Spark jobs, the Parquet write, "
