@@ -135,14 +135,18 @@ def search_list(Q: np.ndarray, B: np.ndarray, k: int):
 def best_of_probes(sims: np.ndarray, idx: np.ndarray, k: int):
     """Per row, the k most similar of its candidates from every probed list (row-wise arrays; -1 = none; the
     lists are disjoint, so no candidate comes twice), most similar first, equal similarities by the lower row
-    number. Returns (sims, idx) like knn."""
-    key = np.where(idx < 0, np.inf, -sims)
+    number (also at the k-th place: one integer key per candidate, similarity then row, so the partition cannot
+    pick among ties). Returns (sims, idx) like knn."""
+    key = (descending(sims).astype(np.uint64) << np.uint64(32)) | idx.astype(np.uint64) & np.uint64(0xFFFFFFFF)
+    key[idx < 0] = np.iinfo(np.uint64).max
     if key.shape[1] > k:
-        top = np.argpartition(key, k - 1, axis=1)[:, :k]
-        key, idx = np.take_along_axis(key, top, axis=1), np.take_along_axis(idx, top, axis=1)
-    order = np.lexsort((idx, key), axis=1)
-    key, idx = np.take_along_axis(key, order, axis=1), np.take_along_axis(idx, order, axis=1)
-    return np.where(idx < 0, 0, -key).astype(np.float32), idx
+        key = np.take_along_axis(key, np.argpartition(key, k - 1, axis=1)[:, :k], axis=1)
+    key.sort(axis=1)
+    none = key == np.iinfo(np.uint64).max
+    out_i = np.where(none, -1, (key & np.uint64(0xFFFFFFFF)).astype(np.int64))
+    up = ~(key >> np.uint64(32)).astype(np.uint32)  # back to the float's monotone bits
+    bits = np.where(up >> 31, up & np.uint32(0x7FFFFFFF), ~up)
+    return np.where(none, 0, bits.view(np.float32)).astype(np.float32), out_i
 
 
 def probed_knn(X: np.ndarray, k: int, near: np.ndarray, reverse: bool = True):
