@@ -123,6 +123,43 @@ def bench_facility_location(X: np.ndarray, fracs: list[float], k: int, threads: 
     return head + table, claims
 
 
+def profile_probed(X: np.ndarray, fracs: list[float], k: int) -> str:
+    """Where the default's time goes: the phases of probed_graph and the greedy, run once each as
+    FacilityLocation.select runs them (wall seconds, the same process as the tables above)."""
+    from scipy import sparse
+
+    from gristmill.selectors.facility_location import knn_edges, list_count
+    from gristmill.selectors.knn import nearest_centroids, probed_knn, train_centroids, with_reverse
+    n, fl = len(X), FacilityLocation(k=k, seed=0)
+    lists = list_count(n, fl.list_size)
+    rows, load0 = [], load_now()
+
+    def phase(label, fn):
+        with timed() as t:
+            out = fn()
+        rows.append([label, f"{t['seconds']:.2f}"])
+        return out
+
+    cents = phase(f"k-means centroids ({lists} lists, trained on a sample of 32 rows a list, 5 iterations)",
+                  lambda: train_centroids(X, lists, seed=0))
+    near = phase(f"each row's {fl.probe} nearest lists (n x lists products)",
+                 lambda: nearest_centroids(X, cents, fl.probe))
+    sims, idx = phase("exact search inside the probed lists, best k of the probes (FAISS, one call a list)",
+                      lambda: probed_knn(X, k, near, reverse=False))
+    sims, idx = phase("merge in the rows that found each row (with_reverse)", lambda: with_reverse(sims, idx, k))
+    def graph():
+        r, c, v = knn_edges(sims, idx)
+        return sparse.csc_matrix((v, (r, c)), shape=(n, n))
+
+    W = phase("edges and CSC graph", graph)
+    for frac in fracs:
+        phase(f"batched_greedy, {frac:.0%} budget", lambda: batched_greedy(W, int(frac * n)))
+    products = int(np.bincount(near[:, 0], minlength=lists)[near].sum())
+    return (f"Where the default's time goes at n={n:,} (each phase once, wall seconds; {products / n:,.0f} "
+            f"similarities a row in the probed lists, vs {n:,} for the exact graph; load {load0}, at the end "
+            f"{load_now()}):\n\n" + markdown_table(["phase", "seconds"], rows))
+
+
 def edit(text: str, rng: random.Random) -> str:
     """A light human-like edit: drop one sentence-ish chunk and swap two neighbouring words."""
     words = text.split()
@@ -272,6 +309,7 @@ def main() -> None:
                                          not args.no_apricot, vectors)
     parts = [f"Commit {commit()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load at the start "
              f"and end of each table beside it.", fl]
+    parts.append(profile_probed(X, fracs, args.k))
     if args.spark_n:
         table, spark_claims = spark_agreement(X[:min(args.spark_n, len(X))], fracs, args.k)
         parts.append(table)
