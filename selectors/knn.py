@@ -135,14 +135,18 @@ def search_list(Q: np.ndarray, B: np.ndarray, k: int):
 def best_of_probes(sims: np.ndarray, idx: np.ndarray, k: int):
     """Per row, the k most similar of its candidates from every probed list (row-wise arrays; -1 = none; the
     lists are disjoint, so no candidate comes twice), most similar first, equal similarities by the lower row
-    number. Returns (sims, idx) like knn."""
-    key = np.where(idx < 0, np.inf, -sims)
+    number (also at the k-th place: one integer key per candidate, similarity then row, so the partition cannot
+    pick among ties). Returns (sims, idx) like knn."""
+    key = (descending(sims).astype(np.uint64) << np.uint64(32)) | idx.astype(np.uint64) & np.uint64(0xFFFFFFFF)
+    key[idx < 0] = np.iinfo(np.uint64).max
     if key.shape[1] > k:
-        top = np.argpartition(key, k - 1, axis=1)[:, :k]
-        key, idx = np.take_along_axis(key, top, axis=1), np.take_along_axis(idx, top, axis=1)
-    order = np.lexsort((idx, key), axis=1)
-    key, idx = np.take_along_axis(key, order, axis=1), np.take_along_axis(idx, order, axis=1)
-    return np.where(idx < 0, 0, -key).astype(np.float32), idx
+        key = np.take_along_axis(key, np.argpartition(key, k - 1, axis=1)[:, :k], axis=1)
+    key.sort(axis=1)
+    none = key == np.iinfo(np.uint64).max
+    out_i = np.where(none, -1, (key & np.uint64(0xFFFFFFFF)).astype(np.int64))
+    up = ~(key >> np.uint64(32)).astype(np.uint32)  # back to the float's monotone bits
+    bits = np.where(up >> 31, up & np.uint32(0x7FFFFFFF), ~up)
+    return np.where(none, 0, bits.view(np.float32)).astype(np.float32), out_i
 
 
 def probed_knn(X: np.ndarray, k: int, near: np.ndarray, reverse: bool = True):
@@ -152,18 +156,26 @@ def probed_knn(X: np.ndarray, k: int, near: np.ndarray, reverse: bool = True):
     each row (with_reverse). Returns (sims, idx) like knn."""
     n, probe = near.shape
     k = min(k, n)
-    want = k
-    sims = np.zeros((n, probe * want), np.float32)
-    idx = np.full((n, probe * want), -1, np.int64)
+    # one row of k per (row, slot), at row * probe + slot: row i's probes side by side once reshaped to (n, probe * k)
+    sims = np.zeros((n * probe, k), np.float32)
+    idx = np.full((n * probe, k), -1, np.int32 if n < 2**31 else np.int64)  # half the bytes to fill and sort
     for _, base, qi, slot in probe_lists(near[:, 0], near, np.arange(n)):
         if len(base) == 0 or len(qi) == 0:
             continue
-        S, top = search_list(X[qi], X[base], want)
-        cols = slot[:, None] * want + np.arange(S.shape[1])[None, :]
-        sims[qi[:, None], cols] = S
-        idx[qi[:, None], cols] = np.where(top >= 0, base[np.maximum(top, 0)], -1)
-    sims, idx = best_of_probes(sims, idx, want)
-    return with_reverse(sims, idx, k) if reverse else (sims, idx)
+        S, top = search_list(X[qi], X[base], k)
+        at = qi * probe + slot
+        sims[at, :S.shape[1]] = S
+        idx[at, :S.shape[1]] = np.where(top >= 0, base[np.maximum(top, 0)], -1)
+    sims, idx = best_of_probes(sims.reshape(n, probe * k), idx.reshape(n, probe * k), k)
+    sims, idx = with_reverse(sims, idx, k) if reverse else (sims, idx)
+    return sims, idx.astype(np.int64)
+
+
+def descending(vals: np.ndarray) -> np.ndarray:
+    """uint32 keys that sort float32 values from the largest down (-0.0 as 0.0), for one integer sort."""
+    b = (np.asarray(vals, np.float32) + np.float32(0)).view(np.uint32)
+    up = np.where(b >> 31, ~b, b | np.uint32(1 << 31))  # IEEE bits made monotone in the value
+    return ~up
 
 
 def with_reverse(sims: np.ndarray, idx: np.ndarray, k: int):
@@ -176,7 +188,8 @@ def with_reverse(sims: np.ndarray, idx: np.ndarray, k: int):
     dst, val = idx[ok], sims[ok]
     keep = src != dst
     src, dst, val = src[keep], dst[keep], val[keep]
-    order = np.lexsort((src, -val, dst))  # per receiving row: the most similar finders first
+    # per receiving row: the most similar finders first, equal ones by row (src ascends already; the sort is stable)
+    order = np.argsort((dst.astype(np.uint64) << np.uint64(32)) | descending(val), kind="stable")
     dst, src, val = dst[order], src[order], val[order]
     rank = np.arange(len(dst)) - np.searchsorted(dst, dst)
     top = rank < k

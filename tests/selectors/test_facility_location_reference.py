@@ -100,3 +100,22 @@ def test_with_reverse_keeps_the_k_best_of_own_and_finders():
         best = sorted(pool, key=lambda j: (-S[i, j], j))[:k]
         assert got_i[i].tolist() == best
         np.testing.assert_allclose(got_s[i], S[i, best])
+
+
+def test_with_reverse_breaks_equal_and_negative_similarities_by_row():
+    """Many equal similarities, negatives and -0.0: still the best k by (similarity, then lower row) of the union
+    of own neighbours and finders (the merge sorts finders on one integer key made from the float bits)."""
+    rng = np.random.default_rng(6)
+    n, k = 80, 5
+    S = np.round(rng.uniform(-1, 1, (n, n)) * 4) / 4  # multiples of 0.25: ties everywhere
+    S = ((S + S.T) / 2).astype(np.float32)
+    S[S == 0] = -0.0
+    np.fill_diagonal(S, 1.0)
+    idx = np.stack([np.concatenate([[i], rng.choice(np.delete(np.arange(n), i), k - 1, replace=False)])
+                    for i in range(n)])
+    got_s, got_i = with_reverse(np.take_along_axis(S, idx, axis=1), idx, k)
+    for i in range(n):
+        pool = set(idx[i]) | {j for j in range(n) if i in idx[j]}
+        best = sorted(pool, key=lambda j: (-float(S[i, j]), j))[:k]
+        assert got_i[i].tolist() == best
+        np.testing.assert_array_equal(got_s[i], S[i, best])
