@@ -71,7 +71,8 @@ def get_spark(cfg: SparkConfig | None = None, checkpoint_dir: str | Path | None 
             "spark.ui.showConsoleProgress": "false",
             "spark.python.worker.reuse": "true",
             "spark.pyspark.python": sys.executable,
-            "spark.driver.extraJavaOptions": " ".join(_driver_java_options(cfg, launches_jvm)),
+            "spark.driver.extraJavaOptions": " ".join(_driver_java_options(cfg, launches_jvm,
+                                                                           preset.get("spark.master", cfg.master))),
             # snappy writes ~3x faster than zstd here; stage outputs are working data, not archives
             "spark.sql.parquet.compression.codec": "snappy",
             # kept/rejected are written in one pass; concurrent writers avoid sorting every row by status
@@ -88,25 +89,24 @@ def get_spark(cfg: SparkConfig | None = None, checkpoint_dir: str | Path | None 
     return spark
 
 
-def _driver_java_options(cfg: SparkConfig, launches_jvm: bool) -> list[str]:
+def _driver_java_options(cfg: SparkConfig, launches_jvm: bool, master: str | None = None) -> list[str]:
     """gristmill's log4j file, the class archive when one fits, then the user's own options (later ones win)."""
     opts = [f"-Dlog4j.configurationFile=file:{_LOG4J}"]
     if launches_jvm and cfg.class_archive:
         opts += java_options()
-    if launches_jvm and quick_jit(cfg):
+    if launches_jvm and quick_jit(cfg, master):
         opts.append("-XX:TieredStopAtLevel=1")
     if cfg.conf.get("spark.driver.extraJavaOptions"):
         opts.append(cfg.conf["spark.driver.extraJavaOptions"])
     return opts
 
 
-def quick_jit(cfg: SparkConfig) -> bool:
-    """Whether the driver JVM runs with C1 only (see SparkConfig.jit)."""
+def quick_jit(cfg: SparkConfig, master: str | None = None) -> bool:
+    """Whether the driver JVM runs with C1 only (see SparkConfig.jit); master: the one it will run, when a
+    preset (spark-submit's --master) overrides the config's."""
     if cfg.jit != "auto":
         return cfg.jit == "quick"
-    from pyspark import SparkConf
-    master = SparkConf().get("spark.master", cfg.master)
-    return master.startswith("local") and (os.cpu_count() or 1) <= 4
+    return (master or cfg.master).startswith("local") and (os.cpu_count() or 1) <= 4
 
 
 def _start_quietly(builder, log_file: str | Path):

@@ -34,10 +34,12 @@ def test_the_driver_jvm_runs_the_compiler_asked_for(jit, level):
     assert _tiered_stop(jit) == level
 
 
-def test_auto_is_quick_only_for_a_local_master_on_few_cores(monkeypatch):
+def test_auto_is_quick_only_for_a_local_master_on_few_cores(spark, monkeypatch):
+    # with a session up (its JVM holds spark.master=local[2]) the config's master is what is judged
     monkeypatch.setattr(gs.os, "cpu_count", lambda: 2)
     assert gs.quick_jit(gs.SparkConfig(master="local[2]"))
     assert not gs.quick_jit(gs.SparkConfig(master="spark://host:7077"))
+    assert not gs.quick_jit(gs.SparkConfig(), master="spark://host:7077")  # spark-submit's --master wins
     assert not gs.quick_jit(gs.SparkConfig(master="local[2]", jit="full"))
     monkeypatch.setattr(gs.os, "cpu_count", lambda: 16)
     assert not gs.quick_jit(gs.SparkConfig(master="local[*]"))
