@@ -12,9 +12,12 @@ stable across reruns. Bad answers are rejected rows `rephrase:<reason>` with the
 Choices that differ from the paper, each with a setting for the published behaviour:
 - WRAP rephrases every document; `sample` rephrases a seeded subset (a fraction, or a count) - null is WRAP.
 - WRAP keeps every answer; the checks in checks.py reject bad ones - turn them off with `keep_truncated: true`,
-  `min_length_ratio: 0`, `max_length_ratio: .inf`, `echo_similarity: 1`, `check_language: false`.
+  `min_length_ratio: 0`, `max_length_ratio: .inf`, `echo_similarity: 1`, `check_repetition: false`,
+  `check_language: false`.
 - WRAP's main C4 runs combine medium and qa rephrases (our reading of the paper); `styles` defaults to those.
-- Decoding is greedy by default (the paper does not give its sampling settings); `temperature`/`top_p`/`seed`.
+- Decoding is greedy by default (the paper does not give its sampling settings); `temperature`/`top_p`/`seed`,
+  and `repetition_penalty` (Keskar et al. 2019, CTRL; 1.0, none, by default). WRAP's 7B model needs neither;
+  a 135M model does (see configs/experiment.yaml's rephrase block for the settings it needs and why).
 
 Rows in + `stats()["added"]` (the synthetic rows, kept or rejected) = kept + rejected.
 """
@@ -74,6 +77,8 @@ class RephraseConfig(StageConfig):
     max_new_tokens: int = Field(512, ge=1)
     temperature: float = Field(0.0, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
+    repetition_penalty: float = Field(1.0, gt=0, description="CTRL's penalty on tokens already seen (prompt and "
+                                                             "answer); 1.0 is none (WRAP)")
     batch_size: int = Field(16, ge=1, description="chunks per generate call, and per cache write")
     # checks on answers
     min_length_ratio: float = Field(0.2, ge=0, description="answer tokens / chunk tokens below this: too_short")
@@ -81,6 +86,8 @@ class RephraseConfig(StageConfig):
     keep_truncated: bool = Field(False, description="keep answers cut by max_new_tokens")
     echo_similarity: float = Field(0.9, gt=0, le=1, description="word-sequence similarity to the chunk that counts "
                                                                 "as an echo (1 turns the check off)")
+    check_repetition: bool = Field(True, description="reject answers that loop (Gopher's repetition thresholds "
+                                                     "on characters)")
     check_language: bool = Field(True, description="reject answers whose language (LID) differs from the chunk's")
     lid_model: str | None = Field(None, description="fastText LID model; default lid.176.ftz")
     cache_dir: str | None = Field(None, description="generation cache; default RUN/_cache/rephrase")
@@ -107,7 +114,7 @@ class RephraseConfig(StageConfig):
 
     def gen_settings(self) -> GenSettings:
         return GenSettings(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
-                           seed=self.seed)
+                           seed=self.seed, repetition_penalty=self.repetition_penalty)
 
     def endpoint(self) -> EndpointSettings:
         return EndpointSettings(base_url=self.base_url, model=self.model, api_key_env=self.api_key_env,
@@ -237,7 +244,8 @@ class Rephraser:
         for it, g, lp in zip(group, gens, lang_pairs):
             why = judge(g, it.chunk, it.tokens, it.style.instruction(), min_ratio=cfg.min_length_ratio,
                         max_ratio=cfg.max_length_ratio, keep_truncated=cfg.keep_truncated,
-                        echo_similarity=cfg.echo_similarity, lang_pair=lp)
+                        echo_similarity=cfg.echo_similarity, lang_pair=lp,
+                        check_repetition=cfg.check_repetition)
             reasons.append(None if why is None else f"rephrase:{why}")
         parents = base.take(pa.array([it.row for it in group], pa.int64()))
         cols = {n: parents.column(n) for n in parents.schema.names}
