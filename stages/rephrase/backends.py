@@ -36,17 +36,12 @@ class GenSettings(BaseModel):
     temperature: float
     top_p: float
     seed: int
-    # CTRL's penalty (Keskar et al. 2019) on tokens already in the prompt or the answer; 1.0 is none (WRAP)
-    repetition_penalty: float = 1.0
 
     def key(self) -> str:
-        # the seed changes nothing when decoding is greedy, so it is left out of greedy keys; no penalty is
-        # left out too, so answers cached before the setting existed keep their keys
+        # the seed changes nothing when decoding is greedy, so it is left out of greedy keys
         d = self.model_dump()
         if self.temperature == 0:
             d.pop("seed")
-        if self.repetition_penalty == 1.0:
-            d.pop("repetition_penalty")
         return json.dumps(d, sort_keys=True)
 
 
@@ -95,8 +90,6 @@ class TransformersBackend:
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         kwargs = dict(max_new_tokens=s.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
                       eos_token_id=sorted(self.eos_ids))
-        if s.repetition_penalty != 1.0:
-            kwargs["repetition_penalty"] = s.repetition_penalty
         if s.temperature > 0:
             torch.manual_seed(s.seed)
             kwargs.update(do_sample=True, temperature=s.temperature, top_p=s.top_p)
@@ -217,8 +210,6 @@ class OpenAIBackend:
                       top_p=s.top_p)
         if s.temperature > 0:
             kwargs["seed"] = s.seed
-        if s.repetition_penalty != 1.0:  # not in OpenAI's API; vLLM, SGLang and TGI read it from the body
-            kwargs["extra_body"] = {"repetition_penalty": s.repetition_penalty}
         client = self._client()
         if e.stream:
             parts, finish, usage = [], None, None

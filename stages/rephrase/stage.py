@@ -15,9 +15,9 @@ Choices that differ from the paper, each with a setting for the published behavi
   `min_length_ratio: 0`, `max_length_ratio: .inf`, `echo_similarity: 1`, `check_repetition: false`,
   `check_language: false`.
 - WRAP's main C4 runs combine medium and qa rephrases (our reading of the paper); `styles` defaults to those.
-- Decoding is greedy by default (the paper does not give its sampling settings); `temperature`/`top_p`/`seed`,
-  and `repetition_penalty` (Keskar et al. 2019, CTRL; 1.0, none, by default). WRAP's 7B model needs neither;
-  a 135M model does (see configs/experiment.yaml's rephrase block for the settings it needs and why).
+- Decoding is greedy by default (the paper does not give its sampling settings); `temperature`/`top_p`/`seed`.
+  WRAP's 7B model is fine greedy; SmolLM2-135M loops (configs/experiment.yaml's rephrase block has the settings
+  it follows, and what was measured).
 
 Rows in + `stats()["added"]` (the synthetic rows, kept or rejected) = kept + rejected.
 """
@@ -77,8 +77,6 @@ class RephraseConfig(StageConfig):
     max_new_tokens: int = Field(512, ge=1)
     temperature: float = Field(0.0, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
-    repetition_penalty: float = Field(1.0, gt=0, description="CTRL's penalty on tokens already seen (prompt and "
-                                                             "answer); 1.0 is none (WRAP)")
     batch_size: int = Field(16, ge=1, description="chunks per generate call, and per cache write")
     # checks on answers
     min_length_ratio: float = Field(0.2, ge=0, description="answer tokens / chunk tokens below this: too_short")
@@ -86,8 +84,8 @@ class RephraseConfig(StageConfig):
     keep_truncated: bool = Field(False, description="keep answers cut by max_new_tokens")
     echo_similarity: float = Field(0.9, gt=0, le=1, description="word-sequence similarity to the chunk that counts "
                                                                 "as an echo (1 turns the check off)")
-    check_repetition: bool = Field(True, description="reject answers that loop (Gopher's repetition thresholds "
-                                                     "on characters)")
+    check_repetition: bool = Field(True, description="reject answers that loop (Gopher's thresholds on repeated "
+                                                     "lines, paragraphs and 5-10-grams)")
     check_language: bool = Field(True, description="reject answers whose language (LID) differs from the chunk's")
     lid_model: str | None = Field(None, description="fastText LID model; default lid.176.ftz")
     cache_dir: str | None = Field(None, description="generation cache; default RUN/_cache/rephrase")
@@ -114,7 +112,7 @@ class RephraseConfig(StageConfig):
 
     def gen_settings(self) -> GenSettings:
         return GenSettings(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
-                           seed=self.seed, repetition_penalty=self.repetition_penalty)
+                           seed=self.seed)
 
     def endpoint(self) -> EndpointSettings:
         return EndpointSettings(base_url=self.base_url, model=self.model, api_key_env=self.api_key_env,
