@@ -129,12 +129,15 @@ def main() -> None:
     ap.add_argument("--rephrase", nargs="+", metavar="KEY=VALUE", default=[],
                     help="override rephrase settings, e.g. sample=8 (the CPU cost of the rephrased arm)")
     ap.add_argument("--tag", default="", help="results outcome_<corpus>_<tag>.md, run outcome-<corpus>-<tag>")
+    ap.add_argument("--reuse", metavar="TAG", help="train in the run folder of the run tagged TAG ('' for none): its "
+                    "finished pipelines and training runs at the same settings are kept, not redone")
     ap.add_argument("--note", default="", help="a sentence for the header, e.g. why steps were cut")
     args = ap.parse_args()
     if args.corpus == "plan-filter":
         return plan_filter(args)
     cfg = yaml.safe_load((REPO / "configs" / "experiment.yaml").read_text())
-    cfg.update(name=f"outcome-{args.corpus}" + (f"-{args.tag}" if args.tag else ""), runs_dir=str(CACHE / "runs"))
+    run_tag = args.tag if args.reuse is None else args.reuse
+    cfg.update(name=f"outcome-{args.corpus}" + (f"-{run_tag}" if run_tag else ""), runs_dir=str(CACHE / "runs"))
     if args.corpus == "real":
         cfg.update(input={"format": "jsonl", "path": str(real_corpus()), "url_field": "url",
                           "source_field": "source", "keep_fields": ["domain"]},

@@ -10,12 +10,22 @@ Why the defaults stay on although WRAP keeps everything: on the quickstart corpu
 max_new_tokens 256 hit the limit in 6 of 8 answers, and each of those was the chunk copied and then copied
 again until the limit (a loop, not a long paraphrase). WRAP's 7B model does not loop like that; a small model
 does, and a looped copy is a duplicate of its parent, which dedup upstream just removed.
+
+A loop that ends before the token limit (a paraphrase, then the same paraphrase again, then the end token)
+escaped those checks, so answers also go through Gopher's repetition rule (Rae et al. 2021, Table A1), the parts
+of it that measure repeated text, at the paper's thresholds: the characters in repeated lines and paragraphs and
+in repeated 5- to 10-grams: `rephrase:repetition`. We leave out Gopher's count-based fractions (repeated lines or
+paragraphs over all of them: WRAP's qa style asks for "Question:" and "Answer:" tags, which a good answer repeats
+on lines of their own) and its top-2-4-gram fractions (the paper applies them to documents of 50 words or more;
+in a 20-word paraphrase the most frequent 4-gram, met once, already covers 16% of the characters).
+`check_repetition: false` turns the check off.
 """
 from __future__ import annotations
 
 import difflib
 import re
 
+from ..quality.rules import Doc, GopherRepetitionConfig, gopher_repetition
 from .backends import Generation
 
 # Refusals open the answer; a paraphrase of a text that mentions an apology does not start with one.
@@ -47,9 +57,25 @@ def echoes(answer: str, chunk: str, instruction: str, threshold: float) -> bool:
     return difflib.SequenceMatcher(None, a, c, autojunk=False).ratio() >= threshold
 
 
+# Gopher's thresholds on repeated text only (see the module docstring)
+_LOOP = GopherRepetitionConfig(dup_para_frac=None, dup_line_frac=None, top_ngrams=[])
+
+
+def loops(answer: str) -> bool:
+    """The answer repeats itself past Gopher's repetition thresholds: a small model's loop.
+
+    >>> loops("The cat sat on the mat. " * 6)
+    True
+    >>> loops("Question: Who opened the library in 1921?\\nAnswer: Local families, with two thousand books."
+    ...       "\\n\\nQuestion: When did it move?\\nAnswer: It moved to a larger building in 1968.")
+    False
+    """
+    return gopher_repetition(Doc(answer), _LOOP)[1] is not None
+
+
 def judge(gen: Generation, chunk: str, chunk_tokens: int, instruction: str, *, min_ratio: float,
           max_ratio: float, keep_truncated: bool, echo_similarity: float,
-          lang_pair: tuple[str, str] | None = None) -> str | None:
+          lang_pair: tuple[str, str] | None = None, check_repetition: bool = True) -> str | None:
     """The reason an answer is rejected, checked in this order, or None to keep it.
 
     lang_pair is (language of the chunk, language of the answer) from the LID model, when it is on."""
@@ -62,6 +88,8 @@ def judge(gen: Generation, chunk: str, chunk_tokens: int, instruction: str, *, m
         return "refusal"
     if echo_similarity < 1 and echoes(text, chunk, instruction, echo_similarity):
         return "echo"
+    if check_repetition and loops(text):
+        return "repetition"
     if gen.finish_reason == "length" and not keep_truncated:
         return "truncated"
     ratio = (gen.tokens_out or 0) / max(chunk_tokens, 1)

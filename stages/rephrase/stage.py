@@ -12,9 +12,12 @@ stable across reruns. Bad answers are rejected rows `rephrase:<reason>` with the
 Choices that differ from the paper, each with a setting for the published behaviour:
 - WRAP rephrases every document; `sample` rephrases a seeded subset (a fraction, or a count) - null is WRAP.
 - WRAP keeps every answer; the checks in checks.py reject bad ones - turn them off with `keep_truncated: true`,
-  `min_length_ratio: 0`, `max_length_ratio: .inf`, `echo_similarity: 1`, `check_language: false`.
+  `min_length_ratio: 0`, `max_length_ratio: .inf`, `echo_similarity: 1`, `check_repetition: false`,
+  `check_language: false`.
 - WRAP's main C4 runs combine medium and qa rephrases (our reading of the paper); `styles` defaults to those.
 - Decoding is greedy by default (the paper does not give its sampling settings); `temperature`/`top_p`/`seed`.
+  WRAP's 7B model is fine greedy; SmolLM2-135M loops (configs/experiment.yaml's rephrase block has the settings
+  it follows, and what was measured).
 
 Rows in + `stats()["added"]` (the synthetic rows, kept or rejected) = kept + rejected.
 """
@@ -81,6 +84,8 @@ class RephraseConfig(StageConfig):
     keep_truncated: bool = Field(False, description="keep answers cut by max_new_tokens")
     echo_similarity: float = Field(0.9, gt=0, le=1, description="word-sequence similarity to the chunk that counts "
                                                                 "as an echo (1 turns the check off)")
+    check_repetition: bool = Field(True, description="reject answers that loop (Gopher's thresholds on repeated "
+                                                     "lines, paragraphs and 5-10-grams)")
     check_language: bool = Field(True, description="reject answers whose language (LID) differs from the chunk's")
     lid_model: str | None = Field(None, description="fastText LID model; default lid.176.ftz")
     cache_dir: str | None = Field(None, description="generation cache; default RUN/_cache/rephrase")
@@ -237,7 +242,8 @@ class Rephraser:
         for it, g, lp in zip(group, gens, lang_pairs):
             why = judge(g, it.chunk, it.tokens, it.style.instruction(), min_ratio=cfg.min_length_ratio,
                         max_ratio=cfg.max_length_ratio, keep_truncated=cfg.keep_truncated,
-                        echo_similarity=cfg.echo_similarity, lang_pair=lp)
+                        echo_similarity=cfg.echo_similarity, lang_pair=lp,
+                        check_repetition=cfg.check_repetition)
             reasons.append(None if why is None else f"rephrase:{why}")
         parents = base.take(pa.array([it.row for it in group], pa.int64()))
         cols = {n: parents.column(n) for n in parents.schema.names}

@@ -275,3 +275,8 @@ def test_ablation_arms_leave_each_clean_stage_out_and_report_against_clean(tmp_p
     r = out["02-dedup_exact"]
     assert r["corpus"][0] == pytest.approx(0.3) and r["corpus"][1] == pytest.approx(0.1414, abs=1e-4)
     assert r["targets"]["wiki"][0] == pytest.approx(-0.1) and (r["docs"], r["clean_docs"]) == (12, 10)
+    # without a raw arm (`--arms clean --ablate`) there is no tokens-to-raw's-loss, but the table still has the
+    # target columns
+    from gristmill.trainer_hooks.experiment.report import _ablation_table
+    table = _ablation_table({"ablation": out, "targets": {}})
+    assert "| corpus held-out | wiki |" in table and "| -0.100 ± 0.141 |" in table

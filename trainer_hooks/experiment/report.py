@@ -137,7 +137,9 @@ def _target_table(outcome: dict) -> str:
 
 
 def _ablation_table(outcome: dict) -> str:
-    ab, targets = outcome["ablation"], sorted(outcome.get("targets") or {})
+    ab = outcome["ablation"]
+    # the target names from the deltas themselves: outcome["targets"] (tokens to raw's loss) is empty without raw
+    targets = sorted(next(iter(ab.values()))["targets"])
     lines = ["Leave one stage out (--ablate): loss of clean without the stage minus clean's (positive: the stage "
              "helped), ± its standard error over seeds.", "",
              "| stage left out | docs (clean's) | corpus held-out | " + " | ".join(targets) + " |",

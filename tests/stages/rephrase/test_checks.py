@@ -26,12 +26,30 @@ def test_each_bad_answer_has_its_reason():
     assert reason(INSTRUCTION + " The library opened in 1921.") == "echo"
     assert reason("The library, founded in 1921, moved in", finish="length") == "truncated"
     assert reason("A library.", tokens_out=3) == "too_short"
-    assert reason("Library history. " * 50, tokens_out=400) == "too_long"
+    assert reason(" ".join(f"volume{i}" for i in range(300)), tokens_out=400) == "too_long"
     assert reason("La biblioteca abrió en 1921.", lang_pair=("en", "es")) == "lang"
     assert reason(None, tokens_out=None, finish=None, error="APIConnectionError") == "error"
+
+
+# SmolLM2-135M-Instruct's answer to a package summary on the quickstart corpus (greedy, WRAP's medium prompt):
+# the paraphrase, then the same paraphrase again, then the end token, so neither `truncated` nor `too_long` saw it
+LOOP_THAT_STOPPED = (
+    "pyahocorasick is a fast and memory efficient library for exact or approximate multi-pattern string search. "
+    "It is designed to find multiple key string occurrences at once in any input text. It supports multiple key "
+    "string search and can be used as a plain dict-like Trie or converted to an automaton for efficient "
+    "Aho-Corasick search.\n\n") * 2
+
+
+def test_a_loop_is_rejected_even_when_it_stops_before_the_limit():
+    """Gopher's repetition rule (Rae et al. 2021): a text whose paragraphs repeat is a loop, not a paraphrase."""
+    assert reason(LOOP_THAT_STOPPED, tokens_out=120) == "repetition"
+    assert reason("The cat sat on the mat. " * 12, tokens_out=80, finish="length") == "repetition"
 
 
 def test_checks_can_be_turned_off_for_the_published_behaviour():
     g = Generation("The library, founded in 1921, moved in", 80, 9, "length")
     assert judge(g, CHUNK, 40, INSTRUCTION, min_ratio=0, max_ratio=float("inf"), keep_truncated=True,
                  echo_similarity=1, lang_pair=None) is None
+    loop = Generation(LOOP_THAT_STOPPED, 80, 120, "stop")
+    assert judge(loop, CHUNK, 40, INSTRUCTION, min_ratio=0, max_ratio=float("inf"), keep_truncated=True,
+                 echo_similarity=1, lang_pair=None, check_repetition=False) is None
