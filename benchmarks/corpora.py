@@ -4,7 +4,8 @@ Sources, all read as they are on disk: the venv's site-packages (code, docs, REA
 metadata), the Python standard library (the running interpreter's and /usr/lib/python3*), /usr/share/doc
 (decompressed), the man pages (/usr/share/man, decompressed roff), info manuals, C headers (/usr/include),
 Perl's and Vim's runtime files, the Google Cloud SDK's
-Python code and docs and the text fields of the jsonl files in the developers' data folder
+Python code and docs, the JDKs' source archives (lib/src.zip: Java code and Javadoc, read inside the zip) and the
+text fields of the jsonl files in the developers' data folder
 (../shared/data: web pages, UDHR, Leipzig sentences, domain mix, DCLM pages, article bodies); records
 shorter than a piece run together in file order first.
 
@@ -39,6 +40,7 @@ import shutil
 import sys
 import sysconfig
 import time
+import zipfile
 from collections import Counter
 from pathlib import Path
 
@@ -76,7 +78,10 @@ def roots() -> list[tuple[str, Path]]:
     out += [("perl", p) for p in sorted(Path("/usr/share").glob("perl*")) + sorted(
         Path("/usr/lib/x86_64-linux-gnu").glob("perl*"))]
     out += [("vim", Path("/usr/share/vim")), ("google-cloud-sdk", Path("/usr/lib/google-cloud-sdk"))]
-    return [(name, p) for name, p in out if p.is_dir()]
+    out = [(name, p) for name, p in out if p.is_dir()]
+    # a JDK's src.zip is read member by member; two JDK folders can link to one archive
+    zips = {p.resolve(): p for p in sorted(Path("/usr/lib/jvm").glob("*/lib/src.zip")) if p.exists()}
+    return out + [("jdk-src", p) for p in zips]
 
 
 def _wanted(path: Path, source: str) -> bool:
@@ -90,6 +95,10 @@ def input_files() -> list[tuple[str, Path, int, int]]:
     """(source, path, size, mtime) of every candidate file, sorted by path."""
     found = {}
     for source, root in roots():
+        if root.is_file():
+            st = root.stat()
+            found.setdefault(str(root), (source, root, st.st_size, int(st.st_mtime)))
+            continue
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = [d for d in dirnames if d != "__pycache__"]
             for f in filenames:
@@ -111,6 +120,9 @@ def input_files() -> list[tuple[str, Path, int, int]]:
 
 def read_texts(source: str, path: Path):
     """The texts of one file: its decoded content, or each record's text for the shared jsonl files."""
+    if path.suffix == ".zip":
+        yield from _zip_texts(source, path)
+        return
     raw = path.read_bytes()
     if path.name.endswith(".gz"):
         try:
@@ -142,6 +154,21 @@ def read_texts(source: str, path: Path):
         yield raw.decode("utf-8")
     except UnicodeDecodeError:
         return
+
+
+def _zip_texts(source: str, path: Path):
+    """Each wanted member of an archive, in name order, as one text (undecodable or binary members skipped)."""
+    with zipfile.ZipFile(path) as z:
+        for info in sorted(z.infolist(), key=lambda i: i.filename):
+            if info.is_dir() or not 0 < info.file_size <= MAX_FILE_BYTES or not _wanted(Path(info.filename), source):
+                continue
+            raw = z.read(info)
+            if b"\x00" in raw:
+                continue
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
 
 
 def pieces(text: str, rng: random.Random) -> list[str]:

@@ -59,3 +59,21 @@ def test_a_changed_input_rebuilds(machine):
     victim = next((machine / "a").glob("*.py"))
     victim.write_text(victim.read_text() + "\n\n# one more paragraph, written after the first build\n")
     assert corpora.version(corpora.build(50)) != before
+
+
+def test_an_archive_is_read_member_by_member(machine, monkeypatch):
+    """A source archive (a JDK's src.zip) counts like a folder: its text members are texts, its binary and
+    unwanted members are not; the same files as a folder and as a zip give the same documents."""
+    import zipfile
+    from collections import Counter
+    archive = machine / "src.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in sorted((machine / "a").iterdir()):
+            z.write(f, f"pkg/{f.name}")
+        z.writestr("pkg/Blob.py", b"\x00\x01 binary")
+        z.writestr("pkg/image.png", b"not text")
+    monkeypatch.setattr(corpora, "roots", lambda: [("zip", archive)])
+    from_zip = [d["text"] for d in corpora.iter_documents(corpora.input_files(), Counter(), Counter())]
+    monkeypatch.setattr(corpora, "roots", lambda: [("copy-a", machine / "a")])
+    from_folder = [d["text"] for d in corpora.iter_documents(corpora.input_files(), Counter(), Counter())]
+    assert from_zip and sorted(from_zip) == sorted(from_folder)
