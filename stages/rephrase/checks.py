@@ -19,6 +19,11 @@ paragraphs over all of them: WRAP's qa style asks for "Question:" and "Answer:" 
 on lines of their own) and its top-2-4-gram fractions (the paper applies them to documents of 50 words or more;
 in a 20-word paraphrase the most frequent 4-gram, met once, already covers 16% of the characters).
 `check_repetition: false` turns the check off.
+
+A style can ask for a form: WRAP's qa instruction asks for "Question:" and "Answer:" tags. A small model often
+answers it with a plain paraphrase (or a list) instead; that is the medium style's row under the qa style's name,
+and a mixture that counts qa tokens would count it wrongly. An answer without the style's tags, in order (any
+case, markdown around them allowed), is rejected as `rephrase:form`; `check_form: false` keeps it.
 """
 from __future__ import annotations
 
@@ -73,12 +78,32 @@ def loops(answer: str) -> bool:
     return gopher_repetition(Doc(answer), _LOOP)[1] is not None
 
 
+def has_form(answer: str, tags: tuple[str, ...]) -> bool:
+    """The answer carries every tag, each after the one before it (case aside).
+
+    >>> has_form("**Question:** Who opened it?\\n**Answer:** Local families.", ("Question:", "Answer:"))
+    True
+    >>> has_form("The library opened in 1921 and moved in 1968.", ("Question:", "Answer:"))
+    False
+    >>> has_form("Answer: 1921. Question: when?", ("Question:", "Answer:"))
+    False
+    """
+    low, at = answer.lower(), 0
+    for tag in tags:
+        at = low.find(tag.lower(), at)
+        if at < 0:
+            return False
+        at += len(tag)
+    return True
+
+
 def judge(gen: Generation, chunk: str, chunk_tokens: int, instruction: str, *, min_ratio: float,
           max_ratio: float, keep_truncated: bool, echo_similarity: float,
-          lang_pair: tuple[str, str] | None = None, check_repetition: bool = True) -> str | None:
+          lang_pair: tuple[str, str] | None = None, check_repetition: bool = True,
+          tags: tuple[str, ...] = ()) -> str | None:
     """The reason an answer is rejected, checked in this order, or None to keep it.
 
-    lang_pair is (language of the chunk, language of the answer) from the LID model, when it is on."""
+    tags: the labels the style asks for (empty: no form check); lang_pair is (language of the chunk, language of the answer) from the LID model, when it is on."""
     if gen.error is not None:
         return "error"
     text = (gen.text or "").strip()
@@ -90,6 +115,8 @@ def judge(gen: Generation, chunk: str, chunk_tokens: int, instruction: str, *, m
         return "echo"
     if check_repetition and loops(text):
         return "repetition"
+    if tags and not has_form(text, tags):
+        return "form"
     if gen.finish_reason == "length" and not keep_truncated:
         return "truncated"
     ratio = (gen.tokens_out or 0) / max(chunk_tokens, 1)

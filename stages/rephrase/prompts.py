@@ -44,6 +44,7 @@ class Style:
     name: str
     template: str  # the user message, with one {text} slot for the chunk
     system: str | None
+    tags: tuple[str, ...] = ()  # the labels an answer must carry, in this order (WRAP's qa: Question:, Answer:)
 
     def user_message(self, chunk: str) -> str:
         # str.replace, not str.format: web text is full of braces
@@ -64,8 +65,12 @@ class Style:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+# the tags WRAP's qa instruction names; a custom style's template is free text, so it asks for none
+WRAP_TAGS = {"qa": ("Question:", "Answer:")}
+
+
 def wrap_style(name: str, system: str | None = WRAP_SYSTEM_PROMPT) -> Style:
-    return Style(name, WRAP_INSTRUCTIONS[name] + PARAGRAPH_SEPARATOR + SLOT, system)
+    return Style(name, WRAP_INSTRUCTIONS[name] + PARAGRAPH_SEPARATOR + SLOT, system, WRAP_TAGS.get(name, ()))
 
 
 def resolve_styles(names: list[str], custom: dict[str, str], system: str | None) -> list[Style]:

@@ -13,7 +13,7 @@ Choices that differ from the paper, each with a setting for the published behavi
 - WRAP rephrases every document; `sample` rephrases a seeded subset (a fraction, or a count) - null is WRAP.
 - WRAP keeps every answer; the checks in checks.py reject bad ones - turn them off with `keep_truncated: true`,
   `min_length_ratio: 0`, `max_length_ratio: .inf`, `echo_similarity: 1`, `check_repetition: false`,
-  `check_language: false`.
+  `check_form: false`, `check_language: false`.
 - WRAP's main C4 runs combine medium and qa rephrases (our reading of the paper); `styles` defaults to those.
 - Decoding is greedy by default (the paper does not give its sampling settings); `temperature`/`top_p`/`seed`.
   WRAP's 7B model is fine greedy; SmolLM2-135M loops (configs/experiment.yaml's rephrase block has the settings
@@ -86,6 +86,8 @@ class RephraseConfig(StageConfig):
                                                                 "as an echo (1 turns the check off)")
     check_repetition: bool = Field(True, description="reject answers that loop (Gopher's thresholds on repeated "
                                                      "lines, paragraphs and 5-10-grams)")
+    check_form: bool = Field(True, description="reject answers without the tags their style asks for (WRAP's qa: "
+                                               "Question: then Answer:)")
     check_language: bool = Field(True, description="reject answers whose language (LID) differs from the chunk's")
     lid_model: str | None = Field(None, description="fastText LID model; default lid.176.ftz")
     cache_dir: str | None = Field(None, description="generation cache; default RUN/_cache/rephrase")
@@ -121,6 +123,13 @@ class RephraseConfig(StageConfig):
 
     def label(self) -> str:
         return model_label(self.model)
+
+    def judge(self, gen, chunk: str, chunk_tokens: int, style, lang_pair=None) -> str | None:
+        """checks.judge with this config's settings: the reason an answer is rejected, or None."""
+        return judge(gen, chunk, chunk_tokens, style.instruction(), min_ratio=self.min_length_ratio,
+                     max_ratio=self.max_length_ratio, keep_truncated=self.keep_truncated,
+                     echo_similarity=self.echo_similarity, lang_pair=lang_pair,
+                     check_repetition=self.check_repetition, tags=style.tags if self.check_form else ())
 
 
 def tokenizer_file(cfg: RephraseConfig) -> Path:
@@ -240,10 +249,7 @@ class Rephraser:
                 lang_pairs[j] = (a, b)
         reasons = []
         for it, g, lp in zip(group, gens, lang_pairs):
-            why = judge(g, it.chunk, it.tokens, it.style.instruction(), min_ratio=cfg.min_length_ratio,
-                        max_ratio=cfg.max_length_ratio, keep_truncated=cfg.keep_truncated,
-                        echo_similarity=cfg.echo_similarity, lang_pair=lp,
-                        check_repetition=cfg.check_repetition)
+            why = cfg.judge(g, it.chunk, it.tokens, it.style, lp)
             reasons.append(None if why is None else f"rephrase:{why}")
         parents = base.take(pa.array([it.row for it in group], pa.int64()))
         cols = {n: parents.column(n) for n in parents.schema.names}

@@ -21,7 +21,8 @@ MINI = {"name": "mini", "input": {"format": "python_env", "limit": 300},
         # answer checks are off so that a 135M model's truncated answers still land in the arm
         "rephrase": {"styles": ["medium"], "sample": 2, "max_chunks": 1, "max_chunk_tokens": 48,
                      "min_chunk_tokens": 8, "max_new_tokens": 24, "keep_truncated": True, "min_length_ratio": 0,
-                     "echo_similarity": 1, "check_language": False, "check_repetition": False},
+                     "echo_similarity": 1, "check_language": False, "check_repetition": False,
+                     "check_form": False},
         "upsample": {"factor": 4, "last_fraction": 0.3, "min_share": 0.05},
         "train": {"seeds": 2, "steps": 12, "batch_size": 4, "block_size": 16, "vocab_size": 300,
                   "model": {"n_layer": 1, "n_head": 2, "n_embd": 16}}}

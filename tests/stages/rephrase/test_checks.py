@@ -53,3 +53,27 @@ def test_checks_can_be_turned_off_for_the_published_behaviour():
     loop = Generation(LOOP_THAT_STOPPED, 80, 120, "stop")
     assert judge(loop, CHUNK, 40, INSTRUCTION, min_ratio=0, max_ratio=float("inf"), keep_truncated=True,
                  echo_similarity=1, lang_pair=None, check_repetition=False) is None
+
+
+QA = wrap_style("qa")
+# an answer in the qa form, and the kind a 135M model often gives instead: a plain paraphrase
+QA_ANSWER = ("Question: When did the town library open?\nAnswer: In 1921, with two thousand donated books.\n\n"
+             "Question: What does it lend now?\nAnswer: Music and films as well as books.")
+NOT_QA = ("The town library opened in 1921 thanks to local families, moved in 1968 and today lends music and "
+          "films too.")
+
+
+def qa_reason(text, tags=QA.tags):
+    return judge(Generation(text, 80, 40, "stop"), CHUNK, 40, QA.instruction(), min_ratio=0.2, max_ratio=4.0,
+                 keep_truncated=False, echo_similarity=0.9, tags=tags)
+
+
+def test_a_qa_answer_without_question_and_answer_tags_is_rejected():
+    """WRAP's qa prompt asks for "Question:" followed by "Answer:"; a plain paraphrase is not that style."""
+    assert QA.tags == ("Question:", "Answer:") and wrap_style("medium").tags == ()
+    assert qa_reason(QA_ANSWER) is None
+    assert qa_reason(QA_ANSWER.replace("Question:", "**Question:**").replace("Answer:", "**Answer:**")) is None
+    assert qa_reason(NOT_QA) == "form"
+    assert qa_reason("Answer: in 1921. Question: when did it open?") == "form"  # the tags out of order
+    assert qa_reason(NOT_QA, tags=()) is None  # check_form: false, the published behaviour
+    assert reason(NOT_QA) is None  # other styles ask for no form

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from gristmill.stages.rephrase.backends import TransformersBackend
-from gristmill.stages.rephrase.checks import judge, loops
+from gristmill.stages.rephrase.checks import loops
 from gristmill.stages.rephrase.chunking import chunk_spans
 from gristmill.stages.rephrase.prompts import resolve_styles
 from gristmill.stages.rephrase.stage import RephraseConfig
@@ -33,10 +33,7 @@ def answers(settings: dict, smol_dir, counter) -> list[tuple[str | None, str]]:
     items = [(c, s) for c in chunks for s in resolve_styles(cfg.styles, cfg.custom_styles, cfg.system_prompt)]
     gens = TransformersBackend(smol_dir, batch_size=8, device="cpu").generate(
         [s.messages(c) for c, s in items], cfg.gen_settings())
-    return [(judge(g, c, counter.counts([c])[0], s.instruction(), min_ratio=cfg.min_length_ratio,
-                   max_ratio=cfg.max_length_ratio, keep_truncated=cfg.keep_truncated,
-                   echo_similarity=cfg.echo_similarity, check_repetition=cfg.check_repetition), g.text)
-            for (c, s), g in zip(items, gens)]
+    return [(cfg.judge(g, c, counter.counts([c])[0], s), g.text) for (c, s), g in zip(items, gens)]
 
 
 def test_the_experiment_settings_get_rephrasings_past_the_checks(smol_dir, counter):

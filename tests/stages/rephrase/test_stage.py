@@ -127,3 +127,22 @@ def test_an_input_in_one_partition_is_spread_over_every_core(spark):
     assert sorted(r.id for r in spread.collect()) == sorted(r.id for r in one.collect())  # nothing lost
     many = one.repartition(cores + 1)
     assert _spread(many, spark).rdd.getNumPartitions() == cores + 1  # enough partitions: left alone, no shuffle
+
+
+def test_a_qa_answer_out_of_form_is_rejected_unless_the_check_is_off(run_rephrase, tmp_path, smol_dir):
+    cfg = RephraseConfig(**dict(FAST, styles=["qa"]))
+    style, label, skey = wrap_style("qa"), cfg.label(), cfg.gen_settings().key()
+    planted = {"lib": Generation("Question: When did the library open?\nAnswer: In 1921.", 60, 20, "stop"),
+               "bridge": Generation("The five-arched stone bridge, built in the 1780s, now carries only people on "
+                                    "foot and on bicycles.", 60, 25, "stop")}
+    texts = {"lib": LIBRARY, "bridge": BRIDGE}
+    GenerationCache(tmp_path / "cache").put_many(
+        [(cache_key(texts[d], "qa", style.prompt_hash, label, skey), g) for d, g in planted.items()])
+    docs = [{"id": d, "text": t} for d, t in texts.items()]
+    params = cfg.model_dump() | {"cache_dir": str(tmp_path / "cache")}
+    kept, rejected, stats = run_rephrase(params, docs, tmp_path / "on")
+    assert [r["parent_id"] for r in synthetic(kept)] == ["lib"]
+    assert [(r["parent_id"], r["drop_reason"]) for r in synthetic(rejected)] == [("bridge", "rephrase:form")]
+    assert stats["generated"] == 0
+    kept, rejected, _ = run_rephrase(params | {"check_form": False}, docs, tmp_path / "off")
+    assert sorted(r["parent_id"] for r in synthetic(kept)) == ["bridge", "lib"] and not synthetic(rejected)
