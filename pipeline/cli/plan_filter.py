@@ -24,7 +24,7 @@ def main(args) -> int:
         cfg.train.steps = args.steps
     exp, result = run_plan(cfg, quiet=args.quiet)
     print((exp / "plan.md").read_text())
-    best = {p["budget_tokens"]: recommendation(cfg.score, p["best"]) for p in result["plans"]}
+    best = {p["budget_tokens"]: recommendation(result, p["best"]) for p in result["plans"]}
     print(json.dumps({"recommendation": best}, indent=2))
     print(f"plan: {exp}/plan.md, {exp}/plan.json", file=sys.stderr)
     return 0

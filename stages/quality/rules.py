@@ -536,3 +536,46 @@ RULE_SETS = {
     "gopher_quality": (gopher_quality_batch, GopherQualityConfig),
     "fineweb": (fineweb_batch, FineWebConfig),
 }
+
+
+# The threshold setting that cuts on each signal: signal -> (rule set, setting that keeps values >= it, setting that
+# keeps values <= it). What `gristmill plan-filter` writes for a rule signal. Left out: signals whose setting also
+# cuts another signal (max_symbol_word_ratio: hash and ellipsis ratios) and the n-gram lists' entries.
+SIGNAL_CUTS = {
+    "gopher_word_count": ("gopher_quality", "min_words", "max_words"),
+    "gopher_mean_word_length": ("gopher_quality", "min_mean_word_length", "max_mean_word_length"),
+    "gopher_bullet_lines_ratio": ("gopher_quality", None, "max_bullet_lines_ratio"),
+    "gopher_ellipsis_lines_ratio": ("gopher_quality", None, "max_ellipsis_lines_ratio"),
+    "gopher_alpha_words_ratio": ("gopher_quality", "min_alpha_words_ratio", None),
+    "gopher_stop_words": ("gopher_quality", "min_stop_words", None),
+    **{f"gopher_{k}": ("gopher_repetition", None, k)
+       for k in ("dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac")},
+    "fineweb_line_punct_ratio": ("fineweb", "min_line_punct_ratio", None),
+    "fineweb_short_line_ratio": ("fineweb", None, "max_short_line_ratio"),
+    "fineweb_char_dup_ratio": ("fineweb", None, "max_char_dup_ratio"),
+    "fineweb_list_ratio": ("fineweb", None, "max_newline_word_ratio"),
+}
+
+
+def signal_cut(signal: str, keep_from: float, higher_is_better: bool) -> tuple[str, str, float] | None:
+    """(rule set, setting, value) that keeps the documents whose `signal` is at keep_from or better, or None
+    when no one setting does. Whole-number settings (word counts) round so that the same whole numbers pass.
+
+    >>> signal_cut("fineweb_line_punct_ratio", 0.3, True)
+    ('fineweb', 'min_line_punct_ratio', 0.3)
+    >>> signal_cut("gopher_word_count", 80.5, True)
+    ('gopher_quality', 'min_words', 81)
+    >>> signal_cut("fineweb_line_punct_ratio", 0.3, False) is None
+    True
+    """
+    if signal not in SIGNAL_CUTS:
+        return None
+    rule_set, at_least, at_most = SIGNAL_CUTS[signal]
+    field = at_least if higher_is_better else at_most
+    if field is None:
+        return None
+    model = {"gopher_quality": GopherQualityConfig, "gopher_repetition": GopherRepetitionConfig,
+             "fineweb": FineWebConfig}[rule_set]
+    whole = model.model_fields[field].annotation == (int | None)
+    value = (int(np.ceil(keep_from)) if higher_is_better else int(np.floor(keep_from))) if whole else keep_from
+    return rule_set, field, value

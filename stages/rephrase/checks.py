@@ -103,7 +103,8 @@ def judge(gen: Generation, chunk: str, chunk_tokens: int, instruction: str, *, m
           tags: tuple[str, ...] = ()) -> str | None:
     """The reason an answer is rejected, checked in this order, or None to keep it.
 
-    tags: the labels the style asks for (empty: no form check); lang_pair is (language of the chunk, language of the answer) from the LID model, when it is on."""
+    tags: the labels the style asks for (empty: no form check); lang_pair is (language of the chunk, language
+    of the answer) from the LID model, when it is on."""
     if gen.error is not None:
         return "error"
     text = (gen.text or "").strip()

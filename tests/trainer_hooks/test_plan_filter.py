@@ -58,6 +58,7 @@ def test_plan_reports_the_held_out_error_and_the_best_threshold_per_budget(plann
         assert p["rows"][-1]["top_fraction"] == pytest.approx(1.0)
     md = (exp / "plan.md").read_text()
     assert "Held-out error" in md and "max_epochs" in md and "fineweb_line_punct_ratio" in md
+    assert "min_line_punct_ratio:" in md  # the quality setting that makes the plan's cut
 
 
 def test_quality_score_without_a_classifier_is_refused_with_the_fix(tmp_path: Path):

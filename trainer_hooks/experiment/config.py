@@ -135,10 +135,18 @@ def load_experiment_raw(p: Path) -> dict:
     return raw
 
 
-def load_experiment(path: str | Path, full: bool = False, **overrides) -> ExperimentConfig:
+def validated(model, raw: dict, p: Path):
+    """model.model_validate(raw), its errors as one ExperimentError naming the config file."""
     from pydantic import ValidationError
 
     from gristmill.pipeline.config import format_validation
+    try:
+        return model.model_validate(raw)
+    except ValidationError as e:
+        raise ExperimentError(format_validation(e, str(p))) from None
+
+
+def load_experiment(path: str | Path, full: bool = False, **overrides) -> ExperimentConfig:
     p = Path(path)
     raw = load_experiment_raw(p)
     train = dict(raw.get("train") or {})
@@ -150,10 +158,7 @@ def load_experiment(path: str | Path, full: bool = False, **overrides) -> Experi
     raw["train"] = train
     if overrides.get("arms"):
         raw["arms"] = overrides["arms"]
-    try:
-        cfg = ExperimentConfig.model_validate(raw)
-    except ValidationError as e:
-        raise ExperimentError(format_validation(e, str(p))) from None
+    cfg = validated(ExperimentConfig, raw, p)
     unknown = [a for a in cfg.arms if a not in ARMS]
     if unknown:
         raise ExperimentError(f"{p}: unknown arm(s) {unknown}; arms: {', '.join(ARMS)}")

@@ -27,6 +27,8 @@ from typing import Any
 
 from pydantic import Field
 
+from gristmill.stages.quality.rules import signal_cut
+
 from .arms import _arm_config, _parquet_input, _read_json, eval_mixtures, split
 from .common import finished_stages, mixture_json, run_pipeline, say, write_yaml
 from .config import EvalTarget, ExperimentError, HeldoutSpec, TrainSpec, _default_targets, _Strict
@@ -68,19 +70,12 @@ class PlanConfig(_Strict):
 
 
 def load_plan(path: str | Path, **overrides: Any) -> PlanConfig:
-    from pydantic import ValidationError
-
-    from gristmill.pipeline.config import format_validation
-
-    from .config import load_experiment_raw
+    from .config import load_experiment_raw, validated
     p = Path(path)
     raw = load_experiment_raw(p)
     if overrides.get("budgets"):
         raw["budgets"] = overrides["budgets"]
-    try:
-        cfg = PlanConfig.model_validate(raw)
-    except ValidationError as e:
-        raise ExperimentError(format_validation(e, str(p))) from None
+    cfg = validated(PlanConfig, raw, p)
     if cfg.score == "quality_score" and not cfg.quality.get("classifier"):
         raise ExperimentError(f"{p}: score quality_score needs quality.classifier (a fastText model); or name a "
                               f"rule signal, e.g. score: fineweb_line_punct_ratio")
@@ -291,14 +286,20 @@ def run_plan(cfg: PlanConfig, quiet: bool = False) -> tuple[Path, dict]:
     return exp, result
 
 
-def recommendation(cfg_score: str, best: dict) -> dict:
-    """The settings a user copies into a pipeline config."""
+def recommendation(r: dict, best: dict) -> dict:
+    """The settings a user copies into a pipeline config: the classifier's top_fraction, or the quality rule
+    setting that makes the same cut on a rule signal (quality.rules.SIGNAL_CUTS)."""
     out: dict[str, Any] = {"mix": {"max_epochs": math.ceil(best["epochs"] * 100) / 100}}
-    if cfg_score == "quality_score":
+    cut = None if r["score"] == "quality_score" else signal_cut(r["score"], best["score_threshold"],
+                                                                r["higher_is_better"])
+    if r["score"] == "quality_score":
         out["quality"] = {"classifier": {"top_fraction": round(best["top_fraction"], 4)}}
+    elif cut is not None:
+        rule_set, setting, value = cut
+        out["quality"] = {rule_set: {setting: value}}  # merged into a quality stage whose rules run rule_set
     else:
-        # no stage thresholds a rule signal yet: the cut, for a `where:` or a classifier trained on it
-        out["score_threshold"] = {"column": cfg_score, "keep_from": best["score_threshold"],
+        # no one quality setting cuts on this signal: the cut itself, for a `where:` or a classifier trained on it
+        out["score_threshold"] = {"column": r["score"], "keep_from": best["score_threshold"],
                                   "top_fraction": round(best["top_fraction"], 4)}
     return out
 
@@ -329,7 +330,7 @@ def markdown(r: dict) -> str:
             star = " **best**" if row is p["best"] or row == p["best"] else ""
             lines.append(f"| {row['top_buckets']}{star} | {row['top_fraction']:.3f} | {_num(row['score_threshold'])} "
                          f"| {row['pool_tokens']:,.0f} | {row['epochs']:.2f} | {row['predicted_loss']:.4f} |")
-        lines += ["", "```yaml", yaml.safe_dump(recommendation(r["score"], p["best"]), sort_keys=False).strip(),
+        lines += ["", "```yaml", yaml.safe_dump(recommendation(r, p["best"]), sort_keys=False).strip(),
                   "```"]
     return "\n".join(lines) + "\n"
 
