@@ -93,8 +93,8 @@ def main() -> None:
             print(f"[bench_select_driver] {n:,} {mode}: {got}", file=sys.stderr, flush=True)
             rows.append([f"{n:,}", mode, got["seconds"], got["picked"], got["driver_mb"],
                          got["jvm_and_workers_mb"] or "-"])
-    text = (f"Facility location (partitioned, 10% budget) on {DIM}-d float16 shards; distributed sample_rows="
-            f"{args.sample_rows:,}; load average {load_now()} on {os.cpu_count()} cores. Driver peak RSS is the "
+    text = (f"Facility location (the default: probed kNN graph, 10% budget) on {DIM}-d float16 shards; "
+            f"distributed sample_rows={args.sample_rows:,}; load average {load_now()} on {os.cpu_count()} cores. Driver peak RSS is the "
             f"driver Python process's ru_maxrss; the distributed path's JVM (local[2]: driver and executors in one "
             f"JVM, so it holds the cached vectors an executor would hold on a cluster) and Python workers are in "
             f"the last column.\n\n"
