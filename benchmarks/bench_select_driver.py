@@ -94,7 +94,8 @@ def main() -> None:
             rows.append([f"{n:,}", mode, got["seconds"], got["picked"], got["driver_mb"],
                          got["jvm_and_workers_mb"] or "-"])
     text = (f"Facility location (the default: probed kNN graph, 10% budget) on {DIM}-d float16 shards; "
-            f"distributed sample_rows={args.sample_rows:,}; load average {load_now()} on {os.cpu_count()} cores. Driver peak RSS is the "
+            f"distributed sample_rows={args.sample_rows:,}; load average {load_now()} on {os.cpu_count()} cores. "
+            f"Driver peak RSS is the "
             f"driver Python process's ru_maxrss; the distributed path's JVM (local[2]: driver and executors in one "
             f"JVM, so it holds the cached vectors an executor would hold on a cluster) and Python workers are in "
             f"the last column.\n\n"
