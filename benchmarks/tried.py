@@ -16,7 +16,9 @@ TRIED = {
         "interleaved A/B at 5k and 100k). rensa measured and not used: a different sketch (FSS-style "
         "R-MinHash, FxHash), and the maths is ~5% of a warm run. What remains: the JVM's start and first-minute "
         "JIT (~2/3 of a cold 20k run), the read stage writing every text before the stage writes it again, "
-        "~26 small Spark jobs. Untried: fusing the read into the first stage."),
+        "~26 small Spark jobs. Untried: fusing the read into the first stage; a JVM-free local engine (per-batch "
+        "stages in a process pool, the bucket grouping in DuckDB): cold rows at <= 100k are the JVM's fixed "
+        "cost (1M cold is 2.1x datatrove, 100k warm 1.8x)."),
     "bench_quality": (
         "Rules over whole Arrow batches (one word split shared by Gopher, Gopher repetition and FineWeb; per-word "
         "counts as bincounts; one sort per n-gram size per batch): 1.15-1.20x -> 1.73-1.76x datatrove in one "
@@ -25,9 +27,9 @@ TRIED = {
         "are not a drop-in (RE2's \\w is ASCII, Python's Unicode)."),
     "bench_langid": (
         "One split per core and warm workers in the benchmark (one task had read the whole file); prepare() is "
-        "4% of a batch. >= 2x datatrove is bounded by raw fastText predict's own lead (~1.1x, both run the same "
-        "model over the same texts). The gap to raw predict per core is Spark's JSON read and the Arrow-to-"
-        "Python conversion (~0.1 ms/doc)."),
+        "4% of a batch. >= 2x datatrove is bounded by raw fastText predict's own lead (1.1x at 5k, 1.6x at "
+        "100k in the --full run at 88267b1: datatrove asks for every label, k=-1); gristmill's Spark stage is at "
+        "1.09-1.14 of raw predict per core at 100k, so what is left is fastText's own time."),
     "exact_dedup": (
         "The stage gained the one-aggregate identity check (every stage); warm it is within 1-1.5x of datatrove. "
         "Cold, the JVM's start and first-minute JIT dominate at 20k-100k documents on 2 cores; the class-data-"
