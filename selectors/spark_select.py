@@ -224,27 +224,52 @@ def _search_list_task(k: int, dtype: str):
     return fn
 
 
-def _probed_greedy_task(k: int, probe: int, b: int):
-    """The probed graph from every row's candidates, and greedy over it, in one executor task (the greedy is
-    sequential by nature; the task holds n x probe x k candidates, never the vectors). Rows are numbered by
-    `pos`, the one-process path's order, so ties break the same way."""
+BEST_GROUP_ROWS = 20_000  # rows per group when each row's candidates are cut to its k best
+
+
+def _best_of_probes_task(k: int):
+    """Each row's k best candidates over all the lists it probed (knn.best_of_probes: most similar first, equal
+    similarities by the lower row), for the rows of one group. Rows are named by `pos`, which orders them as the
+    one-process path numbers them, so the ties break the same way. Run over many groups, so that the one greedy
+    task afterwards holds n x k candidates, not n x probe x k."""
+    def fn(pdf):
+        import pandas as pd
+
+        from .knn import descending
+        rows, inv = np.unique(pdf["pos"].to_numpy(), return_inverse=True)
+        nbr = np.frombuffer(b"".join(pdf["nbr"]), np.int64)
+        sim = np.frombuffer(b"".join(pdf["sim"]), np.float32)
+        r = np.repeat(inv, k)
+        ok = nbr >= 0  # lists are disjoint: a candidate comes once
+        r, nbr, sim = r[ok], nbr[ok], sim[ok]
+        order = np.lexsort((nbr, descending(sim), r))
+        r, nbr, sim = r[order], nbr[order], sim[order]
+        rank = np.arange(len(r)) - np.searchsorted(r, r)
+        top = rank < k
+        out_s, out_i = np.zeros((len(rows), k), np.float32), np.full((len(rows), k), -1, np.int64)
+        out_s[r[top], rank[top]], out_i[r[top], rank[top]] = sim[top], nbr[top]
+        return pd.DataFrame({"pos": rows, "nbr": [x.tobytes() for x in out_i],
+                             "sim": [x.tobytes() for x in out_s]})
+    return fn
+
+
+def _probed_greedy_task(k: int, b: int):
+    """The probed graph from every row's k best candidates, and greedy over it, in one executor task (the greedy
+    is sequential by nature; the task holds n x k candidates, never the vectors). Rows are numbered by `pos`,
+    the one-process path's order, so ties break the same way."""
     def fn(pdf):
         import pandas as pd
         from scipy import sparse
 
         from .facility_location import batched_greedy, coverage_weights, knn_edges
-        from .knn import best_of_probes, with_reverse
-        qpos = pdf["pos"].to_numpy()
-        every = np.unique(qpos)  # every row probes its home list, so every row is here
+        from .knn import with_reverse
+        order = np.argsort(pdf["pos"].to_numpy(), kind="stable")
+        every = pdf["pos"].to_numpy()[order]  # every row probes its home list, so every row is here, once
         n = len(every)
-        row, slot = np.searchsorted(every, qpos), pdf["slot"].to_numpy()
-        nbr = np.frombuffer(b"".join(pdf["nbr"]), np.int64).reshape(len(pdf), k)
-        sim = np.frombuffer(b"".join(pdf["sim"]), np.float32).reshape(len(pdf), k)
-        sims, idx = np.zeros((n, probe * k), np.float32), np.full((n, probe * k), -1, np.int64)
-        cols = slot[:, None] * k + np.arange(k)[None, :]
-        sims[row[:, None], cols] = sim
-        idx[row[:, None], cols] = np.where(nbr >= 0, np.searchsorted(every, nbr), -1)
-        r, c, v = knn_edges(*with_reverse(*best_of_probes(sims, idx, k), k))
+        nbr = np.frombuffer(b"".join(pdf["nbr"]), np.int64).reshape(n, k)[order]
+        sims = np.frombuffer(b"".join(pdf["sim"]), np.float32).reshape(n, k)[order]
+        idx = np.where(nbr >= 0, np.searchsorted(every, nbr), -1)
+        r, c, v = knn_edges(*with_reverse(sims, idx, k))
         W = sparse.csc_matrix((v, (r, c)), shape=(n, n))
         picks, gains = batched_greedy(W, b)
         return pd.DataFrame({"pos": every[picks], "t": np.arange(len(picks)), "gain": gains,
@@ -255,8 +280,9 @@ def _probed_greedy_task(k: int, probe: int, b: int):
 def probed_facility_location(spark, sel, folder: Path, keys: list[str], n: int, budget, sample_rows: int = 200_000):
     """FacilityLocation's default (graphs: probed) as Spark jobs: centroids from a sample on the driver (the
     whole corpus when it fits under sample_rows, so a small corpus gets the one-process lists), every vector
-    sent to the lists it probes, one exact search per list in `applyInPandas`, and the greedy over the probed
-    graph in one executor task. Returns (ranked DataFrame, diagnostics, a DataFrame to unpersist)."""
+    sent to the lists it probes, one exact search per list in `applyInPandas`, each row's k best over its probes
+    in groups of rows, and the greedy over the probed graph (n x k candidates) in one executor task. Returns
+    (ranked DataFrame, diagnostics, a DataFrame to unpersist)."""
     from pyspark.sql import functions as F
 
     from .facility_location import list_count
@@ -274,10 +300,14 @@ def probed_facility_location(spark, sel, folder: Path, keys: list[str], n: int, 
     probes = vecs.mapInArrow(_probe_rows(centroids, probe, dtype), "pos long, vec binary, list int, slot int")
     cands = probes.groupBy("list").applyInPandas(_search_list_task(k, dtype),
                                                  "pos long, slot int, nbr binary, sim binary")
-    picks = (cands.withColumn("g", F.lit(0)).groupBy("g")
-             .applyInPandas(_probed_greedy_task(k, probe, b), "pos long, t long, gain double, weight double"))
+    groups = max(1, n // BEST_GROUP_ROWS)  # each row's probes meet in one group
+    best = (cands.withColumn("g", F.col("pos") % F.lit(groups)).groupBy("g")
+            .applyInPandas(_best_of_probes_task(k), "pos long, nbr binary, sim binary"))
+    picks = (best.withColumn("g", F.lit(0)).groupBy("g")
+             .applyInPandas(_probed_greedy_task(k, b), "pos long, t long, gain double, weight double"))
     ranked = _rank(picks.join(vecs.select("id", "pos"), "pos"), [F.col("t")], "gain", "weight")
-    diag = {"n": n, "budget": b, "partitions": 1, "lists": lists, "probe": sel.probe, "optimizer": sel.optimizer,
+    diag = {"n": n, "budget": b, "partitions": 1, "lists": lists, "probe": sel.probe, "best_of_probes_groups": groups,
+            "optimizer": sel.optimizer,
             "k": sel.k, "graph": "probed", "distributed": True, "sample_rows": min(n, sample_rows),
             "objective_graph": "the probed (approximate) global kNN graph"}
     return ranked, diag, vecs

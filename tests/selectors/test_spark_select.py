@@ -55,10 +55,14 @@ def test_distributed_partitioned_facility_location_picks_what_one_process_picks(
     np.testing.assert_allclose(weights, one.weights)
 
 
-@pytest.mark.parametrize("params", [{}, {"k": 7, "probe": 3, "list_size": 90}])
-def test_distributed_probed_facility_location_picks_what_one_process_picks(spark, tmp_path, params):
+@pytest.mark.parametrize("params,group_rows", [({}, 20_000), ({"k": 7, "probe": 3, "list_size": 90}, 20_000),
+                                               ({}, 400)])
+def test_distributed_probed_facility_location_picks_what_one_process_picks(spark, tmp_path, monkeypatch, params,
+                                                                         group_rows):
     """The default (graphs: probed): the same lists, the same graph, the same greedy, so the same picks in the
-    same order with the same gains and weights (shards of 100 rows: Spark batches rows unlike one process)."""
+    same order with the same gains and weights (shards of 100 rows: Spark batches rows unlike one process). Each
+    row's best k of its probes is cut in groups of rows before the one greedy task: one group, or seven."""
+    monkeypatch.setattr(spark_select, "BEST_GROUP_ROWS", group_rows)
     X = clustered(3000, seed=2)
     keys, ids = write_shards(tmp_path / "emb", X)
     sel = FacilityLocation(seed=0, **params)
@@ -67,6 +71,7 @@ def test_distributed_probed_facility_location_picks_what_one_process_picks(spark
     got_ids, gains, weights = read_ranked(ranked)
     cached.unpersist()
     assert diag["graph"] == one.diagnostics["graph"] == "probed" and diag["lists"] == one.diagnostics["lists"] > 1
+    assert diag["best_of_probes_groups"] == max(1, 3000 // group_rows)
     assert got_ids == [ids[i] for i in one.indices]
     np.testing.assert_allclose(gains, one.scores, rtol=1e-6)
     np.testing.assert_allclose(weights, one.weights)
